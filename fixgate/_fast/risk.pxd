@@ -1,0 +1,114 @@
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+from fixgate._fast.enums cimport RejectCode
+from fixgate._fast.instruments cimport InstrumentSpec, Instruments
+from fixgate._fast.quotes cimport QuoteBook
+from fixgate._fast.throttle cimport Throttle
+
+# -- RECORDS ----------------------------------------------------------------------------------------
+
+# One order of a batch: a row of the NumPy structured array ORDER_DTYPE (aligned, 32 bytes).
+ctypedef struct OrderRequest:
+    int32_t session_id
+    int32_t instrument_id
+    uint8_t side                    # FIX Side(54)
+    uint8_t ord_type                # FIX OrdType(40)
+    double qty
+    double price
+
+# A live order in the book. Its reservation (reserved_lots, reserved_tick_lots) is what it adds to
+# the open quantity and open notional of its instrument; `_settle` is the one place that moves it.
+ctypedef struct OrderSlot:
+    int64_t order_id                # 0: the slot is free
+    int32_t instrument_id
+    int32_t session_id
+    uint8_t side                    # BUY or SELL (sell short is booked as a sell)
+    uint8_t ord_type
+    bint acked
+    bint replace_pending
+    int64_t qty_lots
+    int64_t cum_lots
+    int64_t price_ticks             # limit price, or the reference price when a market order came in
+    int64_t new_qty_lots            # while a replace is pending
+    int64_t new_price_ticks
+    int64_t reserved_lots
+    int64_t reserved_tick_lots      # lots x ticks: notional / notional_unit
+
+# The live exposure of one instrument: everything a check needs, nothing else.
+ctypedef struct Exposure:
+    int64_t position_lots
+    int64_t open_buy_lots
+    int64_t open_sell_lots
+    int64_t open_buy_tick_lots
+    int64_t open_sell_tick_lots
+    int64_t open_orders
+    double last_fill_price          # values a position when the instrument has no reference price
+
+
+cdef class RiskBook:
+    # -- WIRING -------------------------------------------------------------------------------------
+    cdef readonly Instruments instruments
+    cdef readonly QuoteBook quotes
+    cdef readonly Throttle throttle
+
+    # -- ACCOUNT LIMITS -----------------------------------------------------------------------------
+    cdef readonly double max_order_notional
+    cdef readonly double max_gross_exposure
+    cdef readonly double max_leverage
+    cdef readonly int64_t max_daily_orders
+    cdef readonly double max_daily_notional
+    cdef readonly double warning_order_qty_factor
+    cdef readonly double warning_collar_factor
+    cdef readonly int64_t day_length_ns
+
+    # -- STATE --------------------------------------------------------------------------------------
+    cdef Exposure* exposures
+    cdef OrderSlot* orders
+    cdef readonly int64_t order_capacity
+    cdef readonly int64_t order_mask
+    cdef readonly int64_t next_order_id
+    cdef readonly int64_t last_order_id
+    cdef readonly int64_t live_orders
+    cdef readonly uint8_t risk_state
+    cdef readonly double equity
+    cdef readonly int64_t daily_orders
+    cdef readonly double daily_notional
+    cdef readonly int64_t next_day_ns
+
+    # -- COUNTERS -----------------------------------------------------------------------------------
+    cdef readonly int64_t checks
+    cdef int64_t[64] decisions          # pre-trade decisions by RejectCode, OK included
+    cdef int64_t[64] event_codes        # order events by RejectCode, OK included
+
+    # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
+    cdef RejectCode check_new_order_c(self, int32_t session_id, int32_t instrument_id, int side,
+                                      int ord_type, double qty, double price,
+                                      int64_t now_ns) noexcept nogil
+    cdef RejectCode check_replace_c(self, int64_t order_id, double new_qty, double new_price,
+                                    int64_t now_ns) noexcept nogil
+    cdef RejectCode _decide_new(self, int32_t session_id, int32_t instrument_id, int side,
+                                int ord_type, double qty, double price, int64_t now_ns) noexcept nogil
+    cdef RejectCode _decide_replace(self, int64_t order_id, double new_qty, double new_price,
+                                    int64_t now_ns) noexcept nogil
+    cdef RejectCode _check_limits(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
+                                  uint8_t side, int ord_type, int64_t lots, double price, double ref,
+                                  double notional, int64_t delta_lots, int64_t delta_tick_lots,
+                                  bint new_order, double daily_notional_add,
+                                  int64_t now_ns) noexcept nogil
+    cdef void _roll_day(self, int64_t now_ns) noexcept nogil
+
+    # -- ORDER EVENTS -------------------------------------------------------------------------------
+    cdef RejectCode on_acked_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode on_filled_c(self, int64_t order_id, double qty, double price) noexcept nogil
+    cdef RejectCode on_canceled_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode on_replaced_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode on_replace_rejected_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode _count_event(self, RejectCode code) noexcept nogil
+
+    # -- ORDER TABLE --------------------------------------------------------------------------------
+    cdef OrderSlot* _find(self, int64_t order_id) noexcept nogil
+    cdef int64_t _allocate(self) noexcept nogil
+    cdef void _settle(self, OrderSlot* order) noexcept nogil
+
+    # -- EXPOSURE -----------------------------------------------------------------------------------
+    cdef double gross_exposure_c(self) noexcept nogil

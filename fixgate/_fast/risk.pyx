@@ -1,0 +1,632 @@
+"""The risk book and the pre-trade check chain: throttle, then order fields, limits and quote freshness.
+
+Every decision returns a `RejectCode` (OK = 0); the first failing check wins. The book moves in the
+same call that decides, so a burst can never slip past a limit: an accepted order reserves its open
+quantity and notional at once; acks, fills, cancels, rejects and replaces move the reservation.
+Calls made with the GIL held run to the end without releasing it, so each call is atomic with
+respect to the other Python threads that share the book.
+"""
+
+import numpy as np
+
+from libc.math cimport fabs, floor, INFINITY, isfinite
+from libc.stdlib cimport calloc, free
+
+from fixgate._fast cimport enums as e
+from fixgate._fast.instruments cimport NO_COUNT_LIMIT, units_of
+
+# The NumPy layout of `OrderRequest`, for `check_batch`.
+ORDER_DTYPE = np.dtype(
+    [("session_id", np.int32), ("instrument_id", np.int32), ("side", np.uint8),
+     ("ord_type", np.uint8), ("qty", np.float64), ("price", np.float64)],
+    align=True,
+)
+
+DEFAULT_ORDER_CAPACITY = 65536
+NANOSECONDS_PER_DAY = 86_400_000_000_000
+
+
+cdef double _limit(str name, object value) except -1.0:
+    cdef double number
+    if value is None:
+        return INFINITY
+    number = value
+    if not (isfinite(number) and number >= 0.0):
+        raise ValueError(f"{name} must be zero or a positive number, got {value!r}")
+    return number
+
+
+cdef double _factor(str name, object value) except -1.0:
+    cdef double number = value
+    if not (isfinite(number) and 0.0 < number <= 1.0):
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return number
+
+
+cdef inline bint _reduces(const Exposure* exposure, uint8_t side, int64_t delta_lots) noexcept nogil:
+    """Return True when adding `delta_lots` on `side` can only bring the position towards zero,
+    counting every open order on that side as filled."""
+    if side == e.BUY:
+        return (exposure.position_lots < 0
+                and exposure.position_lots + exposure.open_buy_lots + delta_lots <= 0)
+    return (exposure.position_lots > 0
+            and exposure.position_lots - exposure.open_sell_lots - delta_lots >= 0)
+
+
+cdef inline int64_t _market_ticks(double ref, double tick_size) noexcept nogil:
+    cdef int64_t ticks = <int64_t>floor(ref / tick_size + 0.5)
+    return ticks if ticks > 0 else 1
+
+
+cdef class RiskBook:
+    """Live exposure per instrument, the open-order table and the pre-trade check chain.
+
+    Parameters
+    ----------
+    instruments, quotes, throttle
+        The instrument table, quote book and throttle the checks consult.
+    max_order_notional, max_gross_exposure, max_leverage, max_daily_notional : float or None
+        Account-wide limits; None means no limit.
+    max_daily_orders : int or None
+        The most orders accepted per trading day.
+    warning_order_qty_factor, warning_collar_factor : float
+        In WARNING state the max order quantity and the price collar shrink by these factors.
+    order_capacity : int
+        The most live orders (a power of two).
+    equity : float
+        Account equity for the leverage limit; the state thread keeps it current.
+    day_start_ns : int or None
+        When the next trading day starts; daily counters reset then and every `day_length_ns` after.
+    """
+
+    # -- CONFIGURATION ------------------------------------------------------------------------------
+
+    def __cinit__(
+        self,
+        Instruments instruments not None,
+        QuoteBook quotes not None,
+        Throttle throttle not None,
+        *,
+        max_order_notional=None,
+        max_gross_exposure=None,
+        max_leverage=None,
+        max_daily_orders=None,
+        max_daily_notional=None,
+        warning_order_qty_factor=0.5,
+        warning_collar_factor=0.5,
+        int64_t order_capacity=DEFAULT_ORDER_CAPACITY,
+        equity=0.0,
+        day_start_ns=None,
+        int64_t day_length_ns=NANOSECONDS_PER_DAY,
+    ):
+        if quotes.instruments is not instruments:
+            raise ValueError("the quote book must be built on the same instrument table")
+        if throttle.max_instruments < instruments.capacity:
+            raise ValueError(
+                f"the throttle covers {throttle.max_instruments} instruments, "
+                f"the instrument table holds {instruments.capacity}")
+        if order_capacity < 2 or order_capacity & (order_capacity - 1):
+            raise ValueError(f"order_capacity must be a power of two >= 2, got {order_capacity}")
+        if day_length_ns <= 0:
+            raise ValueError(f"day_length_ns must be positive, got {day_length_ns}")
+        if max_daily_orders is not None and max_daily_orders < 0:
+            raise ValueError(f"max_daily_orders must be zero or more, got {max_daily_orders!r}")
+        self.exposures = <Exposure*>calloc(instruments.capacity, sizeof(Exposure))
+        self.orders = <OrderSlot*>calloc(order_capacity, sizeof(OrderSlot))
+        if self.exposures == NULL or self.orders == NULL:
+            raise MemoryError()
+        self.instruments = instruments
+        self.quotes = quotes
+        self.throttle = throttle
+        self.max_order_notional = _limit("max_order_notional", max_order_notional)
+        self.max_gross_exposure = _limit("max_gross_exposure", max_gross_exposure)
+        self.max_leverage = _limit("max_leverage", max_leverage)
+        self.max_daily_orders = NO_COUNT_LIMIT if max_daily_orders is None else max_daily_orders
+        self.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
+        self.warning_order_qty_factor = _factor("warning_order_qty_factor", warning_order_qty_factor)
+        self.warning_collar_factor = _factor("warning_collar_factor", warning_collar_factor)
+        self.order_capacity = order_capacity
+        self.order_mask = order_capacity - 1
+        self.next_order_id = 1
+        self.day_length_ns = day_length_ns
+        self.next_day_ns = NO_COUNT_LIMIT if day_start_ns is None else day_start_ns
+        self.set_equity(equity)
+
+    def __dealloc__(self):
+        free(self.exposures)
+        free(self.orders)
+
+    def set_risk_state(self, int state):
+        """Set the risk state byte (0 NORMAL, 1 WARNING, 2 CIRCUIT_BREAKER, 3 KILL_SWITCH)."""
+        if not (e.NORMAL <= state <= e.KILLED):
+            raise ValueError(f"risk state must be 0 to 3, got {state}")
+        self.risk_state = <uint8_t>state
+
+    def set_equity(self, double equity):
+        """Set the account equity that the leverage limit divides by."""
+        if not isfinite(equity):
+            raise ValueError(f"equity must be a finite number, got {equity!r}")
+        self.equity = equity
+
+    # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
+
+    cdef RejectCode check_new_order_c(self, int32_t session_id, int32_t instrument_id, int side,
+                                      int ord_type, double qty, double price,
+                                      int64_t now_ns) noexcept nogil:
+        cdef RejectCode code
+        self._roll_day(now_ns)
+        code = self._decide_new(session_id, instrument_id, side, ord_type, qty, price, now_ns)
+        self.checks += 1
+        self.decisions[<int>code] += 1
+        return code
+
+    cdef RejectCode check_replace_c(self, int64_t order_id, double new_qty, double new_price,
+                                    int64_t now_ns) noexcept nogil:
+        cdef RejectCode code
+        self._roll_day(now_ns)
+        code = self._decide_replace(order_id, new_qty, new_price, now_ns)
+        self.checks += 1
+        self.decisions[<int>code] += 1
+        return code
+
+    cdef RejectCode _decide_new(self, int32_t session_id, int32_t instrument_id, int side,
+                                int ord_type, double qty, double price, int64_t now_ns) noexcept nogil:
+        cdef InstrumentSpec* spec
+        cdef Exposure* exposure
+        cdef OrderSlot* order
+        cdef RejectCode code
+        cdef uint8_t book_side
+        cdef int64_t lots, ticks, order_id
+        cdef double ref, notional
+        if self.risk_state == e.KILLED:
+            return e.KILL_SWITCH
+        if not self.instruments.contains(instrument_id):
+            return e.UNKNOWN_INSTRUMENT
+        spec = &self.instruments.specs[instrument_id]
+        if spec.halted:
+            return e.INSTRUMENT_HALTED
+        code = self.throttle.try_acquire_c(session_id, instrument_id, now_ns)
+        if code != e.OK:
+            return code
+        if side == e.BUY:
+            book_side = e.BUY
+        elif side == e.SELL or side == e.SELL_SHORT:
+            book_side = e.SELL
+        else:
+            return e.INVALID_SIDE
+        if ord_type != e.MARKET and ord_type != e.LIMIT:
+            return e.INVALID_ORDER_TYPE
+        lots = units_of(qty, spec.lot_size)
+        if lots < 0:
+            return e.INVALID_QUANTITY
+        if lots == 0:
+            return e.QUANTITY_NOT_LOT_MULTIPLE
+        exposure = &self.exposures[instrument_id]
+        if self.risk_state == e.BREAKER and not _reduces(exposure, book_side, lots):
+            return e.CIRCUIT_BREAKER
+        ref = self.quotes.reference_price_c(instrument_id)
+        if ord_type == e.LIMIT:
+            ticks = units_of(price, spec.tick_size)
+            if ticks < 0:
+                return e.INVALID_PRICE
+            if ticks == 0:
+                return e.PRICE_OFF_TICK
+        else:
+            if not (ref > 0.0):
+                return e.NO_REFERENCE_PRICE
+            ticks = _market_ticks(ref, spec.tick_size)
+        notional = <double>(lots * ticks) * spec.notional_unit
+        code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
+                                  notional, lots, lots * ticks, True, notional, now_ns)
+        if code != e.OK:
+            return code
+        if self.live_orders >= self.order_capacity:
+            return e.ORDER_TABLE_FULL
+        # Accepted: reserve at once.
+        order_id = self._allocate()
+        order = &self.orders[order_id & self.order_mask]
+        order[0] = OrderSlot(order_id, instrument_id, session_id, book_side, <uint8_t>ord_type,
+                             False, False, lots, 0, ticks, 0, 0, 0, 0)
+        exposure.open_orders += 1
+        self.live_orders += 1
+        self.daily_orders += 1
+        self.daily_notional += notional
+        self._settle(order)
+        self.last_order_id = order_id
+        return e.OK
+
+    cdef RejectCode _decide_replace(self, int64_t order_id, double new_qty, double new_price,
+                                    int64_t now_ns) noexcept nogil:
+        cdef OrderSlot* order
+        cdef InstrumentSpec* spec
+        cdef Exposure* exposure
+        cdef RejectCode code
+        cdef int64_t lots, ticks, leaves, new_leaves, want_lots, want_tick_lots
+        cdef double ref, price, notional, daily_add
+        if self.risk_state == e.KILLED:
+            return e.KILL_SWITCH
+        order = self._find(order_id)
+        if order == NULL:
+            return e.UNKNOWN_ORDER
+        if order.replace_pending:
+            return e.REPLACE_PENDING
+        spec = &self.instruments.specs[order.instrument_id]
+        if spec.halted:
+            return e.INSTRUMENT_HALTED
+        code = self.throttle.try_acquire_c(order.session_id, order.instrument_id, now_ns)
+        if code != e.OK:
+            return code
+        lots = units_of(new_qty, spec.lot_size)
+        if lots < 0:
+            return e.INVALID_QUANTITY
+        if lots == 0:
+            return e.QUANTITY_NOT_LOT_MULTIPLE
+        if lots <= order.cum_lots:
+            return e.REPLACE_BELOW_FILLED
+        ref = self.quotes.reference_price_c(order.instrument_id)
+        if order.ord_type == e.LIMIT:
+            ticks = units_of(new_price, spec.tick_size)
+            if ticks < 0:
+                return e.INVALID_PRICE
+            if ticks == 0:
+                return e.PRICE_OFF_TICK
+            price = new_price
+        else:
+            ticks = order.price_ticks
+            price = ref
+        # While pending, the order reserves the larger of its old and new remainders.
+        leaves = order.qty_lots - order.cum_lots
+        new_leaves = lots - order.cum_lots
+        want_lots = leaves if leaves > new_leaves else new_leaves
+        want_tick_lots = leaves * order.price_ticks
+        if new_leaves * ticks > want_tick_lots:
+            want_tick_lots = new_leaves * ticks
+        exposure = &self.exposures[order.instrument_id]
+        if (self.risk_state == e.BREAKER and want_lots > order.reserved_lots
+                and not _reduces(exposure, order.side, want_lots - order.reserved_lots)):
+            return e.CIRCUIT_BREAKER
+        notional = <double>(lots * ticks) * spec.notional_unit
+        daily_add = notional - <double>(order.qty_lots * order.price_ticks) * spec.notional_unit
+        code = self._check_limits(order.instrument_id, spec, exposure, order.side, order.ord_type, lots,
+                                  price, ref, notional, want_lots - order.reserved_lots,
+                                  want_tick_lots - order.reserved_tick_lots, False, daily_add, now_ns)
+        if code != e.OK:
+            return code
+        order.replace_pending = True
+        order.new_qty_lots = lots
+        order.new_price_ticks = ticks
+        if daily_add > 0.0:
+            self.daily_notional += daily_add
+        self._settle(order)
+        return e.OK
+
+    cdef RejectCode _check_limits(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
+                                  uint8_t side, int ord_type, int64_t lots, double price, double ref,
+                                  double notional, int64_t delta_lots, int64_t delta_tick_lots,
+                                  bint new_order, double daily_notional_add,
+                                  int64_t now_ns) noexcept nogil:
+        # The size, price and exposure checks shared by new orders and replaces. `delta_lots` and
+        # `delta_tick_lots` are what accepting would add to the open quantity and notional.
+        cdef double deviation, gross
+        cdef bint warning = self.risk_state == e.WARNING
+        if lots > spec.max_order_lots:
+            return e.MAX_ORDER_QUANTITY
+        if warning and lots > <int64_t>(spec.max_order_lots * self.warning_order_qty_factor):
+            return e.WARNING_MAX_ORDER_QUANTITY
+        if notional > spec.max_order_notional:
+            return e.MAX_ORDER_NOTIONAL
+        if notional > self.max_order_notional:
+            return e.MAX_ACCOUNT_ORDER_NOTIONAL
+        if <double>lots * spec.lot_size > spec.adv_limit_qty:
+            return e.ADV_PARTICIPATION
+        if ord_type == e.LIMIT and isfinite(spec.price_collar):
+            if not (ref > 0.0):
+                return e.NO_REFERENCE_PRICE
+            deviation = fabs(price - ref) / ref
+            if deviation > spec.price_collar:
+                return e.PRICE_COLLAR
+            if warning and deviation > spec.price_collar * self.warning_collar_factor:
+                return e.WARNING_PRICE_COLLAR
+        if delta_lots > 0:
+            if side == e.BUY:
+                if exposure.position_lots + exposure.open_buy_lots + delta_lots > spec.max_position_lots:
+                    return e.POSITION_LIMIT
+            elif exposure.position_lots - exposure.open_sell_lots - delta_lots < -spec.max_position_lots:
+                return e.POSITION_LIMIT
+        if delta_tick_lots > 0 and (isfinite(self.max_gross_exposure) or isfinite(self.max_leverage)):
+            gross = self.gross_exposure_c() + <double>delta_tick_lots * spec.notional_unit
+            if gross > self.max_gross_exposure:
+                return e.GROSS_EXPOSURE
+            if isfinite(self.max_leverage) and (not (self.equity > 0.0)
+                                                or gross / self.equity > self.max_leverage):
+                return e.LEVERAGE
+        if new_order and self.daily_orders + 1 > self.max_daily_orders:
+            return e.DAILY_ORDER_COUNT
+        if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
+            return e.DAILY_NOTIONAL
+        if new_order and exposure.open_orders + 1 > spec.max_open_orders:
+            return e.MAX_OPEN_ORDERS
+        if spec.requires_live_quote and self.quotes.is_stale_c(instrument_id, now_ns):
+            return e.STALE_MARKET_DATA
+        return e.OK
+
+    cdef void _roll_day(self, int64_t now_ns) noexcept nogil:
+        if now_ns >= self.next_day_ns:
+            self.next_day_ns += ((now_ns - self.next_day_ns) // self.day_length_ns + 1) * self.day_length_ns
+            self.daily_orders = 0
+            self.daily_notional = 0.0
+
+    def check_new_order(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
+                        double qty, double price, int64_t now_ns):
+        """Run the check chain on a new order and reserve it when accepted; return the `RejectCode`.
+
+        On OK the order's id is in `last_order_id`. `price` is ignored for market orders.
+        """
+        return self.check_new_order_c(session_id, instrument_id, side, ord_type, qty, price, now_ns)
+
+    def check_replace(self, int64_t order_id, double new_qty, double new_price, int64_t now_ns):
+        """Check a cancel/replace of a live order; on OK the replace is pending until the venue answers.
+
+        `new_qty` is the new total order quantity (filled part included), as in FIX OrderQty(38).
+        """
+        return self.check_replace_c(order_id, new_qty, new_price, now_ns)
+
+    def check_batch(self, OrderRequest[::1] orders, uint8_t[::1] codes, int64_t[::1] order_ids,
+                    int64_t now_ns):
+        """Check `orders` (an ORDER_DTYPE array) in order, without the GIL; return how many passed.
+
+        Each row's code goes to `codes` and its order id (0 when rejected) to `order_ids`.
+        """
+        cdef Py_ssize_t count = orders.shape[0]
+        cdef Py_ssize_t index
+        cdef Py_ssize_t accepted = 0
+        cdef RejectCode code
+        cdef OrderRequest* request
+        if codes.shape[0] < count or order_ids.shape[0] < count:
+            raise ValueError(f"codes and order_ids must hold at least {count} entries")
+        with nogil:
+            for index in range(count):
+                request = &orders[index]
+                code = self.check_new_order_c(request.session_id, request.instrument_id, request.side,
+                                              request.ord_type, request.qty, request.price, now_ns)
+                codes[index] = <uint8_t>code
+                if code == e.OK:
+                    order_ids[index] = self.last_order_id
+                    accepted += 1
+                else:
+                    order_ids[index] = 0
+        return accepted
+
+    # -- ORDER EVENTS -------------------------------------------------------------------------------
+
+    cdef RejectCode on_acked_c(self, int64_t order_id) noexcept nogil:
+        cdef OrderSlot* order = self._find(order_id)
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        order.acked = True
+        return self._count_event(e.OK)
+
+    cdef RejectCode on_filled_c(self, int64_t order_id, double qty, double price) noexcept nogil:
+        cdef OrderSlot* order = self._find(order_id)
+        cdef Exposure* exposure
+        cdef int64_t lots, leaves
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        lots = units_of(qty, self.instruments.specs[order.instrument_id].lot_size)
+        if lots < 0:
+            return self._count_event(e.INVALID_QUANTITY)
+        if lots == 0:
+            return self._count_event(e.QUANTITY_NOT_LOT_MULTIPLE)
+        exposure = &self.exposures[order.instrument_id]
+        leaves = order.qty_lots - order.cum_lots
+        if order.side == e.BUY:
+            exposure.position_lots += lots
+        else:
+            exposure.position_lots -= lots
+        if isfinite(price) and price > 0.0:
+            exposure.last_fill_price = price
+        order.cum_lots += lots
+        self._settle(order)
+        # An overfill is still booked: the position is what the venue says it is.
+        return self._count_event(e.OVERFILL if lots > leaves else e.OK)
+
+    cdef RejectCode on_canceled_c(self, int64_t order_id) noexcept nogil:
+        cdef OrderSlot* order = self._find(order_id)
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        order.qty_lots = order.cum_lots
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(e.OK)
+
+    cdef RejectCode on_replaced_c(self, int64_t order_id) noexcept nogil:
+        cdef OrderSlot* order = self._find(order_id)
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        if not order.replace_pending:
+            return self._count_event(e.NO_PENDING_REPLACE)
+        order.qty_lots = order.new_qty_lots
+        order.price_ticks = order.new_price_ticks
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(e.OK)
+
+    cdef RejectCode on_replace_rejected_c(self, int64_t order_id) noexcept nogil:
+        cdef OrderSlot* order = self._find(order_id)
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        if not order.replace_pending:
+            return self._count_event(e.NO_PENDING_REPLACE)
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(e.OK)
+
+    cdef RejectCode _count_event(self, RejectCode code) noexcept nogil:
+        self.event_codes[<int>code] += 1
+        return code
+
+    def on_acked(self, int64_t order_id):
+        """Record the venue's ack of an order; return OK or UNKNOWN_ORDER."""
+        return self.on_acked_c(order_id)
+
+    def on_filled(self, int64_t order_id, double qty, double price):
+        """Move a fill of `qty` from open to position; return OK, OVERFILL (booked all the same),
+        UNKNOWN_ORDER, INVALID_QUANTITY or QUANTITY_NOT_LOT_MULTIPLE (not booked)."""
+        return self.on_filled_c(order_id, qty, price)
+
+    def on_canceled(self, int64_t order_id):
+        """Release what an order still reserves: cancelled, expired or done for the day."""
+        return self.on_canceled_c(order_id)
+
+    def on_venue_rejected(self, int64_t order_id):
+        """Release an order the venue rejected."""
+        return self.on_canceled_c(order_id)
+
+    def on_replaced(self, int64_t order_id):
+        """Apply the pending replace the venue confirmed."""
+        return self.on_replaced_c(order_id)
+
+    def on_replace_rejected(self, int64_t order_id):
+        """Drop the pending replace the venue refused; the order keeps its old quantity and price."""
+        return self.on_replace_rejected_c(order_id)
+
+    # -- ORDER TABLE --------------------------------------------------------------------------------
+
+    cdef OrderSlot* _find(self, int64_t order_id) noexcept nogil:
+        cdef OrderSlot* order
+        if order_id <= 0:
+            return NULL
+        order = &self.orders[order_id & self.order_mask]
+        return order if order.order_id == order_id else NULL
+
+    cdef int64_t _allocate(self) noexcept nogil:
+        # Ids grow by one; an id whose slot is still held by a long-lived order is skipped. The
+        # caller has checked that a slot is free, so this ends within `order_capacity` steps.
+        cdef int64_t order_id = self.next_order_id
+        while self.orders[order_id & self.order_mask].order_id != 0:
+            order_id += 1
+        self.next_order_id = order_id + 1
+        return order_id
+
+    cdef void _settle(self, OrderSlot* order) noexcept nogil:
+        # The one place that moves a reservation: compute what the order should reserve now, apply
+        # the difference to its instrument, and free the slot once nothing is left open.
+        cdef Exposure* exposure = &self.exposures[order.instrument_id]
+        cdef int64_t leaves = order.qty_lots - order.cum_lots
+        cdef int64_t new_leaves
+        cdef int64_t want_lots = 0
+        cdef int64_t want_tick_lots = 0
+        if leaves > 0:
+            want_lots = leaves
+            want_tick_lots = leaves * order.price_ticks
+            if order.replace_pending:
+                new_leaves = order.new_qty_lots - order.cum_lots
+                if new_leaves > want_lots:
+                    want_lots = new_leaves
+                if new_leaves * order.new_price_ticks > want_tick_lots:
+                    want_tick_lots = new_leaves * order.new_price_ticks
+        if order.side == e.BUY:
+            exposure.open_buy_lots += want_lots - order.reserved_lots
+            exposure.open_buy_tick_lots += want_tick_lots - order.reserved_tick_lots
+        else:
+            exposure.open_sell_lots += want_lots - order.reserved_lots
+            exposure.open_sell_tick_lots += want_tick_lots - order.reserved_tick_lots
+        order.reserved_lots = want_lots
+        order.reserved_tick_lots = want_tick_lots
+        if leaves <= 0:
+            order.order_id = 0
+            exposure.open_orders -= 1
+            self.live_orders -= 1
+
+    def order(self, int64_t order_id):
+        """Return a live order as a dict, or None when the id is not live."""
+        cdef OrderSlot* order = self._find(order_id)
+        if order == NULL:
+            return None
+        return {
+            "order_id": order.order_id,
+            "instrument_id": order.instrument_id,
+            "session_id": order.session_id,
+            "side": order.side,
+            "ord_type": order.ord_type,
+            "acked": bool(order.acked),
+            "replace_pending": bool(order.replace_pending),
+            "qty_lots": order.qty_lots,
+            "cum_lots": order.cum_lots,
+            "price_ticks": order.price_ticks,
+            "new_qty_lots": order.new_qty_lots,
+            "new_price_ticks": order.new_price_ticks,
+            "reserved_lots": order.reserved_lots,
+            "reserved_tick_lots": order.reserved_tick_lots,
+        }
+
+    def live_order_ids(self):
+        """Return the ids of every live order, ascending."""
+        cdef int64_t index
+        return sorted(self.orders[index].order_id for index in range(self.order_capacity)
+                      if self.orders[index].order_id != 0)
+
+    # -- EXPOSURE -----------------------------------------------------------------------------------
+
+    cdef double gross_exposure_c(self) noexcept nogil:
+        # Sum of |position| x reference price plus open notional, over every instrument, in id order.
+        cdef double gross = 0.0
+        cdef double ref
+        cdef int32_t index
+        cdef Exposure* exposure
+        cdef InstrumentSpec* spec
+        for index in range(self.instruments.count):
+            exposure = &self.exposures[index]
+            spec = &self.instruments.specs[index]
+            if exposure.position_lots != 0:
+                ref = self.quotes.reference_price_c(index)
+                if not (ref > 0.0):
+                    ref = exposure.last_fill_price
+                gross += fabs(<double>exposure.position_lots * spec.lot_size * ref)
+            if exposure.open_buy_tick_lots != 0 or exposure.open_sell_tick_lots != 0:
+                gross += <double>(exposure.open_buy_tick_lots + exposure.open_sell_tick_lots) * spec.notional_unit
+        return gross
+
+    def gross_exposure(self):
+        """Return Σ |position × reference| + open order notional, in account currency."""
+        return self.gross_exposure_c()
+
+    def exposure(self, int32_t instrument_id):
+        """Return the live exposure of `instrument_id` as a dict (quantities in lots)."""
+        self.instruments._require(instrument_id)
+        cdef Exposure* exposure = &self.exposures[instrument_id]
+        return {
+            "position_lots": exposure.position_lots,
+            "open_buy_lots": exposure.open_buy_lots,
+            "open_sell_lots": exposure.open_sell_lots,
+            "open_buy_tick_lots": exposure.open_buy_tick_lots,
+            "open_sell_tick_lots": exposure.open_sell_tick_lots,
+            "open_orders": exposure.open_orders,
+            "last_fill_price": exposure.last_fill_price,
+        }
+
+    def snapshot(self):
+        """Return the whole book state as plain values (for tests, status pages and recovery checks)."""
+        return {
+            "risk_state": self.risk_state,
+            "equity": self.equity,
+            "daily_orders": self.daily_orders,
+            "daily_notional": self.daily_notional,
+            "next_day_ns": self.next_day_ns,
+            "live_orders": self.live_orders,
+            "next_order_id": self.next_order_id,
+            "exposures": [self.exposure(index) for index in range(self.instruments.count)],
+            "orders": [self.order(order_id) for order_id in self.live_order_ids()],
+        }
+
+    # -- COUNTERS -----------------------------------------------------------------------------------
+
+    def counters(self):
+        """Return the check count and the non-zero decision and order-event counts by code."""
+        return {
+            "checks": self.checks,
+            "decisions": {code: self.decisions[code] for code in range(<int>e.CODE_COUNT)
+                          if self.decisions[code]},
+            "events": {code: self.event_codes[code] for code in range(<int>e.CODE_COUNT)
+                       if self.event_codes[code]},
+        }

@@ -1,0 +1,548 @@
+"""Reference twin of ``fixgate._fast.risk``: the same decisions, in the same order, in plain Python."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fixgate.reference.codes import OrdType, RejectCode as R, RiskState, Side
+from fixgate.reference.instruments import NO_COUNT_LIMIT, InstrumentSpec, Instruments, units_of
+from fixgate.reference.quotes import QuoteBook
+from fixgate.reference.throttle import Throttle
+
+DEFAULT_ORDER_CAPACITY = 65536
+NANOSECONDS_PER_DAY = 86_400_000_000_000
+
+BUY = Side.BUY
+SELL = Side.SELL
+LIMIT = OrdType.LIMIT
+MARKET = OrdType.MARKET
+
+
+@dataclass
+class OrderSlot:
+    order_id: int
+    instrument_id: int
+    session_id: int
+    side: int
+    ord_type: int
+    acked: bool
+    replace_pending: bool
+    qty_lots: int
+    cum_lots: int
+    price_ticks: int
+    new_qty_lots: int
+    new_price_ticks: int
+    reserved_lots: int
+    reserved_tick_lots: int
+
+
+@dataclass
+class Exposure:
+    position_lots: int = 0
+    open_buy_lots: int = 0
+    open_sell_lots: int = 0
+    open_buy_tick_lots: int = 0
+    open_sell_tick_lots: int = 0
+    open_orders: int = 0
+    last_fill_price: float = 0.0
+
+
+def _limit(name: str, value) -> float:
+    if value is None:
+        return math.inf
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0.0):
+        raise ValueError(f"{name} must be zero or a positive number, got {value!r}")
+    return number
+
+
+def _factor(name: str, value) -> float:
+    number = float(value)
+    if not (math.isfinite(number) and 0.0 < number <= 1.0):
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return number
+
+
+def _reduces(exposure: Exposure, side: int, delta_lots: int) -> bool:
+    if side == BUY:
+        return (exposure.position_lots < 0
+                and exposure.position_lots + exposure.open_buy_lots + delta_lots <= 0)
+    return (exposure.position_lots > 0
+            and exposure.position_lots - exposure.open_sell_lots - delta_lots >= 0)
+
+
+def _market_ticks(ref: float, tick_size: float) -> int:
+    ticks = math.floor(ref / tick_size + 0.5)
+    return ticks if ticks > 0 else 1
+
+
+class RiskBook:
+    """Live exposure per instrument, the open-order table and the pre-trade check chain."""
+
+    def __init__(
+        self,
+        instruments: Instruments,
+        quotes: QuoteBook,
+        throttle: Throttle,
+        *,
+        max_order_notional=None,
+        max_gross_exposure=None,
+        max_leverage=None,
+        max_daily_orders=None,
+        max_daily_notional=None,
+        warning_order_qty_factor=0.5,
+        warning_collar_factor=0.5,
+        order_capacity: int = DEFAULT_ORDER_CAPACITY,
+        equity=0.0,
+        day_start_ns=None,
+        day_length_ns: int = NANOSECONDS_PER_DAY,
+    ) -> None:
+        if quotes.instruments is not instruments:
+            raise ValueError("the quote book must be built on the same instrument table")
+        if throttle.max_instruments < instruments.capacity:
+            raise ValueError(
+                f"the throttle covers {throttle.max_instruments} instruments, "
+                f"the instrument table holds {instruments.capacity}")
+        if order_capacity < 2 or order_capacity & (order_capacity - 1):
+            raise ValueError(f"order_capacity must be a power of two >= 2, got {order_capacity}")
+        if day_length_ns <= 0:
+            raise ValueError(f"day_length_ns must be positive, got {day_length_ns}")
+        if max_daily_orders is not None and max_daily_orders < 0:
+            raise ValueError(f"max_daily_orders must be zero or more, got {max_daily_orders!r}")
+        self.instruments = instruments
+        self.quotes = quotes
+        self.throttle = throttle
+        self.max_order_notional = _limit("max_order_notional", max_order_notional)
+        self.max_gross_exposure = _limit("max_gross_exposure", max_gross_exposure)
+        self.max_leverage = _limit("max_leverage", max_leverage)
+        self.max_daily_orders = NO_COUNT_LIMIT if max_daily_orders is None else int(max_daily_orders)
+        self.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
+        self.warning_order_qty_factor = _factor("warning_order_qty_factor", warning_order_qty_factor)
+        self.warning_collar_factor = _factor("warning_collar_factor", warning_collar_factor)
+        self.order_capacity = order_capacity
+        self.order_mask = order_capacity - 1
+        self.exposures = [Exposure() for _ in range(instruments.capacity)]
+        self.orders: list[OrderSlot | None] = [None] * order_capacity
+        self.next_order_id = 1
+        self.last_order_id = 0
+        self.live_orders = 0
+        self.risk_state = RiskState.NORMAL
+        self.daily_orders = 0
+        self.daily_notional = 0.0
+        self.day_length_ns = day_length_ns
+        self.next_day_ns = NO_COUNT_LIMIT if day_start_ns is None else int(day_start_ns)
+        self.checks = 0
+        self.decisions = [0] * 64
+        self.event_codes = [0] * 64
+        self.set_equity(equity)
+
+    def set_risk_state(self, state: int) -> None:
+        """Set the risk state byte (0 NORMAL, 1 WARNING, 2 CIRCUIT_BREAKER, 3 KILL_SWITCH)."""
+        if not (RiskState.NORMAL <= state <= RiskState.KILL_SWITCH):
+            raise ValueError(f"risk state must be 0 to 3, got {state}")
+        self.risk_state = int(state)
+
+    def set_equity(self, equity: float) -> None:
+        """Set the account equity that the leverage limit divides by."""
+        equity = float(equity)
+        if not math.isfinite(equity):
+            raise ValueError(f"equity must be a finite number, got {equity!r}")
+        self.equity = equity
+
+    # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
+
+    def check_new_order(self, session_id: int, instrument_id: int, side: int, ord_type: int,
+                        qty: float, price: float, now_ns: int) -> int:
+        """Run the check chain on a new order and reserve it when accepted; return the `RejectCode`."""
+        self._roll_day(now_ns)
+        code = self._decide_new(session_id, instrument_id, side, ord_type, qty, price, now_ns)
+        self.checks += 1
+        self.decisions[code] += 1
+        return code
+
+    def check_replace(self, order_id: int, new_qty: float, new_price: float, now_ns: int) -> int:
+        """Check a cancel/replace of a live order; on OK the replace is pending until the venue answers."""
+        self._roll_day(now_ns)
+        code = self._decide_replace(order_id, new_qty, new_price, now_ns)
+        self.checks += 1
+        self.decisions[code] += 1
+        return code
+
+    def check_batch(self, orders, codes, order_ids, now_ns: int) -> int:
+        """Check `orders` (rows with ORDER_DTYPE fields) in order; return how many passed."""
+        count = len(orders)
+        if len(codes) < count or len(order_ids) < count:
+            raise ValueError(f"codes and order_ids must hold at least {count} entries")
+        accepted = 0
+        for index in range(count):
+            request = orders[index]
+            code = self.check_new_order(int(request["session_id"]), int(request["instrument_id"]),
+                                        int(request["side"]), int(request["ord_type"]),
+                                        float(request["qty"]), float(request["price"]), now_ns)
+            codes[index] = code
+            if code == R.OK:
+                order_ids[index] = self.last_order_id
+                accepted += 1
+            else:
+                order_ids[index] = 0
+        return accepted
+
+    def _decide_new(self, session_id, instrument_id, side, ord_type, qty, price, now_ns) -> int:
+        if self.risk_state == RiskState.KILL_SWITCH:
+            return R.KILL_SWITCH
+        if not self.instruments.known(instrument_id):
+            return R.UNKNOWN_INSTRUMENT
+        spec = self.instruments.specs[instrument_id]
+        if spec.halted:
+            return R.INSTRUMENT_HALTED
+        code = self.throttle.try_acquire(session_id, instrument_id, now_ns)
+        if code != R.OK:
+            return code
+        if side == BUY:
+            book_side = BUY
+        elif side == SELL or side == Side.SELL_SHORT:
+            book_side = SELL
+        else:
+            return R.INVALID_SIDE
+        if ord_type != MARKET and ord_type != LIMIT:
+            return R.INVALID_ORDER_TYPE
+        lots = units_of(qty, spec.lot_size)
+        if lots < 0:
+            return R.INVALID_QUANTITY
+        if lots == 0:
+            return R.QUANTITY_NOT_LOT_MULTIPLE
+        exposure = self.exposures[instrument_id]
+        if self.risk_state == RiskState.CIRCUIT_BREAKER and not _reduces(exposure, book_side, lots):
+            return R.CIRCUIT_BREAKER
+        ref = self.quotes.reference_price(instrument_id)
+        if ord_type == LIMIT:
+            ticks = units_of(price, spec.tick_size)
+            if ticks < 0:
+                return R.INVALID_PRICE
+            if ticks == 0:
+                return R.PRICE_OFF_TICK
+        else:
+            if not (ref > 0.0):
+                return R.NO_REFERENCE_PRICE
+            ticks = _market_ticks(ref, spec.tick_size)
+        notional = float(lots * ticks) * spec.notional_unit
+        code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
+                                  notional, lots, lots * ticks, True, notional, now_ns)
+        if code != R.OK:
+            return code
+        if self.live_orders >= self.order_capacity:
+            return R.ORDER_TABLE_FULL
+        order_id = self._allocate()
+        order = OrderSlot(order_id, instrument_id, session_id, book_side, ord_type,
+                          False, False, lots, 0, ticks, 0, 0, 0, 0)
+        self.orders[order_id & self.order_mask] = order
+        exposure.open_orders += 1
+        self.live_orders += 1
+        self.daily_orders += 1
+        self.daily_notional += notional
+        self._settle(order)
+        self.last_order_id = order_id
+        return R.OK
+
+    def _decide_replace(self, order_id, new_qty, new_price, now_ns) -> int:
+        if self.risk_state == RiskState.KILL_SWITCH:
+            return R.KILL_SWITCH
+        order = self._find(order_id)
+        if order is None:
+            return R.UNKNOWN_ORDER
+        if order.replace_pending:
+            return R.REPLACE_PENDING
+        spec = self.instruments.specs[order.instrument_id]
+        if spec.halted:
+            return R.INSTRUMENT_HALTED
+        code = self.throttle.try_acquire(order.session_id, order.instrument_id, now_ns)
+        if code != R.OK:
+            return code
+        lots = units_of(new_qty, spec.lot_size)
+        if lots < 0:
+            return R.INVALID_QUANTITY
+        if lots == 0:
+            return R.QUANTITY_NOT_LOT_MULTIPLE
+        if lots <= order.cum_lots:
+            return R.REPLACE_BELOW_FILLED
+        ref = self.quotes.reference_price(order.instrument_id)
+        if order.ord_type == LIMIT:
+            ticks = units_of(new_price, spec.tick_size)
+            if ticks < 0:
+                return R.INVALID_PRICE
+            if ticks == 0:
+                return R.PRICE_OFF_TICK
+            price = new_price
+        else:
+            ticks = order.price_ticks
+            price = ref
+        leaves = order.qty_lots - order.cum_lots
+        new_leaves = lots - order.cum_lots
+        want_lots = max(leaves, new_leaves)
+        want_tick_lots = max(leaves * order.price_ticks, new_leaves * ticks)
+        exposure = self.exposures[order.instrument_id]
+        if (self.risk_state == RiskState.CIRCUIT_BREAKER and want_lots > order.reserved_lots
+                and not _reduces(exposure, order.side, want_lots - order.reserved_lots)):
+            return R.CIRCUIT_BREAKER
+        notional = float(lots * ticks) * spec.notional_unit
+        daily_add = notional - float(order.qty_lots * order.price_ticks) * spec.notional_unit
+        code = self._check_limits(order.instrument_id, spec, exposure, order.side, order.ord_type, lots,
+                                  price, ref, notional, want_lots - order.reserved_lots,
+                                  want_tick_lots - order.reserved_tick_lots, False, daily_add, now_ns)
+        if code != R.OK:
+            return code
+        order.replace_pending = True
+        order.new_qty_lots = lots
+        order.new_price_ticks = ticks
+        if daily_add > 0.0:
+            self.daily_notional += daily_add
+        self._settle(order)
+        return R.OK
+
+    def _check_limits(self, instrument_id: int, spec: InstrumentSpec, exposure: Exposure, side: int,
+                      ord_type: int, lots: int, price: float, ref: float, notional: float,
+                      delta_lots: int, delta_tick_lots: int, new_order: bool,
+                      daily_notional_add: float, now_ns: int) -> int:
+        warning = self.risk_state == RiskState.WARNING
+        if lots > spec.max_order_lots:
+            return R.MAX_ORDER_QUANTITY
+        if warning and lots > int(spec.max_order_lots * self.warning_order_qty_factor):
+            return R.WARNING_MAX_ORDER_QUANTITY
+        if notional > spec.max_order_notional:
+            return R.MAX_ORDER_NOTIONAL
+        if notional > self.max_order_notional:
+            return R.MAX_ACCOUNT_ORDER_NOTIONAL
+        if float(lots) * spec.lot_size > spec.adv_limit_qty:
+            return R.ADV_PARTICIPATION
+        if ord_type == LIMIT and math.isfinite(spec.price_collar):
+            if not (ref > 0.0):
+                return R.NO_REFERENCE_PRICE
+            deviation = abs(price - ref) / ref
+            if deviation > spec.price_collar:
+                return R.PRICE_COLLAR
+            if warning and deviation > spec.price_collar * self.warning_collar_factor:
+                return R.WARNING_PRICE_COLLAR
+        if delta_lots > 0:
+            if side == BUY:
+                if exposure.position_lots + exposure.open_buy_lots + delta_lots > spec.max_position_lots:
+                    return R.POSITION_LIMIT
+            elif exposure.position_lots - exposure.open_sell_lots - delta_lots < -spec.max_position_lots:
+                return R.POSITION_LIMIT
+        if delta_tick_lots > 0 and (math.isfinite(self.max_gross_exposure) or math.isfinite(self.max_leverage)):
+            gross = self.gross_exposure() + float(delta_tick_lots) * spec.notional_unit
+            if gross > self.max_gross_exposure:
+                return R.GROSS_EXPOSURE
+            if math.isfinite(self.max_leverage) and (not (self.equity > 0.0)
+                                                     or gross / self.equity > self.max_leverage):
+                return R.LEVERAGE
+        if new_order and self.daily_orders + 1 > self.max_daily_orders:
+            return R.DAILY_ORDER_COUNT
+        if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
+            return R.DAILY_NOTIONAL
+        if new_order and exposure.open_orders + 1 > spec.max_open_orders:
+            return R.MAX_OPEN_ORDERS
+        if spec.requires_live_quote and self.quotes.is_stale(instrument_id, now_ns):
+            return R.STALE_MARKET_DATA
+        return R.OK
+
+    def _roll_day(self, now_ns: int) -> None:
+        if now_ns >= self.next_day_ns:
+            self.next_day_ns += ((now_ns - self.next_day_ns) // self.day_length_ns + 1) * self.day_length_ns
+            self.daily_orders = 0
+            self.daily_notional = 0.0
+
+    # -- ORDER EVENTS -------------------------------------------------------------------------------
+
+    def on_acked(self, order_id: int) -> int:
+        """Record the venue's ack of an order; return OK or UNKNOWN_ORDER."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        order.acked = True
+        return self._count_event(R.OK)
+
+    def on_filled(self, order_id: int, qty: float, price: float) -> int:
+        """Move a fill of `qty` from open to position."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        lots = units_of(qty, self.instruments.specs[order.instrument_id].lot_size)
+        if lots < 0:
+            return self._count_event(R.INVALID_QUANTITY)
+        if lots == 0:
+            return self._count_event(R.QUANTITY_NOT_LOT_MULTIPLE)
+        exposure = self.exposures[order.instrument_id]
+        leaves = order.qty_lots - order.cum_lots
+        if order.side == BUY:
+            exposure.position_lots += lots
+        else:
+            exposure.position_lots -= lots
+        if math.isfinite(price) and price > 0.0:
+            exposure.last_fill_price = price
+        order.cum_lots += lots
+        self._settle(order)
+        return self._count_event(R.OVERFILL if lots > leaves else R.OK)
+
+    def on_canceled(self, order_id: int) -> int:
+        """Release what an order still reserves: cancelled, expired or done for the day."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        order.qty_lots = order.cum_lots
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(R.OK)
+
+    def on_venue_rejected(self, order_id: int) -> int:
+        """Release an order the venue rejected."""
+        return self.on_canceled(order_id)
+
+    def on_replaced(self, order_id: int) -> int:
+        """Apply the pending replace the venue confirmed."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        if not order.replace_pending:
+            return self._count_event(R.NO_PENDING_REPLACE)
+        order.qty_lots = order.new_qty_lots
+        order.price_ticks = order.new_price_ticks
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(R.OK)
+
+    def on_replace_rejected(self, order_id: int) -> int:
+        """Drop the pending replace the venue refused."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        if not order.replace_pending:
+            return self._count_event(R.NO_PENDING_REPLACE)
+        order.replace_pending = False
+        self._settle(order)
+        return self._count_event(R.OK)
+
+    def _count_event(self, code: int) -> int:
+        self.event_codes[code] += 1
+        return code
+
+    # -- ORDER TABLE --------------------------------------------------------------------------------
+
+    def _find(self, order_id: int) -> OrderSlot | None:
+        if order_id <= 0:
+            return None
+        order = self.orders[order_id & self.order_mask]
+        return order if order is not None and order.order_id == order_id else None
+
+    def _allocate(self) -> int:
+        order_id = self.next_order_id
+        while self.orders[order_id & self.order_mask] is not None:
+            order_id += 1
+        self.next_order_id = order_id + 1
+        return order_id
+
+    def _settle(self, order: OrderSlot) -> None:
+        exposure = self.exposures[order.instrument_id]
+        leaves = order.qty_lots - order.cum_lots
+        want_lots = 0
+        want_tick_lots = 0
+        if leaves > 0:
+            want_lots = leaves
+            want_tick_lots = leaves * order.price_ticks
+            if order.replace_pending:
+                new_leaves = order.new_qty_lots - order.cum_lots
+                want_lots = max(want_lots, new_leaves)
+                want_tick_lots = max(want_tick_lots, new_leaves * order.new_price_ticks)
+        if order.side == BUY:
+            exposure.open_buy_lots += want_lots - order.reserved_lots
+            exposure.open_buy_tick_lots += want_tick_lots - order.reserved_tick_lots
+        else:
+            exposure.open_sell_lots += want_lots - order.reserved_lots
+            exposure.open_sell_tick_lots += want_tick_lots - order.reserved_tick_lots
+        order.reserved_lots = want_lots
+        order.reserved_tick_lots = want_tick_lots
+        if leaves <= 0:
+            self.orders[order.order_id & self.order_mask] = None
+            exposure.open_orders -= 1
+            self.live_orders -= 1
+
+    def order(self, order_id: int) -> dict | None:
+        """Return a live order as a dict, or None when the id is not live."""
+        order = self._find(order_id)
+        if order is None:
+            return None
+        return {
+            "order_id": order.order_id,
+            "instrument_id": order.instrument_id,
+            "session_id": order.session_id,
+            "side": int(order.side),
+            "ord_type": int(order.ord_type),
+            "acked": order.acked,
+            "replace_pending": order.replace_pending,
+            "qty_lots": order.qty_lots,
+            "cum_lots": order.cum_lots,
+            "price_ticks": order.price_ticks,
+            "new_qty_lots": order.new_qty_lots,
+            "new_price_ticks": order.new_price_ticks,
+            "reserved_lots": order.reserved_lots,
+            "reserved_tick_lots": order.reserved_tick_lots,
+        }
+
+    def live_order_ids(self) -> list[int]:
+        """Return the ids of every live order, ascending."""
+        return sorted(order.order_id for order in self.orders if order is not None)
+
+    # -- EXPOSURE -----------------------------------------------------------------------------------
+
+    def gross_exposure(self) -> float:
+        """Return Σ |position × reference| + open order notional, in account currency."""
+        gross = 0.0
+        for index in range(self.instruments.count):
+            exposure = self.exposures[index]
+            spec = self.instruments.specs[index]
+            if exposure.position_lots != 0:
+                ref = self.quotes.reference_price(index)
+                if not (ref > 0.0):
+                    ref = exposure.last_fill_price
+                gross += abs(float(exposure.position_lots) * spec.lot_size * ref)
+            if exposure.open_buy_tick_lots != 0 or exposure.open_sell_tick_lots != 0:
+                gross += float(exposure.open_buy_tick_lots + exposure.open_sell_tick_lots) * spec.notional_unit
+        return gross
+
+    def exposure(self, instrument_id: int) -> dict:
+        """Return the live exposure of `instrument_id` as a dict (quantities in lots)."""
+        self.instruments._require(instrument_id)
+        exposure = self.exposures[instrument_id]
+        return {
+            "position_lots": exposure.position_lots,
+            "open_buy_lots": exposure.open_buy_lots,
+            "open_sell_lots": exposure.open_sell_lots,
+            "open_buy_tick_lots": exposure.open_buy_tick_lots,
+            "open_sell_tick_lots": exposure.open_sell_tick_lots,
+            "open_orders": exposure.open_orders,
+            "last_fill_price": exposure.last_fill_price,
+        }
+
+    def snapshot(self) -> dict:
+        """Return the whole book state as plain values."""
+        return {
+            "risk_state": int(self.risk_state),
+            "equity": self.equity,
+            "daily_orders": self.daily_orders,
+            "daily_notional": self.daily_notional,
+            "next_day_ns": self.next_day_ns,
+            "live_orders": self.live_orders,
+            "next_order_id": self.next_order_id,
+            "exposures": [self.exposure(index) for index in range(self.instruments.count)],
+            "orders": [self.order(order_id) for order_id in self.live_order_ids()],
+        }
+
+    # -- COUNTERS -----------------------------------------------------------------------------------
+
+    def counters(self) -> dict:
+        """Return the check count and the non-zero decision and order-event counts by code."""
+        return {
+            "checks": self.checks,
+            "decisions": {code: count for code, count in enumerate(self.decisions) if count},
+            "events": {code: count for code, count in enumerate(self.event_codes) if count},
+        }

@@ -1,0 +1,382 @@
+"""The Cython risk book, quote book and throttle decide exactly as their plain-Python reference twins.
+
+Hypothesis draws a configuration and a sequence of quotes, trades, orders, replaces, venue events,
+risk-state changes and clock steps; both implementations get the same calls and must return the same
+codes and hold the same state after every step.
+"""
+
+import math
+import random
+
+import pytest
+
+from hypothesis import given, strategies as st
+
+from fixgate._fast import instruments as fast_instruments
+from fixgate._fast import quotes as fast_quotes
+from fixgate._fast import risk as fast_risk
+from fixgate._fast import throttle as fast_throttle
+from fixgate.reference import instruments as ref_instruments
+from fixgate.reference import quotes as ref_quotes
+from fixgate.reference import risk as ref_risk
+from fixgate.reference import throttle as ref_throttle
+
+START_NS = 1_700_000_000_000_000_000
+SESSIONS = 3
+
+ticks = st.sampled_from([0.01, 0.05, 0.25, 1.0, 0.0001, 0.5])
+lots = st.sampled_from([1.0, 0.1, 0.001, 100.0, 0.0001])
+
+
+def loose(*values):
+    """Mostly no limit (None), sometimes one of `values`: most orders pass, every limit gets hit."""
+    return st.sampled_from([None, None, None, *values])
+
+
+instrument_specs = st.fixed_dictionaries({
+    "tick_size": ticks,
+    "lot_size": lots,
+    "reference_price": st.sampled_from([0.0, 10.0, 100.5, 2500.0, 50000.0]),
+    "adv": st.sampled_from([0.0, 1000.0, 1e6]),
+    "max_adv_fraction": loose(0.01, 0.1, 0.5),
+    "max_order_qty": loose(1.0, 10.0, 500.0, 1e5),
+    "max_order_notional": loose(1e3, 1e5, 1e7),
+    "max_position": loose(0.0, 5.0, 100.0, 1e5),
+    "max_open_orders": loose(0, 1, 3, 5),
+    "price_collar": loose(0.01, 0.05, 0.2),
+    "stale_after_ns": st.sampled_from([1_000_000, 1_000_000_000, 10_000_000_000]),
+    "requires_live_quote": st.sampled_from([False, False, True]),
+})
+
+books = st.fixed_dictionaries({
+    "max_order_notional": loose(1e3, 1e5, 1e7),
+    "max_gross_exposure": loose(1e4, 1e6, 1e8),
+    "max_leverage": loose(0.5, 2.0, 10.0),
+    "max_daily_orders": loose(0, 5, 30),
+    "max_daily_notional": loose(1e4, 1e6, 1e8),
+    "warning_order_qty_factor": st.sampled_from([0.5, 0.25, 1.0]),
+    "warning_collar_factor": st.sampled_from([0.5, 1.0]),
+    "order_capacity": st.sampled_from([1024, 16, 4]),
+    "equity": st.sampled_from([1e7, 1e6, 1e4, 0.0, -5.0]),
+    "day_start_ns": loose(START_NS, START_NS + 7_000_000_000),
+    "day_length_ns": st.sampled_from([5_000_000_000, 86_400_000_000_000]),
+})
+
+throttles = st.fixed_dictionaries({
+    "global_rate": loose(5.0, 100.0, 1e6),
+    "global_burst": st.integers(1, 10),
+    "session_rate": loose(1.0, 3.0, 50.0),
+    "session_burst": st.integers(1, 5),
+    "instrument_rate": loose(2.0, 30.0),
+    "instrument_burst": st.integers(1, 5),
+    "breach_limit": st.integers(1, 8),
+    "breach_window_ns": st.sampled_from([1_000_000, 1_000_000_000]),
+})
+
+quote_books = st.fixed_dictionaries({
+    "max_spread_fraction": st.sampled_from([0.001, 0.01, 0.05]),
+    "max_age_ns": st.sampled_from([1_000_000, 1_000_000_000]),
+    "max_future_skew_ns": st.sampled_from([0, 100_000_000]),
+    "max_jump_fraction": st.sampled_from([0.01, 0.1, 0.5]),
+})
+
+odd_numbers = st.sampled_from([0.0, -1.0, math.nan, math.inf, -math.inf, 1e300, 5e-324])
+multipliers = st.one_of(st.integers(1, 20), st.integers(-3, 3000))
+price_moves = st.one_of(st.floats(-0.03, 0.03, allow_nan=False), st.floats(-0.3, 0.3, allow_nan=False))
+instrument_ids = st.sampled_from([0, 0, 0, 1, 1, 2, -1, 3])      # mostly known, sometimes not
+session_ids = st.sampled_from([0, 0, 1, 2, -1, SESSIONS])
+oddities = st.integers(0, 19)                                    # 0, 5..19: well-formed
+order_refs = st.integers(0, 1000)                                # an accepted order, or a made-up id
+
+quote = st.tuples(st.just("quote"), instrument_ids, price_moves,
+                  st.sampled_from([0.0002, 0.001, 0.004, 0.0004, 0.0, 0.05]),
+                  st.sampled_from([0, 1_000, 500_000, 2_000_000_000, -200_000_000]),
+                  st.sampled_from([False] * 9 + [True]), odd_numbers)
+new_order = st.tuples(st.just("new"), session_ids, instrument_ids, st.sampled_from([1, 2, 5, 1, 2, 3]),
+                      st.sampled_from([2, 2, 2, 1, 4]), multipliers, price_moves, oddities, odd_numbers)
+fill = st.tuples(st.just("fill"), order_refs, st.integers(-1, 50), st.sampled_from([0] * 9 + [1]))
+venue_event = st.tuples(st.sampled_from(["ack", "cancel", "venue_reject", "replaced", "replace_rejected",
+                                         "replaced", "ack"]), order_refs)
+
+COMMANDS = {
+    "quote": quote,
+    "new": new_order,
+    "fill": fill,
+    "venue": venue_event,
+    "replace": st.tuples(st.just("replace"), order_refs, multipliers, price_moves, oddities, odd_numbers),
+    "trade": st.tuples(st.just("trade"), instrument_ids, price_moves, st.sampled_from([False] * 9 + [True]),
+                       odd_numbers),
+    "state": st.tuples(st.just("state"), st.sampled_from([0, 0, 1, 2, 3])),
+    "equity": st.tuples(st.just("equity"), st.sampled_from([1e7, 1e5, 1e3, 0.0, -1.0])),
+    "halt": st.tuples(st.just("halt"), instrument_ids, st.sampled_from([False, False, True])),
+    "advance": st.tuples(st.just("advance"), st.sampled_from([0, 1, 1_000, 1_000_000, 200_000_000,
+                                                              1_500_000_000, 30_000_000_000])),
+    "clear_breach": st.tuples(st.just("clear_breach")),
+    "reset_quotes": st.tuples(st.just("reset_quotes"), instrument_ids),
+}
+# How often each kind of command comes up, by repetition.
+WEIGHTED_KINDS = (["new"] * 8 + ["quote"] * 4 + ["fill"] * 4 + ["venue"] * 4 + ["replace"] * 3
+                  + ["advance"] * 3 + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"])
+commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
+
+
+def build(modules, specs, book_config, throttle_config, quote_config):
+    instruments_module, quotes_module, throttle_module, risk_module = modules
+    instruments = instruments_module.Instruments(8)
+    for index, spec in enumerate(specs):
+        instruments.add(f"SYM{index}", **spec)
+    quotes = quotes_module.QuoteBook(instruments, **quote_config)
+    throttle = throttle_module.Throttle(SESSIONS, 8, **throttle_config)
+    return risk_module.RiskBook(instruments, quotes, throttle, **book_config)
+
+
+FAST = (fast_instruments, fast_quotes, fast_throttle, fast_risk)
+REFERENCE = (ref_instruments, ref_quotes, ref_throttle, ref_risk)
+
+
+def base_price(book, instrument_id):
+    if not book.instruments.known(instrument_id):
+        return 100.0
+    ref = book.quotes.reference_price(instrument_id)
+    return ref if ref > 0.0 else 100.0
+
+
+def on_grid(step, value):
+    return max(round(value / step), 1) * step
+
+
+def resolve(book, instrument_id):
+    """Map ids 0..2 onto the instruments there are; -1 and 3 stay unknown."""
+    return instrument_id % book.instruments.count if 0 <= instrument_id < 3 else instrument_id
+
+
+def pick(accepted, index):
+    return accepted[index % len(accepted)] if accepted else index
+
+
+def apply(book, command, now_ns, accepted):
+    """Apply one command to `book`; return (result, new now_ns)."""
+    kind = command[0]
+    if kind == "quote":
+        _, instrument_id, move, spread, age, odd, odd_value = command
+        instrument_id = resolve(book, instrument_id)
+        mid = base_price(book, instrument_id) * (1.0 + move)
+        bid, ask = mid * (1.0 - spread / 2), mid * (1.0 + spread / 2)
+        if odd:
+            bid = odd_value
+        return book.quotes.on_quote(instrument_id, bid, ask, now_ns - age, now_ns), now_ns
+    if kind == "trade":
+        _, instrument_id, move, odd, odd_value = command
+        instrument_id = resolve(book, instrument_id)
+        price = odd_value if odd else base_price(book, instrument_id) * (1.0 + move)
+        return book.quotes.on_trade(instrument_id, price, now_ns, now_ns), now_ns
+    if kind == "new":
+        _, session_id, instrument_id, side, ord_type, multiplier, move, oddity, odd_value = command
+        instrument_id = resolve(book, instrument_id)
+        spec = book.instruments.spec(instrument_id) if book.instruments.known(instrument_id) else None
+        lot = spec["lot_size"] if spec else 1.0
+        tick = spec["tick_size"] if spec else 0.01
+        qty = multiplier * lot
+        price = on_grid(tick, base_price(book, instrument_id) * (1.0 + move))
+        if oddity == 1:
+            qty = odd_value
+        elif oddity == 2:
+            price = odd_value
+        elif oddity == 3:
+            qty += lot * 0.37
+        elif oddity == 4:
+            price += tick * 0.5
+        return book.check_new_order(session_id, instrument_id, side, ord_type, qty, price, now_ns), now_ns
+    if kind == "replace":
+        _, index, multiplier, move, oddity, odd_value = command
+        order_id = pick(accepted, index)
+        order = book.order(order_id)
+        instrument_id = order["instrument_id"] if order else 0
+        spec = book.instruments.spec(instrument_id)
+        qty = multiplier * spec["lot_size"]
+        price = on_grid(spec["tick_size"], base_price(book, instrument_id) * (1.0 + move))
+        if oddity == 1:
+            qty = odd_value
+        elif oddity == 2:
+            price = odd_value
+        return book.check_replace(order_id, qty, price, now_ns), now_ns
+    if kind == "fill":
+        _, index, fraction, oddity = command
+        order_id = pick(accepted, index)
+        order = book.order(order_id)
+        instrument_id = order["instrument_id"] if order else 0
+        lot = book.instruments.spec(instrument_id)["lot_size"]
+        leaves = (order["qty_lots"] - order["cum_lots"]) if order else 10
+        fill_lots = max(leaves * fraction // 40, 1) if fraction >= 0 else leaves + 2
+        qty = fill_lots * lot if oddity != 1 else fill_lots * lot * 1.5 + lot * 0.3
+        return book.on_filled(order_id, qty, base_price(book, instrument_id)), now_ns
+    if kind in ("ack", "cancel", "venue_reject", "replaced", "replace_rejected"):
+        method = {"ack": book.on_acked, "cancel": book.on_canceled, "venue_reject": book.on_venue_rejected,
+                  "replaced": book.on_replaced, "replace_rejected": book.on_replace_rejected}[kind]
+        return method(pick(accepted, command[1])), now_ns
+    if kind == "state":
+        return book.set_risk_state(command[1]), now_ns
+    if kind == "equity":
+        return book.set_equity(command[1]), now_ns
+    if kind == "halt":
+        if book.instruments.known(command[1]):
+            book.instruments.set_halted(command[1], command[2])
+        return None, now_ns
+    if kind == "advance":
+        return None, now_ns + command[1]
+    if kind == "clear_breach":
+        return book.throttle.clear_breach_flag(), now_ns
+    if kind == "reset_quotes":
+        if book.instruments.known(command[1]):
+            book.quotes.reset(command[1])
+        return None, now_ns
+    raise AssertionError(kind)
+
+
+def state_of(book):
+    return {
+        "book": book.snapshot(),
+        "counters": book.counters(),
+        "quotes": book.quotes.counters(),
+        "quote_states": [book.quotes.quote(i) for i in range(book.instruments.count)],
+        "throttle": book.throttle.counters(),
+        "breach_flag": bool(book.throttle.breach_flag),
+        "gross": book.gross_exposure(),
+        "last_order_id": book.last_order_id,
+    }
+
+
+def assert_consistent(book):
+    """Open quantities are never negative and equal the sum of the live orders' reservations."""
+    snapshot = book.snapshot()
+    for instrument_id, exposure in enumerate(snapshot["exposures"]):
+        orders = [order for order in snapshot["orders"] if order["instrument_id"] == instrument_id]
+        buys = [order for order in orders if order["side"] == 1]
+        sells = [order for order in orders if order["side"] == 2]
+        assert exposure["open_orders"] == len(orders)
+        assert exposure["open_buy_lots"] == sum(order["reserved_lots"] for order in buys) >= 0
+        assert exposure["open_sell_lots"] == sum(order["reserved_lots"] for order in sells) >= 0
+        assert exposure["open_buy_tick_lots"] == sum(order["reserved_tick_lots"] for order in buys) >= 0
+        assert exposure["open_sell_tick_lots"] == sum(order["reserved_tick_lots"] for order in sells) >= 0
+        for order in orders:
+            assert order["qty_lots"] > order["cum_lots"] >= 0
+            assert order["reserved_lots"] >= order["qty_lots"] - order["cum_lots"]
+    assert snapshot["live_orders"] == len(snapshot["orders"])
+
+
+@given(
+    specs=st.lists(instrument_specs, min_size=1, max_size=3),
+    book_config=books,
+    throttle_config=throttles,
+    quote_config=quote_books,
+    script=st.lists(commands, min_size=5, max_size=100),
+)
+def test_risk_book_when_driven_by_any_script_matches_reference(specs, book_config, throttle_config,
+                                                               quote_config, script):
+    fast = build(FAST, specs, book_config, throttle_config, quote_config)
+    reference = build(REFERENCE, specs, book_config, throttle_config, quote_config)
+    now_ns = START_NS
+    accepted = []
+    for step, command in enumerate(script):
+        fast_result, _ = apply(fast, command, now_ns, accepted)
+        reference_result, now_ns = apply(reference, command, now_ns, accepted)
+        assert fast_result == reference_result, (step, command)
+        if command[0] == "new" and fast_result == 0:
+            assert fast.last_order_id == reference.last_order_id
+            accepted.append(fast.last_order_id)
+        assert state_of(fast) == state_of(reference), (step, command)
+        assert_consistent(fast)
+
+
+@given(
+    specs=st.lists(instrument_specs, min_size=1, max_size=3),
+    book_config=books,
+    rows=st.lists(st.tuples(st.integers(0, SESSIONS - 1), st.integers(-1, 3), st.sampled_from([1, 2, 5, 7]),
+                            st.sampled_from([1, 2]), st.integers(-1, 200), price_moves), max_size=50),
+)
+def test_check_batch_when_given_any_rows_matches_reference(specs, book_config, rows):
+    import numpy as np
+
+    fast = build(FAST, specs, book_config, {}, {})
+    reference = build(REFERENCE, specs, book_config, {}, {})
+    orders = np.zeros(len(rows), dtype=fast_risk.ORDER_DTYPE)
+    for index, (session_id, instrument_id, side, ord_type, multiplier, move) in enumerate(rows):
+        spec = fast.instruments.spec(instrument_id) if fast.instruments.known(instrument_id) else None
+        lot, tick = (spec["lot_size"], spec["tick_size"]) if spec else (1.0, 0.01)
+        orders[index] = (session_id, instrument_id, side, ord_type, multiplier * lot,
+                         on_grid(tick, base_price(fast, instrument_id) * (1.0 + move)))
+    fast_codes = np.zeros(len(rows), np.uint8)
+    fast_ids = np.zeros(len(rows), np.int64)
+    reference_codes = np.zeros(len(rows), np.uint8)
+    reference_ids = np.zeros(len(rows), np.int64)
+    fast_accepted = fast.check_batch(orders, fast_codes, fast_ids, START_NS)
+    reference_accepted = reference.check_batch(orders, reference_codes, reference_ids, START_NS)
+    assert fast_accepted == reference_accepted == int((fast_codes == 0).sum())
+    assert fast_codes.tolist() == reference_codes.tolist()
+    assert fast_ids.tolist() == reference_ids.tolist()
+    assert state_of(fast) == state_of(reference)
+
+
+def random_command(rng):
+    """Draw one command of a busy, mostly well-formed trading flow."""
+    roll = rng.random()
+    if roll < 0.35:
+        oddity = rng.choice([0] * 30 + [1, 2, 3, 4])
+        return ("new", rng.choice([0, 1, 2]), rng.choice([0, 1, 2]), rng.choice([1, 2, 5]),
+                rng.choice([2, 2, 2, 1]), rng.randint(1, 60), rng.uniform(-0.05, 0.05), oddity,
+                rng.choice([0.0, -2.0, math.nan, math.inf]))
+    if roll < 0.55:
+        return ("fill", rng.randrange(1000), rng.choice([5, 10, 20, 40, 40, -1]), rng.choice([0] * 30 + [1]))
+    if roll < 0.65:
+        return ("quote", rng.choice([0, 1, 2]), rng.uniform(-0.02, 0.02), rng.choice([0.0004, 0.001, 0.03]),
+                rng.choice([0, 1_000, 2_000_000_000]), False, 0.0)
+    if roll < 0.72:
+        return ("replace", rng.randrange(1000), rng.randint(1, 80), rng.uniform(-0.05, 0.05), 0, 0.0)
+    if roll < 0.90:
+        return (rng.choice(["ack", "cancel", "venue_reject", "replaced", "replace_rejected", "ack"]),
+                rng.randrange(1000))
+    if roll < 0.95:
+        return ("advance", rng.choice([1_000, 1_000_000, 50_000_000, 900_000_000]))
+    if roll < 0.97:
+        return ("state", rng.choice([0, 0, 0, 1, 2]))
+    if roll < 0.98:
+        return ("trade", rng.choice([0, 1, 2]), rng.uniform(-0.01, 0.01), False, 0.0)
+    return ("equity", rng.choice([1e6, 1e7, 1e8]))
+
+
+BUSY_INSTRUMENTS = [
+    {"tick_size": 0.01, "lot_size": 1.0, "reference_price": 101.25, "adv": 1e6, "max_adv_fraction": 0.001,
+     "max_order_qty": 50.0, "max_position": 400.0, "max_open_orders": 40, "price_collar": 0.04},
+    {"tick_size": 0.5, "lot_size": 0.001, "reference_price": 50000.0, "max_order_qty": 0.05,
+     "max_order_notional": 2500.0, "max_position": 0.3, "price_collar": 0.03, "stale_after_ns": 5_000_000_000},
+    {"tick_size": 0.0001, "lot_size": 1000.0, "reference_price": 1.0850, "max_position": 200_000.0,
+     "price_collar": 0.01},
+]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_risk_book_when_a_long_seeded_flow_runs_matches_reference(seed):
+    rng = random.Random(seed)
+    book_config = {"max_gross_exposure": 2e6, "max_leverage": 4.0, "equity": 1e6, "max_daily_orders": 2500,
+                   "max_daily_notional": 5e7, "order_capacity": 256,
+                   "day_start_ns": START_NS + 60_000_000_000, "day_length_ns": 120_000_000_000}
+    throttle_config = {"session_rate": 2000.0, "session_burst": 20, "breach_limit": 5}
+    fast = build(FAST, BUSY_INSTRUMENTS, book_config, throttle_config, {})
+    reference = build(REFERENCE, BUSY_INSTRUMENTS, book_config, throttle_config, {})
+    now_ns = START_NS
+    accepted = []
+    for step in range(4000):
+        command = random_command(rng)
+        fast_result, _ = apply(fast, command, now_ns, accepted)
+        reference_result, now_ns = apply(reference, command, now_ns, accepted)
+        assert fast_result == reference_result, (step, command)
+        if command[0] == "new" and fast_result == 0:
+            accepted.append(fast.last_order_id)
+            del accepted[:-200]
+        if step % 100 == 0:
+            assert state_of(fast) == state_of(reference), step
+            assert_consistent(fast)
+    assert state_of(fast) == state_of(reference)
+    decisions = fast.counters()["decisions"]
+    assert decisions.get(0, 0) > 300, decisions            # the flow really trades
+    assert len(decisions) >= 8, decisions                   # and hits many different checks

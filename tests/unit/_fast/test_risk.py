@@ -1,0 +1,443 @@
+"""Pre-trade checks at their exact boundaries: at the limit accepted, one lot or tick over rejected.
+
+Each test runs against the Cython book and its reference twin.
+"""
+
+import math
+
+import pytest
+
+
+from fixgate._fast.codes import OrdType, RejectCode as R, RiskState, Side
+
+T0 = 1_700_000_000_000_000_000
+BUY, SELL, SELL_SHORT = Side.BUY, Side.SELL, Side.SELL_SHORT
+LIMIT, MARKET = OrdType.LIMIT, OrdType.MARKET
+
+
+def order(book, qty, price=100.0, side=BUY, ord_type=LIMIT, *, instrument=0, session=0, now=T0):
+    return book.check_new_order(session, instrument, side, ord_type, qty, price, now)
+
+
+def filled(book, qty, price=100.0, side=BUY, instrument=0):
+    """Accept and fully fill an order; return its id."""
+    assert order(book, qty, price, side, instrument=instrument) == R.OK
+    order_id = book.last_order_id
+    assert book.on_filled(order_id, qty, price) == R.OK
+    return order_id
+
+
+# -- RISK STATE ---------------------------------------------------------------------------------------
+
+def test_check_when_kill_switch_on_rejects_everything_first(make_book):
+    book = make_book()
+    book.set_risk_state(RiskState.KILL_SWITCH)
+    assert order(book, 1) == R.KILL_SWITCH
+    assert order(book, -5, instrument=99) == R.KILL_SWITCH        # beats every other reason
+    book.set_risk_state(RiskState.NORMAL)
+    assert order(book, 1) == R.OK
+
+
+def test_check_when_circuit_breaker_on_accepts_only_position_reducing_orders(make_book):
+    book = make_book()
+    filled(book, 10)
+    book.set_risk_state(RiskState.CIRCUIT_BREAKER)
+    assert order(book, 1, side=BUY) == R.CIRCUIT_BREAKER
+    assert order(book, 11, side=SELL) == R.CIRCUIT_BREAKER           # would flip the position
+    assert order(book, 4, side=SELL) == R.OK                         # 10 - 4 open
+    assert order(book, 7, side=SELL_SHORT) == R.CIRCUIT_BREAKER      # 10 - 4 - 7 < 0
+    assert order(book, 6, side=SELL) == R.OK                         # 10 - 4 - 6 == 0
+
+
+def test_check_when_circuit_breaker_on_and_flat_rejects_both_sides(make_book):
+    book = make_book()
+    book.set_risk_state(RiskState.CIRCUIT_BREAKER)
+    assert order(book, 1, side=BUY) == R.CIRCUIT_BREAKER
+    assert order(book, 1, side=SELL) == R.CIRCUIT_BREAKER
+
+
+def test_set_risk_state_when_out_of_range_raises(make_book):
+    with pytest.raises(ValueError, match="risk state"):
+        make_book().set_risk_state(4)
+
+
+# -- INSTRUMENT, SESSION, FIELDS ----------------------------------------------------------------------
+
+def test_check_when_instrument_unknown_or_halted_rejects(make_book):
+    book = make_book()
+    assert order(book, 1, instrument=-1) == R.UNKNOWN_INSTRUMENT
+    assert order(book, 1, instrument=1) == R.UNKNOWN_INSTRUMENT
+    book.instruments.set_halted(0, True)
+    assert order(book, 1) == R.INSTRUMENT_HALTED
+    book.instruments.set_halted(0, False)
+    assert order(book, 1) == R.OK
+
+
+def test_check_when_session_unknown_rejects(make_book):
+    book = make_book()
+    assert order(book, 1, session=4) == R.UNKNOWN_SESSION
+    assert order(book, 1, session=-1) == R.UNKNOWN_SESSION
+    assert order(book, 1, session=3) == R.OK
+
+
+def test_check_when_side_or_order_type_unknown_rejects(make_book):
+    book = make_book()
+    assert order(book, 1, side=3) == R.INVALID_SIDE
+    assert order(book, 1, ord_type=3) == R.INVALID_ORDER_TYPE
+    assert order(book, 1, side=SELL_SHORT) == R.OK
+
+
+@pytest.mark.parametrize("qty", [0.0, -1.0, math.nan, math.inf, -math.inf, 1e300])
+def test_check_when_quantity_nonsense_rejects_invalid_quantity(make_book, qty):
+    assert order(make_book(), qty) == R.INVALID_QUANTITY
+
+
+def test_check_when_quantity_off_the_lot_rejects(make_book):
+    book = make_book([("ABC", {"lot_size": 0.1})])
+    assert order(book, 0.15) == R.QUANTITY_NOT_LOT_MULTIPLE
+    assert order(book, 0.04) == R.QUANTITY_NOT_LOT_MULTIPLE
+    assert order(book, 0.1 * 3) == R.OK                               # 0.30000000000000004 is 3 lots
+    assert book.order(book.last_order_id)["qty_lots"] == 3
+
+
+@pytest.mark.parametrize("price", [0.0, -100.0, math.nan, math.inf, 1e300])
+def test_check_when_limit_price_nonsense_rejects_invalid_price(make_book, price):
+    assert order(make_book(), 1, price) == R.INVALID_PRICE
+
+
+def test_check_when_price_off_tick_rejects(make_book):
+    book = make_book([("ABC", {"tick_size": 0.05})])
+    assert order(book, 1, 100.02) == R.PRICE_OFF_TICK
+    assert order(book, 1, 100.05) == R.OK
+    assert order(book, 1, -3.0, ord_type=MARKET) == R.OK              # a market order has no price
+
+
+def test_check_when_market_order_has_no_reference_price_rejects(make_book):
+    book = make_book([("ABC", {"reference_price": 0.0})])
+    assert order(book, 1, ord_type=MARKET) == R.NO_REFERENCE_PRICE
+    assert book.quotes.on_trade(0, 99.5, T0, T0) == R.OK
+    assert order(book, 1, ord_type=MARKET) == R.OK
+    assert book.order(book.last_order_id)["price_ticks"] == 9950      # reserved at the reference
+
+
+def test_check_when_limit_order_has_collar_but_no_reference_rejects(make_book):
+    book = make_book([("ABC", {"reference_price": 0.0, "price_collar": 0.05})])
+    assert order(book, 1) == R.NO_REFERENCE_PRICE
+    book = make_book([("ABC", {"reference_price": 0.0})])
+    assert order(book, 1) == R.OK                                     # no collar: nothing to measure
+
+
+# -- ORDER SIZE ---------------------------------------------------------------------------------------
+
+def test_check_when_quantity_above_max_order_quantity_rejects(make_book):
+    book = make_book([("ABC", {"lot_size": 0.01, "max_order_qty": 1.0})])
+    assert order(book, 1.0) == R.OK
+    assert order(book, 1.01) == R.MAX_ORDER_QUANTITY
+
+
+def test_check_when_warning_state_halves_max_order_quantity(make_book):
+    book = make_book([("ABC", {"max_order_qty": 100})], warning_order_qty_factor=0.5)
+    assert order(book, 51) == R.OK
+    book.set_risk_state(RiskState.WARNING)
+    assert order(book, 50) == R.OK
+    assert order(book, 51) == R.WARNING_MAX_ORDER_QUANTITY
+    assert order(book, 101) == R.MAX_ORDER_QUANTITY                   # the hard limit reads first
+
+
+def test_check_when_notional_above_instrument_max_rejects(make_book):
+    book = make_book([("ABC", {"max_order_notional": 10_000})])
+    assert order(book, 100, 100.00) == R.OK
+    assert order(book, 100, 100.01) == R.MAX_ORDER_NOTIONAL           # one tick over
+    assert order(book, 101, 100.00) == R.MAX_ORDER_NOTIONAL           # one lot over
+
+
+def test_check_when_notional_above_account_max_rejects(make_book):
+    book = make_book(max_order_notional=10_000)
+    assert order(book, 100, 100.00) == R.OK
+    assert order(book, 100, 100.01) == R.MAX_ACCOUNT_ORDER_NOTIONAL
+
+
+def test_check_when_quantity_above_adv_share_rejects(make_book):
+    book = make_book([("ABC", {"adv": 10_000, "max_adv_fraction": 0.01})])
+    assert order(book, 100) == R.OK
+    assert order(book, 101) == R.ADV_PARTICIPATION
+
+
+# -- PRICE COLLAR -------------------------------------------------------------------------------------
+
+def test_check_when_price_outside_collar_around_configured_reference_rejects(make_book):
+    book = make_book([("ABC", {"price_collar": 0.05})])
+    assert order(book, 1, 105.00) == R.OK
+    assert order(book, 1, 105.01) == R.PRICE_COLLAR
+    assert order(book, 1, 95.00, SELL) == R.OK
+    assert order(book, 1, 94.99, SELL) == R.PRICE_COLLAR
+
+
+def test_check_when_quote_is_valid_collar_centres_on_mid(make_book):
+    book = make_book([("ABC", {"price_collar": 0.25})])
+    assert book.quotes.on_quote(0, 127.9, 128.1, T0, T0) == R.OK      # mid 128
+    assert order(book, 1, 160.00) == R.OK                              # +25%
+    assert order(book, 1, 160.01) == R.PRICE_COLLAR
+
+
+def test_check_when_no_quote_collar_centres_on_last_trade(make_book):
+    book = make_book([("ABC", {"price_collar": 0.25})])
+    assert book.quotes.on_trade(0, 64.0, T0, T0) == R.OK
+    assert order(book, 1, 80.00) == R.OK
+    assert order(book, 1, 80.01) == R.PRICE_COLLAR
+
+
+def test_check_when_warning_state_tightens_collar(make_book):
+    book = make_book([("ABC", {"price_collar": 0.05})], warning_collar_factor=0.5)
+    book.set_risk_state(RiskState.WARNING)
+    assert order(book, 1, 102.50) == R.OK
+    assert order(book, 1, 102.51) == R.WARNING_PRICE_COLLAR
+    assert order(book, 1, 105.01) == R.PRICE_COLLAR
+
+
+# -- EXPOSURE -----------------------------------------------------------------------------------------
+
+def test_check_when_worst_case_position_above_limit_rejects(make_book):
+    book = make_book([("ABC", {"max_position": 100})])
+    assert order(book, 60) == R.OK                                     # open, not filled
+    assert order(book, 40) == R.OK
+    assert order(book, 1) == R.POSITION_LIMIT                          # 0 + 100 open + 1
+    assert order(book, 100, side=SELL) == R.OK                         # sells are checked on their own
+    assert order(book, 1, side=SELL) == R.POSITION_LIMIT
+
+
+def test_check_when_fill_moves_open_to_position_limit_counts_both(make_book):
+    book = make_book([("ABC", {"max_position": 100})])
+    first = filled(book, 70)
+    assert book.exposure(0)["position_lots"] == 70
+    assert order(book, 30) == R.OK
+    assert order(book, 1) == R.POSITION_LIMIT
+    assert book.on_canceled(book.last_order_id) == R.OK
+    assert order(book, 30) == R.OK
+    assert first != book.last_order_id
+
+
+def test_check_when_gross_exposure_above_max_rejects(make_book):
+    book = make_book([("ABC", {}), ("DEF", {"reference_price": 50.0})], max_gross_exposure=10_000)
+    filled(book, 50, instrument=1)                                     # |50 x 50| = 2500
+    assert order(book, 75, 100.00) == R.OK                             # 2500 + 7500
+    assert order(book, 1, 0.01) == R.GROSS_EXPOSURE                    # one lot at one tick over
+
+
+def test_check_when_gross_counts_short_positions_by_absolute_value(make_book):
+    book = make_book(max_gross_exposure=10_000)
+    filled(book, 60, side=SELL)                                        # |-60 x 100| = 6000
+    assert order(book, 40) == R.OK
+    assert order(book, 1, 0.01) == R.GROSS_EXPOSURE
+
+
+def test_check_when_leverage_above_max_rejects(make_book):
+    book = make_book(max_leverage=2.0, equity=5_000.0)
+    assert order(book, 100, 100.00) == R.OK                            # 10000 / 5000 = 2
+    assert order(book, 1, 0.01) == R.LEVERAGE
+    book.set_equity(0.0)
+    assert book.on_canceled(book.last_order_id) == R.OK
+    assert order(book, 1) == R.LEVERAGE                                # no equity, no leverage
+
+
+def test_check_when_daily_order_count_reached_rejects_until_next_day(make_book):
+    day = 1_000_000_000
+    book = make_book(max_daily_orders=3, day_start_ns=T0 + day, day_length_ns=day)
+    for _ in range(3):
+        assert order(book, 1) == R.OK
+    assert order(book, 1) == R.DAILY_ORDER_COUNT
+    assert order(book, 1, now=T0 + day - 1) == R.DAILY_ORDER_COUNT
+    assert order(book, 1, now=T0 + day) == R.OK
+    assert book.daily_orders == 1
+    assert book.next_day_ns == T0 + 2 * day
+
+
+def test_check_when_daily_notional_would_exceed_cap_rejects(make_book):
+    day = 1_000_000_000
+    book = make_book(max_daily_notional=10_000, day_start_ns=T0 + day, day_length_ns=day)
+    assert order(book, 50) == R.OK
+    assert order(book, 50) == R.OK
+    assert order(book, 1, 0.01) == R.DAILY_NOTIONAL
+    assert order(book, 1, 0.01, now=T0 + 5 * day) == R.OK
+    assert book.next_day_ns == T0 + 6 * day
+
+
+def test_check_when_open_orders_at_max_rejects(make_book):
+    book = make_book([("ABC", {"max_open_orders": 2})])
+    assert order(book, 1) == R.OK
+    assert order(book, 1) == R.OK
+    assert order(book, 1) == R.MAX_OPEN_ORDERS
+    assert book.on_filled(book.last_order_id, 1, 100.0) == R.OK
+    assert order(book, 1) == R.OK
+
+
+def test_check_when_quote_stale_and_live_quote_required_rejects(make_book):
+    second = 1_000_000_000
+    book = make_book([("ABC", {"requires_live_quote": True, "stale_after_ns": second})])
+    assert order(book, 1) == R.STALE_MARKET_DATA                       # never quoted
+    assert book.quotes.on_quote(0, 99.99, 100.01, T0, T0) == R.OK
+    assert order(book, 1, now=T0 + second) == R.OK
+    assert order(book, 1, now=T0 + second + 1) == R.STALE_MARKET_DATA
+
+
+def test_check_when_order_table_full_rejects_until_a_slot_frees(make_book):
+    book = make_book(order_capacity=2)
+    assert order(book, 1) == R.OK
+    first = book.last_order_id
+    assert order(book, 1) == R.OK
+    assert order(book, 1) == R.ORDER_TABLE_FULL
+    assert book.on_filled(first, 1, 100.0) == R.OK
+    assert order(book, 1) == R.OK
+    assert book.live_orders == 2
+
+
+def test_order_ids_when_a_long_lived_order_holds_a_slot_skip_it(make_book):
+    book = make_book(order_capacity=4)
+    assert order(book, 1) == R.OK
+    resting = book.last_order_id
+    for _ in range(6):
+        assert order(book, 1) == R.OK
+        assert book.on_canceled(book.last_order_id) == R.OK
+    ids = set()
+    for _ in range(3):
+        assert order(book, 1) == R.OK
+        ids.add(book.last_order_id & 3)
+    assert resting & 3 not in ids
+    assert book.order(resting)["qty_lots"] == 1
+
+
+def test_check_when_several_limits_fail_reports_the_first_in_chain_order(make_book):
+    book = make_book([("ABC", {"max_order_qty": 10, "price_collar": 0.01, "max_position": 5})])
+    assert order(book, 11, 150.0) == R.MAX_ORDER_QUANTITY
+    assert order(book, 6, 150.0) == R.PRICE_COLLAR
+    assert order(book, 6, 100.0) == R.POSITION_LIMIT
+
+
+# -- ORDER EVENTS AND RESERVATIONS --------------------------------------------------------------------
+
+def test_book_when_order_lives_through_fills_replace_and_cancel_keeps_reservations_exact(make_book):
+    book = make_book()
+    assert order(book, 10, 100.00) == R.OK
+    order_id = book.last_order_id
+    assert book.exposure(0)["open_buy_lots"] == 10
+    assert book.exposure(0)["open_buy_tick_lots"] == 10 * 10_000
+    assert book.on_acked(order_id) == R.OK
+    assert book.on_filled(order_id, 4, 100.0) == R.OK
+    assert book.exposure(0)["position_lots"] == 4
+    assert book.exposure(0)["open_buy_lots"] == 6
+    # Replace up to 15 at 101.00: while pending the order reserves the larger of old and new.
+    assert book.check_replace(order_id, 15, 101.00, T0) == R.OK
+    assert book.exposure(0)["open_buy_lots"] == 11
+    assert book.exposure(0)["open_buy_tick_lots"] == 11 * 10_100
+    assert book.on_filled(order_id, 2, 100.0) == R.OK                 # a fill while pending
+    assert book.exposure(0)["open_buy_lots"] == 9
+    assert book.on_replaced(order_id) == R.OK
+    assert book.order(order_id)["qty_lots"] == 15
+    assert book.exposure(0)["open_buy_lots"] == 9
+    assert book.exposure(0)["open_buy_tick_lots"] == 9 * 10_100
+    assert book.on_canceled(order_id) == R.OK
+    assert book.exposure(0) == {"position_lots": 6, "open_buy_lots": 0, "open_sell_lots": 0,
+                                "open_buy_tick_lots": 0, "open_sell_tick_lots": 0, "open_orders": 0,
+                                "last_fill_price": 100.0}
+    assert book.order(order_id) is None
+    assert book.on_canceled(order_id) == R.UNKNOWN_ORDER
+
+
+def test_replace_when_rejected_by_venue_restores_old_reservation(make_book):
+    book = make_book()
+    assert order(book, 10, 100.00, SELL) == R.OK
+    order_id = book.last_order_id
+    assert book.check_replace(order_id, 5, 99.00, T0) == R.OK
+    assert book.exposure(0)["open_sell_lots"] == 10                    # the old one is still larger
+    assert book.check_replace(order_id, 6, 99.00, T0) == R.REPLACE_PENDING
+    assert book.on_replace_rejected(order_id) == R.OK
+    assert book.exposure(0)["open_sell_tick_lots"] == 10 * 10_000
+    assert book.on_replace_rejected(order_id) == R.NO_PENDING_REPLACE
+    assert book.on_replaced(order_id) == R.NO_PENDING_REPLACE
+
+
+def test_replace_when_quantity_not_above_filled_rejects(make_book):
+    book = make_book()
+    assert order(book, 10) == R.OK
+    order_id = book.last_order_id
+    assert book.on_filled(order_id, 5, 100.0) == R.OK
+    assert book.check_replace(order_id, 5, 100.0, T0) == R.REPLACE_BELOW_FILLED
+    assert book.check_replace(order_id, 6, 100.0, T0) == R.OK
+    assert book.check_replace(999, 6, 100.0, T0) == R.UNKNOWN_ORDER
+
+
+def test_replace_when_increase_breaks_position_limit_rejects(make_book):
+    book = make_book([("ABC", {"max_position": 20})])
+    assert order(book, 10) == R.OK
+    order_id = book.last_order_id
+    assert book.check_replace(order_id, 21, 100.0, T0) == R.POSITION_LIMIT
+    assert book.check_replace(order_id, 20, 100.0, T0) == R.OK
+
+
+def test_fill_when_above_open_quantity_books_it_and_reports_overfill(make_book):
+    book = make_book()
+    assert order(book, 10) == R.OK
+    order_id = book.last_order_id
+    assert book.on_filled(order_id, 12, 100.0) == R.OVERFILL
+    assert book.exposure(0)["position_lots"] == 12
+    assert book.exposure(0)["open_buy_lots"] == 0
+    assert book.live_orders == 0
+    assert book.counters()["events"] == {R.OVERFILL: 1}
+
+
+def test_fill_when_quantity_nonsense_changes_nothing(make_book):
+    book = make_book()
+    assert order(book, 10) == R.OK
+    order_id = book.last_order_id
+    assert book.on_filled(order_id, -1, 100.0) == R.INVALID_QUANTITY
+    assert book.on_filled(order_id, 0.5, 100.0) == R.QUANTITY_NOT_LOT_MULTIPLE
+    assert book.on_filled(0, 1, 100.0) == R.UNKNOWN_ORDER
+    assert book.exposure(0)["position_lots"] == 0
+    assert book.exposure(0)["open_buy_lots"] == 10
+
+
+def test_events_when_order_id_unknown_return_unknown_order(make_book):
+    book = make_book()
+    for event in (book.on_acked, book.on_canceled, book.on_venue_rejected, book.on_replaced,
+                  book.on_replace_rejected):
+        assert event(12345) == R.UNKNOWN_ORDER
+
+
+def test_gross_exposure_when_no_reference_values_position_at_last_fill(make_book):
+    book = make_book([("ABC", {"reference_price": 0.0})])
+    filled(book, 10, 42.0)
+    assert book.gross_exposure() == 420.0
+
+
+def test_check_batch_when_rows_mix_accepts_and_rejects_matches_single_calls(impl, make_book):
+    import numpy as np
+
+    from fixgate._fast.risk import ORDER_DTYPE
+
+    batch_book = make_book([("ABC", {"max_position": 25})])
+    single_book = make_book([("ABC", {"max_position": 25})])
+    rows = [(0, 0, 1, 2, 10.0, 100.0), (0, 0, 1, 2, 10.0, 100.0), (0, 0, 1, 2, 10.0, 100.0),
+            (0, 7, 1, 2, 1.0, 100.0), (0, 0, 2, 1, 3.0, 0.0), (1, 0, 1, 2, 5.0, 100.005)]
+    orders = np.array(rows, dtype=ORDER_DTYPE)
+    codes = np.zeros(len(rows), np.uint8)
+    ids = np.zeros(len(rows), np.int64)
+    assert batch_book.check_batch(orders, codes, ids, T0) == 3
+    expected = [single_book.check_new_order(*row, T0) for row in rows]
+    assert codes.tolist() == expected == [R.OK, R.OK, R.POSITION_LIMIT, R.UNKNOWN_INSTRUMENT, R.OK,
+                                          R.PRICE_OFF_TICK]
+    assert ids.tolist() == [1, 2, 0, 0, 3, 0]
+    with pytest.raises(ValueError, match="at least 6"):
+        batch_book.check_batch(orders, codes[:2], ids, T0)
+
+
+# -- CONFIGURATION ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    {"order_capacity": 3}, {"order_capacity": 1}, {"max_gross_exposure": -1.0},
+    {"max_leverage": math.nan}, {"warning_order_qty_factor": 0.0}, {"warning_collar_factor": 1.5},
+    {"max_daily_orders": -1}, {"equity": math.inf}, {"day_length_ns": 0},
+])
+def test_risk_book_when_configured_with_nonsense_raises_naming_the_setting(make_book, bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        make_book(**bad)
