@@ -1,6 +1,6 @@
 """Build the Cython extensions of ``fixgate._fast``; all metadata lives in pyproject.toml.
 
-Set ``FIXGATE_ANNOTATE=1`` to write ``cython -a`` HTML next to each ``.pyx``.
+Set ``FIXGATE_ANNOTATE=1`` to write ``cython -a`` HTML next to each ``.pyx`` (it re-cythonizes all).
 """
 
 import os
@@ -27,6 +27,8 @@ EXTRA_COMPILE_ARGS = ["-O3", "-ffp-contract=off", "-fno-strict-aliasing"]
 
 Options.warning_errors = True
 
+ANNOTATE = os.environ.get("FIXGATE_ANNOTATE") == "1"
+
 extensions = [
     Extension(
         f"fixgate._fast.{path.stem}",
@@ -40,6 +42,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=COMPILER_DIRECTIVES,
-        annotate=os.environ.get("FIXGATE_ANNOTATE") == "1",
+        annotate=ANNOTATE,
+        force=ANNOTATE,
     ),
 )
