@@ -11,6 +11,7 @@ import numpy as np
 
 from libc.math cimport fabs, floor, INFINITY, isfinite
 from libc.stdlib cimport calloc, free
+from libc.string cimport memset
 
 from fixgate._fast cimport enums as e
 from fixgate._fast.instruments cimport NO_COUNT_LIMIT, units_of
@@ -115,6 +116,9 @@ cdef class RiskBook:
         self.orders = <OrderSlot*>calloc(order_capacity, sizeof(OrderSlot))
         if self.exposures == NULL or self.orders == NULL:
             raise MemoryError()
+        # calloc maps large blocks lazily; writing them now takes every page fault here, at start,
+        # instead of one in the middle of a check each time the order table reaches a new page.
+        memset(self.orders, 0, order_capacity * sizeof(OrderSlot))
         self.instruments = instruments
         self.quotes = quotes
         self.throttle = throttle

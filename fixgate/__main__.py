@@ -1,0 +1,5 @@
+import sys
+
+from fixgate.cli import main
+
+sys.exit(main())

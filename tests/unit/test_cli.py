@@ -1,0 +1,37 @@
+"""The `fixgate` command as a user meets it."""
+
+import subprocess
+import sys
+
+
+def run(*arguments, timeout=120):
+    return subprocess.run([sys.executable, "-m", "fixgate", *arguments], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_when_asked_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "bench" in result.stdout
+
+
+def test_fixgate_when_no_command_prints_help_to_stderr_and_fails():
+    result = run()
+    assert result.returncode == 2
+    assert "usage: fixgate" in result.stderr
+
+
+def test_fixgate_when_command_unknown_fails_with_message():
+    result = run("launch-rockets")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_bench_when_quick_prints_fast_and_reference_for_every_group():
+    result = run("bench", "--quick")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for group in ("check chain", "check batch", "quote validation"):
+        row = next(line for line in lines if line.startswith(group))
+        assert row.rstrip().endswith("x"), row           # the ratio column
+    assert "Python 3." in lines[0]
