@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-MODULES = ["codes", "instruments", "quotes", "throttle", "risk"]
+MODULES = ["codes", "instruments", "quotes", "throttle", "risk", "ring"]
 
 
 def stub_names(module: str):
