@@ -61,15 +61,17 @@ def pytest_terminal_summary(terminalreporter, config):
         groups.setdefault(group, {})[implementation] = (median_ns, p99_ns, unit)
     write = terminalreporter.write_line
     terminalreporter.section("fast vs reference, per operation")
-    write(f"{'group':<64} {'fast median':>12} {'fast p99':>10} {'reference':>12} {'ratio':>7}")
+    write(f"{'group':<72} {'fast median':>12} {'fast p99':>10} {'reference':>12} {'ratio':>7}")
     for group, rows in groups.items():
         fast = rows.get("fast")
         reference = rows.get("reference")
         if fast is None:
             continue
         p99 = f"{fast[1]:.0f} ns" if fast[1] is not None else "-"
+        if fast[2] == "event":
+            group = f"{group} ({1e3 / fast[0]:.1f} M events/s)"
         reference_text = f"{reference[0]:.0f} ns" if reference else "-"
         ratio = f"{reference[0] / fast[0]:.0f}x" if reference else "-"
-        write(f"{group:<64} {fast[0]:>9.1f} ns {p99:>10} {reference_text:>12} {ratio:>7}")
+        write(f"{group:<72} {fast[0]:>9.1f} ns {p99:>10} {reference_text:>12} {ratio:>7}")
     if config.getoption("--quick"):
         write("(quick mode: figures are not meaningful)")

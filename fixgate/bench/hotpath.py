@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import random
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -90,6 +91,30 @@ def quote_stream(count: int, seed: int = 11) -> list[tuple[int, float, float, in
         half_spread = tick * rng.randint(1, 3)
         quotes.append((instrument_id, mid - half_spread, mid + half_spread, NOW_NS + index, NOW_NS + index))
     return quotes
+
+
+RING_CAPACITY = 1024
+RING_JOIN_TIMEOUT_SECONDS = 120.0
+
+
+def ring_module(implementation: str):
+    """Return the ring module of one implementation."""
+    package = {"fast": "fixgate._fast", "reference": "fixgate.reference"}[implementation]
+    return importlib.import_module(f"{package}.ring")
+
+
+def ring_transfer(implementation: str, count: int) -> int:
+    """Push 1..count through a ring from a producer thread while this thread consumes them; return
+    the number of mismatches (0: every number once, in order)."""
+    module = ring_module(implementation)
+    ring = module.SpscRing(RING_CAPACITY)
+    producer = threading.Thread(target=module.produce_sequence, args=(ring, 1, count), daemon=True)
+    producer.start()
+    mismatches = module.consume_sequence(ring, 1, count)
+    producer.join(RING_JOIN_TIMEOUT_SECONDS)
+    if producer.is_alive():
+        raise AssertionError(f"the producer did not finish {count} events in {RING_JOIN_TIMEOUT_SECONDS} s")
+    return mismatches
 
 
 def order_array(orders):
@@ -193,7 +218,8 @@ def summary(quick: bool = False) -> list[tuple[Measurement, Measurement]]:
     pairs = []
     for group, run in (("check chain, one order per call", _measure_chain),
                        ("check batch, nogil loop over NumPy", _measure_batch),
-                       ("quote validation", _measure_quotes)):
+                       ("quote validation", _measure_quotes),
+                       ("ring push+pop, two threads", _measure_ring)):
         pair = []
         for implementation in IMPLEMENTATIONS:
             pair.append(run(group, implementation, quick, orders=orders, batch=batch, quotes=quotes))
@@ -230,3 +256,9 @@ def _measure_quotes(group, implementation, quick, *, quotes, **_):
     return measure(group, implementation, lambda: build_book(implementation).quotes,
                    lambda quote_book: validate_quotes(quote_book, quotes), len(quotes),
                    _rounds(implementation, quick), len(quotes))
+
+
+def _measure_ring(group, implementation, quick, **_):
+    count = 20_000 if quick or implementation == "reference" else 2_000_000
+    return measure(group, implementation, lambda: count, lambda events: ring_transfer(implementation, events),
+                   count, 3 if quick else 5, 0)

@@ -31,7 +31,7 @@ def test_bench_when_quick_prints_fast_and_reference_for_every_group():
     result = run("bench", "--quick")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    for group in ("check chain", "check batch", "quote validation"):
+    for group in ("check chain", "check batch", "quote validation", "ring push+pop"):
         row = next(line for line in lines if line.startswith(group))
         assert row.rstrip().endswith("x"), row           # the ratio column
     assert "Python 3." in lines[0]
