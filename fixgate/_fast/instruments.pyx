@@ -1,7 +1,9 @@
 """Instruments: symbols interned to dense integer ids, with the per-instrument grid and limits."""
 
 from libc.math cimport INFINITY, floor, isfinite
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free
+
+from fixgate._fast.memory cimport alloc_prefaulted
 
 # Largest instrument id a ring slot can carry (uint16).
 MAX_INSTRUMENTS = 65536
@@ -47,7 +49,7 @@ cdef class Instruments:
     def __cinit__(self, int32_t capacity=1024):
         if not (0 < capacity <= MAX_INSTRUMENTS):
             raise ValueError(f"capacity must be between 1 and {MAX_INSTRUMENTS}, got {capacity}")
-        self.specs = <InstrumentSpec*>calloc(capacity, sizeof(InstrumentSpec))
+        self.specs = <InstrumentSpec*>alloc_prefaulted(capacity, sizeof(InstrumentSpec))
         if self.specs == NULL:
             raise MemoryError()
         self.capacity = capacity

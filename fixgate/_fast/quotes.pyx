@@ -1,9 +1,10 @@
 """The quote book: last valid bid, ask and trade per instrument, and the checks a quote must pass."""
 
 from libc.math cimport fabs, isfinite
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free
 
 from fixgate._fast cimport enums as e
+from fixgate._fast.memory cimport alloc_prefaulted
 from fixgate._fast.enums cimport RejectCode
 
 
@@ -43,7 +44,7 @@ cdef class QuoteBook:
             raise ValueError(f"max_future_skew_ns must be zero or positive, got {max_future_skew_ns!r}")
         if not (max_jump_fraction > 0.0):
             raise ValueError(f"max_jump_fraction must be a positive number, got {max_jump_fraction!r}")
-        self.states = <QuoteState*>calloc(instruments.capacity, sizeof(QuoteState))
+        self.states = <QuoteState*>alloc_prefaulted(instruments.capacity, sizeof(QuoteState))
         if self.states == NULL:
             raise MemoryError()
         self.instruments = instruments

@@ -10,10 +10,10 @@ respect to the other Python threads that share the book.
 import numpy as np
 
 from libc.math cimport fabs, floor, INFINITY, isfinite
-from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.stdlib cimport free
 
 from fixgate._fast cimport enums as e
+from fixgate._fast.memory cimport alloc_prefaulted
 from fixgate._fast.instruments cimport NO_COUNT_LIMIT, units_of
 
 # The NumPy layout of `OrderRequest`, for `check_batch`.
@@ -112,13 +112,10 @@ cdef class RiskBook:
             raise ValueError(f"day_length_ns must be positive, got {day_length_ns}")
         if max_daily_orders is not None and max_daily_orders < 0:
             raise ValueError(f"max_daily_orders must be zero or more, got {max_daily_orders!r}")
-        self.exposures = <Exposure*>calloc(instruments.capacity, sizeof(Exposure))
-        self.orders = <OrderSlot*>calloc(order_capacity, sizeof(OrderSlot))
+        self.exposures = <Exposure*>alloc_prefaulted(instruments.capacity, sizeof(Exposure))
+        self.orders = <OrderSlot*>alloc_prefaulted(order_capacity, sizeof(OrderSlot))
         if self.exposures == NULL or self.orders == NULL:
             raise MemoryError()
-        # calloc maps large blocks lazily; writing them now takes every page fault here, at start,
-        # instead of one in the middle of a check each time the order table reaches a new page.
-        memset(self.orders, 0, order_capacity * sizeof(OrderSlot))
         self.instruments = instruments
         self.quotes = quotes
         self.throttle = throttle

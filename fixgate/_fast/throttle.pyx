@@ -1,9 +1,10 @@
 """Order-rate limits: token buckets in integer nanoseconds, global, per session and per instrument."""
 
 from libc.math cimport floor, isfinite
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free
 
 from fixgate._fast cimport enums as e
+from fixgate._fast.memory cimport alloc_prefaulted
 
 
 cdef Gcra _bucket(str name, object rate, object burst) except *:
@@ -85,8 +86,8 @@ cdef class Throttle:
         self.global_bucket = _bucket("global", global_rate, global_burst)
         session_bucket = _bucket("session", session_rate, session_burst)
         instrument_bucket = _bucket("instrument", instrument_rate, instrument_burst)
-        self.session_buckets = <Gcra*>calloc(max_sessions, sizeof(Gcra))
-        self.instrument_buckets = <Gcra*>calloc(max_instruments, sizeof(Gcra))
+        self.session_buckets = <Gcra*>alloc_prefaulted(max_sessions, sizeof(Gcra))
+        self.instrument_buckets = <Gcra*>alloc_prefaulted(max_instruments, sizeof(Gcra))
         if self.session_buckets == NULL or self.instrument_buckets == NULL:
             raise MemoryError()
         for index in range(max_sessions):
