@@ -53,6 +53,33 @@ def command_bench(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def load_config(path: str | None):
+    """Load the configuration or print its problems to stderr and exit with status 2."""
+    from fixgate import config
+
+    try:
+        return config.load(path)
+    except config.ConfigError as error:
+        print(error.report(), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def command_check_config(arguments: argparse.Namespace) -> int:
+    """Validate a configuration and print it resolved, secrets masked."""
+    import orjson
+
+    from fixgate import config
+
+    loaded = load_config(arguments.file)
+    if arguments.json:
+        document = {"source": loaded.source, "sha256": loaded.sha256, "config": loaded.as_dict()}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(f"# {loaded.source}: valid (sha256 {loaded.sha256})")
+        sys.stdout.write(config.to_toml(loaded))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``fixgate`` command."""
     parser = argparse.ArgumentParser(
@@ -68,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "medians, p99 and ratios.")
     bench.add_argument("--quick", action="store_true", help="small inputs and few rounds (a few seconds)")
     bench.set_defaults(handler=command_bench)
+
+    check = commands.add_parser(
+        "check-config", help="validate a configuration file and print it resolved",
+        description="Validate FILE (or the bundled defaults) and print every setting with its resolved "
+                    "value, passwords and tokens masked. Problems go to stderr, exit status 2.")
+    check.add_argument("file", nargs="?", help="TOML configuration (default: the bundled defaults)")
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.set_defaults(handler=command_check_config)
     return parser
 
 

@@ -35,3 +35,20 @@ def test_bench_when_quick_prints_fast_and_reference_for_every_group():
         row = next(line for line in lines if line.startswith(group))
         assert row.rstrip().endswith("x"), row           # the ratio column
     assert "Python 3." in lines[0]
+
+
+def test_check_config_when_defaults_prints_them_with_secrets_masked():
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    assert 'comp_id = "FIXGATE"' in result.stdout
+    assert 'password = "********"' in result.stdout and "demo-admin-token" not in result.stdout
+
+
+def test_check_config_when_file_bad_lists_problems_on_stderr_and_exits_2(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[risk]\nmax_levrage = 1\n[acceptor]\nport = "x"\n')
+    result = run("check-config", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "risk.max_levrage: unknown key; did you mean 'max_leverage'?" in result.stderr
+    assert "acceptor.port: expected a whole number, got string 'x'" in result.stderr

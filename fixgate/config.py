@@ -1,0 +1,507 @@
+"""One TOML file -> frozen dataclasses, validated strictly; every error names its key.
+
+The bundled ``fixgate/defaults.toml`` is the configuration of the demo; a user's file stands alone
+(keys it leaves out take the defaults below). QuickFIX session settings are generated from this
+configuration (``fixgate.fix.engine``), so there is one place to edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import math
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SECRET_MASK = "********"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; `problems` lists every problem found, each naming its key."""
+
+    def __init__(self, problems: list[str], source: str = "configuration"):
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def report(self) -> str:
+        """Return the problems as lines for a person."""
+        lines = [f"{self.source}: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}"]
+        lines.extend(f"  - {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+
+def _rule(default: Any = dataclasses.MISSING, *, doc: str = "", **checks: Any) -> Any:
+    """Declare a setting: its default, what it means, and the checks its value must pass.
+
+    Checks: ``positive`` (> 0), ``minimum``/``maximum`` (inclusive), ``below_one`` (< 1),
+    ``choices``, ``power_of_two``, ``port``, ``secret`` (masked when printed), ``identifier``
+    (non-empty, no spaces or '|').
+    """
+    metadata = {"doc": doc, **checks}
+    if default is dataclasses.MISSING:
+        return field(metadata=metadata)
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for defaults")
+    return field(default=default, metadata=metadata)
+
+
+# -- SECTIONS ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    name: str = _rule("fixgate", doc="name of this gateway in logs and metrics", identifier=True)
+    comp_id: str = _rule("FIXGATE", doc="the gateway's CompID towards clients and venues", identifier=True)
+    state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live")
+    cancel_on_shutdown: bool = _rule(True, doc="cancel every open order on a graceful stop")
+    ring_capacity: int = _rule(65536, doc="slots in each event ring", power_of_two=True)
+    order_capacity: int = _rule(65536, doc="most live orders in the risk book", power_of_two=True)
+
+
+@dataclass(frozen=True)
+class AcceptorSettings:
+    host: str = _rule("127.0.0.1", doc="address the client acceptor listens on")
+    port: int = _rule(9820, doc="port the client acceptor listens on", port=True)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    name: str = _rule(doc="the client's name in logs and metrics", identifier=True)
+    comp_id: str = _rule(doc="the client's SenderCompID", identifier=True)
+    username: str = _rule(doc="Username(553) the client must send on Logon")
+    password: str = _rule(doc="Password(554) the client must send on Logon", secret=True)
+    instruments: tuple[str, ...] = _rule(("*",), doc="symbols the client may trade; '*' for all")
+    max_order_rate: float = _rule(100.0, doc="orders per second the client may send", positive=True)
+    burst: int = _rule(20, doc="orders the client may send at once", minimum=1)
+    cancel_on_disconnect: bool = _rule(True, doc="cancel the client's open orders when its session drops")
+
+
+@dataclass(frozen=True)
+class VenueSettings:
+    name: str = _rule(doc="the venue's name; instruments route to it by this name", identifier=True)
+    host: str = _rule(doc="address of the venue's FIX acceptor")
+    port: int = _rule(doc="port of the venue's FIX acceptor", port=True)
+    comp_id: str = _rule(doc="the venue's CompID (TargetCompID)", identifier=True)
+    heartbeat_seconds: int = _rule(10, doc="HeartBtInt sent on Logon", minimum=1, maximum=3600)
+    reconnect_seconds: int = _rule(1, doc="seconds between reconnect attempts", minimum=1, maximum=3600)
+    market_data: bool = _rule(True, doc="subscribe to the venue's quotes for its instruments")
+
+
+@dataclass(frozen=True)
+class InstrumentSettings:
+    symbol: str = _rule(doc="the instrument's symbol on both sides", identifier=True)
+    venue: str = _rule(doc="name of the venue that trades it")
+    tick_size: Decimal = _rule(doc="price increment", positive=True)
+    lot_size: Decimal = _rule(doc="quantity increment", positive=True)
+    reference_price: Decimal = _rule(Decimal(0), doc="price used before any quote or trade; 0 for none",
+                                     minimum=0)
+    adv: Decimal = _rule(Decimal(0), doc="average daily volume; 0 when unknown", minimum=0)
+    max_order_qty: Decimal | None = _rule(None, doc="largest order quantity", minimum=0)
+    max_order_notional: Decimal | None = _rule(None, doc="largest order notional", minimum=0)
+    max_position: Decimal | None = _rule(None, doc="largest worst-case position, long or short", minimum=0)
+    max_open_orders: int | None = _rule(None, doc="most open orders at once", minimum=0)
+    max_adv_fraction: float | None = _rule(None, doc="largest order as a share of ADV", minimum=0)
+    price_collar: float | None = _rule(None, doc="largest |price - reference| / reference", minimum=0)
+    stale_after_ms: int = _rule(2000, doc="a quote older than this is stale", minimum=1)
+    requires_live_quote: bool = _rule(False, doc="reject orders while the quote is stale")
+    max_order_rate: float | None = _rule(None, doc="orders per second in this instrument", positive=True)
+    burst: int = _rule(10, doc="orders at once in this instrument", minimum=1)
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    starting_equity: Decimal = _rule(Decimal(1_000_000), doc="account equity at start", positive=True)
+    max_order_notional: Decimal | None = _rule(None, doc="largest order notional, any instrument", minimum=0)
+    max_gross_exposure: Decimal | None = _rule(None, doc="largest gross exposure", minimum=0)
+    max_leverage: float | None = _rule(None, doc="largest gross exposure / equity", positive=True)
+    max_daily_orders: int | None = _rule(None, doc="most orders per trading day", minimum=0)
+    max_daily_notional: Decimal | None = _rule(None, doc="largest notional per trading day", minimum=0)
+    warning_order_qty_factor: float = _rule(0.5, doc="max order quantity factor in WARNING", positive=True,
+                                            maximum=1)
+    warning_collar_factor: float = _rule(0.5, doc="price collar factor in WARNING", positive=True, maximum=1)
+    warning_drawdown: float = _rule(0.05, doc="drawdown that enters WARNING", positive=True, below_one=True)
+    breaker_drawdown: float = _rule(0.10, doc="drawdown that trips the circuit breaker", positive=True,
+                                    below_one=True)
+    recovery_hysteresis: float = _rule(0.02, doc="WARNING ends below warning_drawdown minus this", minimum=0,
+                                       below_one=True)
+    breaker_cooldown_seconds: int = _rule(900, doc="seconds before a breaker may be reset", minimum=0)
+    global_max_order_rate: float | None = _rule(None, doc="orders per second, all clients", positive=True)
+    global_burst: int = _rule(100, doc="orders at once, all clients", minimum=1)
+    throttle_breach_limit: int = _rule(20, doc="throttle breaches inside the window that raise the flag",
+                                       minimum=1, maximum=64)
+    throttle_breach_window_ms: int = _rule(1000, doc="the breach window", minimum=1)
+    trading_day_start_utc: str = _rule("00:00", doc="HH:MM UTC when daily counters reset")
+
+
+@dataclass(frozen=True)
+class QuoteSettings:
+    max_spread_fraction: float = _rule(0.01, doc="widest valid spread / mid", positive=True)
+    max_age_ms: int = _rule(1000, doc="oldest valid quote by the venue's timestamp", minimum=1)
+    max_future_skew_ms: int = _rule(100, doc="how far ahead a venue timestamp may be", minimum=0)
+    max_jump_fraction: float = _rule(0.10, doc="largest move of the mid between valid quotes", positive=True)
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    host: str = _rule("127.0.0.1", doc="address of the admin HTTP API")
+    port: int = _rule(9822, doc="port of the admin HTTP API", port=True)
+    token: str = _rule("demo-admin-token", doc="bearer token for admin commands", secret=True)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = _rule("INFO", doc="lowest level logged", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    format: str = _rule("json", doc="json lines or console text", choices=("json", "console"))
+    file: str = _rule("", doc="log file; empty for standard error")
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    reject_ratio: float = _rule(0.0, doc="share of new orders the simulator rejects", minimum=0, maximum=1)
+    ack_delay_ms: int = _rule(0, doc="delay before the simulator acknowledges an order", minimum=0)
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    host: str = _rule("127.0.0.1", doc="address the venue simulator listens on")
+    port: int = _rule(9821, doc="port the venue simulator listens on", port=True)
+    comp_id: str = _rule("SIMVENUE", doc="the simulator's CompID", identifier=True)
+    seed: int = _rule(42, doc="seed of the simulated market")
+    quote_interval_ms: int = _rule(200, doc="how often the market maker moves", minimum=1)
+    levels: int = _rule(3, doc="price levels the market maker quotes per side", minimum=1, maximum=20)
+    quote_qty_lots: int = _rule(10, doc="lots the market maker shows per level", minimum=1)
+    spread_ticks: int = _rule(2, doc="the market maker's spread in ticks", minimum=1)
+    volatility_ticks: float = _rule(1.0, doc="standard deviation of a mid move, in ticks", minimum=0)
+    faults: FaultSettings = _rule(FaultSettings(), doc="fault injection")
+
+
+@dataclass(frozen=True)
+class Config:
+    gateway: GatewaySettings = _rule(GatewaySettings())
+    acceptor: AcceptorSettings = _rule(AcceptorSettings())
+    clients: tuple[ClientSettings, ...] = _rule(())
+    venues: tuple[VenueSettings, ...] = _rule(())
+    instruments: tuple[InstrumentSettings, ...] = _rule(())
+    risk: RiskSettings = _rule(RiskSettings())
+    quotes: QuoteSettings = _rule(QuoteSettings())
+    admin: AdminSettings = _rule(AdminSettings())
+    logging: LoggingSettings = _rule(LoggingSettings())
+    simulator: SimulatorSettings = _rule(SimulatorSettings())
+    source: str = field(default="", compare=False, metadata={"internal": True})
+    sha256: str = field(default="", compare=False, metadata={"internal": True})
+
+    # -- LOOKUPS ----------------------------------------------------------------------------------
+
+    def venue(self, name: str) -> VenueSettings:
+        """Return the venue called `name`."""
+        return next(venue for venue in self.venues if venue.name == name)
+
+    def client_by_comp_id(self, comp_id: str) -> ClientSettings | None:
+        """Return the client whose SenderCompID is `comp_id`, or None."""
+        return next((client for client in self.clients if client.comp_id == comp_id), None)
+
+    def as_dict(self, *, mask_secrets: bool = True) -> dict[str, Any]:
+        """Return the resolved configuration as plain values (Decimals as strings, secrets masked)."""
+        return _plain(self, mask_secrets)
+
+
+# -- LOADING ----------------------------------------------------------------------------------------
+
+DEFAULT_CONFIG = "defaults.toml"
+
+
+def default_config_text() -> str:
+    """Return the text of the bundled default configuration."""
+    return resources.files("fixgate").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate `path`, or the bundled defaults when `path` is None.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem, each naming its key.
+    """
+    if path is None:
+        return loads(default_config_text(), source=f"<bundled {DEFAULT_CONFIG}>")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"cannot read the file: {error.strerror or error}"], source=str(path)) from None
+    return loads(text, source=str(path))
+
+
+def loads(text: str, *, source: str = "configuration") -> Config:
+    """Parse and validate TOML `text`; see `load`."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"not valid TOML: {error}"], source=source) from None
+    problems: list[str] = []
+    config = _build(Config, table, "", problems)
+    if not problems:
+        problems.extend(_cross_checks(config))
+    if problems:
+        raise ConfigError(problems, source=source)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return dataclasses.replace(config, source=source, sha256=digest)
+
+
+# -- BUILDING ---------------------------------------------------------------------------------------
+
+def _type_name(annotation: Any) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
+             Decimal: "a number (or a decimal string such as \"0.01\")"}
+    if annotation in names:
+        return names[annotation]
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        return "an array of tables" if dataclasses.is_dataclass(item) else f"an array of {_type_name(item)}s"
+    if dataclasses.is_dataclass(annotation):
+        return "a table"
+    return str(annotation)
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
+def _convert(annotation: Any, value: Any, key: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        inner = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+        return _convert(inner, value, key, problems)
+    expected = f"{key}: expected {_type_name(annotation)}, got {_describe(value)}"
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            problems.append(expected)
+            return None
+        return _build(annotation, value, key + ".", problems)
+    if origin is tuple:
+        item = typing.get_args(annotation)[0]
+        if not isinstance(value, list):
+            problems.append(expected)
+            return None
+        return tuple(_convert(item, element, f"{key}[{index}]", problems) for index, element in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            problems.append(expected)
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(expected)
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            problems.append(expected)
+            return value
+        return float(value)
+    if annotation is Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            problems.append(expected)
+            return value
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+        except InvalidOperation:
+            problems.append(expected)
+            return value
+        if not number.is_finite():
+            problems.append(expected)
+        return number
+    if annotation is str:
+        if not isinstance(value, str):
+            problems.append(expected)
+        return value
+    raise TypeError(f"unsupported setting type {annotation!r}")
+
+
+def _check(value: Any, metadata: dict[str, Any], key: str, problems: list[str]) -> None:
+    if value is None or isinstance(value, (dict, list)):
+        return
+    if metadata.get("identifier") and (not value or any(char.isspace() or char == "|" for char in value)):
+        problems.append(f"{key}: expected a non-empty name without spaces, got {value!r}")
+    if "choices" in metadata and value not in metadata["choices"]:
+        choices = ", ".join(repr(choice) for choice in metadata["choices"])
+        problems.append(f"{key}: expected one of {choices}, got {value!r}")
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if metadata.get("positive") and not value > 0:
+            problems.append(f"{key}: expected a positive number, got {value}")
+        if "minimum" in metadata and value < metadata["minimum"]:
+            problems.append(f"{key}: expected at least {metadata['minimum']}, got {value}")
+        if "maximum" in metadata and value > metadata["maximum"]:
+            problems.append(f"{key}: expected at most {metadata['maximum']}, got {value}")
+        if metadata.get("below_one") and not value < 1:
+            problems.append(f"{key}: expected a fraction below 1, got {value}")
+        if metadata.get("port") and not 1 <= value <= 65535:
+            problems.append(f"{key}: expected a TCP port from 1 to 65535, got {value}")
+        if metadata.get("power_of_two") and (value < 2 or value & (value - 1)):
+            problems.append(f"{key}: expected a power of two of at least 2, got {value}")
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str, problems: list[str]) -> Any:
+    fields = {item.name: item for item in dataclasses.fields(cls) if not item.metadata.get("internal")}
+    hints = typing.get_type_hints(cls)
+    for key in table:
+        if key not in fields:
+            guess = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean '{guess[0]}'?" if guess else f"; known keys: {', '.join(fields)}"
+            problems.append(f"{prefix}{key}: unknown key{hint}")
+    values = {}
+    for name, item in fields.items():
+        key = prefix + name
+        if name in table:
+            value = _convert(hints[name], table[name], key, problems)
+            _check(value, item.metadata, key, problems)
+            values[name] = value
+        elif item.default is dataclasses.MISSING:
+            problems.append(f"{key}: missing; {item.metadata.get('doc', 'required')}")
+            values[name] = None
+    try:
+        return cls(**values)
+    except TypeError:
+        return None
+
+
+def _port_owners(config: Config) -> list[tuple[str, str, int]]:
+    owners = [("acceptor.port", config.acceptor.host, config.acceptor.port),
+              ("admin.port", config.admin.host, config.admin.port),
+              ("simulator.port", config.simulator.host, config.simulator.port)]
+    return owners
+
+
+def _duplicates(values: list[tuple[str, str]]) -> list[str]:
+    seen: dict[str, str] = {}
+    problems = []
+    for key, value in values:
+        if value in seen:
+            problems.append(f"{key}: {value!r} is already used by {seen[value]}")
+        else:
+            seen[value] = key
+    return problems
+
+
+def _cross_checks(config: Config) -> list[str]:
+    problems: list[str] = []
+    venue_names = {venue.name for venue in config.venues}
+    symbols = {instrument.symbol for instrument in config.instruments}
+    problems += _duplicates([(f"clients[{index}].name", client.name) for index, client in enumerate(config.clients)])
+    problems += _duplicates([("gateway.comp_id", config.gateway.comp_id)]
+                            + [(f"clients[{index}].comp_id", client.comp_id)
+                               for index, client in enumerate(config.clients)])
+    problems += _duplicates([(f"venues[{index}].name", venue.name) for index, venue in enumerate(config.venues)])
+    problems += _duplicates([("gateway.comp_id", config.gateway.comp_id)]
+                            + [(f"venues[{index}].comp_id", venue.comp_id)
+                               for index, venue in enumerate(config.venues)])
+    problems += _duplicates([(f"instruments[{index}].symbol", instrument.symbol)
+                             for index, instrument in enumerate(config.instruments)])
+    problems += _duplicates([(key, f"{host}:{port}") for key, host, port in _port_owners(config)])
+    listeners = {(host, port): key for key, host, port in _port_owners(config) if key != "simulator.port"}
+    for index, venue in enumerate(config.venues):
+        if (venue.host, venue.port) in listeners:
+            problems.append(f"venues[{index}].port: {venue.host}:{venue.port} is the gateway's own "
+                            f"{listeners[(venue.host, venue.port)]}")
+    for index, instrument in enumerate(config.instruments):
+        if instrument.venue not in venue_names:
+            known = ", ".join(sorted(venue_names)) or "none configured"
+            problems.append(f"instruments[{index}].venue: no venue named {instrument.venue!r} (venues: {known})")
+        if instrument.max_open_orders is not None and instrument.max_open_orders > config.gateway.order_capacity:
+            problems.append(f"instruments[{index}].max_open_orders: {instrument.max_open_orders} exceeds "
+                            f"gateway.order_capacity {config.gateway.order_capacity}")
+    for index, client in enumerate(config.clients):
+        for position, symbol in enumerate(client.instruments):
+            if symbol != "*" and symbol not in symbols:
+                problems.append(f"clients[{index}].instruments[{position}]: no instrument {symbol!r}")
+    risk = config.risk
+    if risk.warning_drawdown >= risk.breaker_drawdown:
+        problems.append(f"risk.warning_drawdown: {risk.warning_drawdown} must be below "
+                        f"risk.breaker_drawdown {risk.breaker_drawdown}")
+    if risk.recovery_hysteresis >= risk.warning_drawdown:
+        problems.append(f"risk.recovery_hysteresis: {risk.recovery_hysteresis} must be below "
+                        f"risk.warning_drawdown {risk.warning_drawdown}")
+    if not _valid_time_of_day(risk.trading_day_start_utc):
+        problems.append(f"risk.trading_day_start_utc: expected HH:MM (00:00 to 23:59), "
+                        f"got {risk.trading_day_start_utc!r}")
+    if len(config.instruments) > 65536:
+        problems.append("instruments: at most 65536 instruments")
+    return problems
+
+
+def _valid_time_of_day(text: str) -> bool:
+    hours, _, minutes = text.partition(":")
+    return (len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60)
+
+
+def trading_day_offset_ns(config: Config) -> int:
+    """Return the trading-day start as nanoseconds after midnight UTC."""
+    hours, minutes = config.risk.trading_day_start_utc.split(":")
+    return (int(hours) * 60 + int(minutes)) * 60 * 1_000_000_000
+
+
+# -- PRINTING ---------------------------------------------------------------------------------------
+
+def _plain(value: Any, mask_secrets: bool) -> Any:
+    if dataclasses.is_dataclass(value):
+        result = {}
+        for item in dataclasses.fields(value):
+            if item.metadata.get("internal"):
+                continue
+            element = getattr(value, item.name)
+            if item.metadata.get("secret") and mask_secrets:
+                result[item.name] = SECRET_MASK
+            else:
+                result[item.name] = _plain(element, mask_secrets)
+        return result
+    if isinstance(value, tuple):
+        return [_plain(element, mask_secrets) for element in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def to_toml(config: Config, *, mask_secrets: bool = True) -> str:
+    """Return the resolved configuration as TOML text."""
+    plain = config.as_dict(mask_secrets=mask_secrets)
+    lines: list[str] = []
+
+    def scalar(value: Any) -> str:
+        if value is None:
+            return '"none"'
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, list):
+            return "[" + ", ".join(scalar(element) for element in value) + "]"
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    def table(name: str, values: dict[str, Any], array: bool = False) -> None:
+        lines.append(f"[[{name}]]" if array else f"[{name}]")
+        nested = []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                nested.append((key, value))
+            elif value is not None:
+                lines.append(f"{key} = {scalar(value)}")
+        lines.append("")
+        for key, value in nested:
+            table(f"{name}.{key}", value)
+
+    for name, values in plain.items():
+        if isinstance(values, list):
+            for element in values:
+                table(name, element, array=True)
+        else:
+            table(name, values)
+    return "\n".join(lines)

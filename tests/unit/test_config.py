@@ -1,0 +1,127 @@
+"""The configuration: the bundled defaults load; every bad value is refused with its key named."""
+
+from decimal import Decimal
+
+import pytest
+
+from fixgate import config
+from fixgate.config import ConfigError
+
+
+def problems_of(text):
+    with pytest.raises(ConfigError) as caught:
+        config.loads(text, source="test.toml")
+    return caught.value.problems
+
+
+MINIMAL = """
+[[venues]]
+name = "v"
+host = "127.0.0.1"
+port = 7001
+comp_id = "VENUE"
+
+[[instruments]]
+symbol = "XYZ"
+venue = "v"
+tick_size = "0.01"
+lot_size = 1
+"""
+
+
+def test_load_when_no_file_given_reads_the_bundled_defaults():
+    loaded = config.load()
+    assert loaded.gateway.comp_id == "FIXGATE"
+    assert loaded.acceptor.port == 9820 and loaded.simulator.port == 9821 and loaded.admin.port == 9822
+    assert loaded.clients[0].comp_id == "CLIENT1"
+    assert loaded.clients[0].username == "demo" and loaded.clients[0].password == "demo"
+    assert loaded.venues[0].comp_id == "SIMVENUE"
+    assert {instrument.symbol for instrument in loaded.instruments} >= {"BTC-USD", "AAPL"}
+    assert len(loaded.sha256) == 64
+
+
+def test_load_when_decimals_given_as_strings_or_numbers_keeps_them_exact():
+    loaded = config.loads(MINIMAL.replace('tick_size = "0.01"', "tick_size = 0.1"))
+    assert loaded.instruments[0].tick_size == Decimal("0.1")
+    assert loaded.instruments[0].lot_size == Decimal(1)
+
+
+def test_load_when_key_unknown_names_it_and_suggests_the_right_one():
+    problems = problems_of(MINIMAL + "\n[risk]\nmax_levrage = 3\n")
+    assert problems == ["risk.max_levrage: unknown key; did you mean 'max_leverage'?"]
+
+
+def test_load_when_value_has_wrong_type_names_key_and_value():
+    problems = problems_of(MINIMAL + '\n[risk]\nmax_leverage = "five"\n')
+    assert problems == ["risk.max_leverage: expected a number, got string 'five'"]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("\n[risk]\nmax_gross_exposure = -1\n", "risk.max_gross_exposure: expected at least 0, got -1"),
+    ("\n[acceptor]\nport = 70000\n", "acceptor.port: expected a TCP port from 1 to 65535, got 70000"),
+    ("\n[gateway]\nring_capacity = 1000\n", "gateway.ring_capacity: expected a power of two of at least 2"),
+    ("\n[logging]\nlevel = \"LOUD\"\n", "logging.level: expected one of 'DEBUG', 'INFO', 'WARNING', 'ERROR'"),
+    ("\n[risk]\nwarning_drawdown = 0.2\n", "risk.warning_drawdown: 0.2 must be below risk.breaker_drawdown 0.1"),
+    ("\n[risk]\ntrading_day_start_utc = \"25:00\"\n", "risk.trading_day_start_utc: expected HH:MM"),
+    ("\n[admin]\nport = 9820\n", "admin.port: '127.0.0.1:9820' is already used by acceptor.port"),
+    ("\n[simulator]\nport = 9822\n", "simulator.port: '127.0.0.1:9822' is already used by admin.port"),
+])
+def test_load_when_value_impossible_names_key_and_problem(extra, expected):
+    assert any(problem.startswith(expected) for problem in problems_of(MINIMAL + extra)), problems_of(
+        MINIMAL + extra)
+
+
+def test_load_when_instrument_has_zero_tick_or_unknown_venue_refuses():
+    text = MINIMAL.replace('tick_size = "0.01"', "tick_size = 0").replace('venue = "v"', 'venue = "nowhere"')
+    problems = problems_of(text)
+    assert "instruments[0].tick_size: expected a positive number, got 0" in problems
+    assert problems_of(MINIMAL.replace('venue = "v"', 'venue = "nowhere"')) == [
+        "instruments[0].venue: no venue named 'nowhere' (venues: v)"]
+
+
+def test_load_when_comp_ids_repeat_refuses_the_second():
+    text = MINIMAL + """
+[[clients]]
+name = "a"
+comp_id = "CLIENT"
+username = "u"
+password = "p"
+
+[[clients]]
+name = "b"
+comp_id = "CLIENT"
+username = "u"
+password = "p"
+"""
+    assert problems_of(text) == ["clients[1].comp_id: 'CLIENT' is already used by clients[0].comp_id"]
+
+
+def test_load_when_required_key_missing_says_what_it_is():
+    problems = problems_of(MINIMAL.replace('lot_size = 1\n', ""))
+    assert problems == ["instruments[0].lot_size: missing; quantity increment"]
+
+
+def test_load_when_venue_port_is_the_gateways_own_listener_refuses():
+    problems = problems_of(MINIMAL.replace("port = 7001", "port = 9820"))
+    assert problems == ["venues[0].port: 127.0.0.1:9820 is the gateway's own acceptor.port"]
+
+
+def test_load_when_text_not_toml_or_file_missing_reports_it(tmp_path):
+    assert problems_of("[gateway\nname = 1")[0].startswith("not valid TOML")
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        config.load(tmp_path / "missing.toml")
+
+
+def test_load_when_several_problems_reports_all_of_them():
+    problems = problems_of(MINIMAL + "\n[risk]\nmax_leverage = -2\nfoo = 1\n")
+    assert len(problems) == 2
+
+
+def test_as_dict_and_to_toml_when_printed_mask_passwords_and_tokens():
+    loaded = config.load()
+    plain = loaded.as_dict()
+    assert plain["clients"][0]["password"] == config.SECRET_MASK
+    assert plain["admin"]["token"] == config.SECRET_MASK
+    text = config.to_toml(loaded)
+    assert "demo-admin-token" not in text and 'password = "demo"' not in text
+    assert config.loads(config.to_toml(loaded, mask_secrets=False)) == loaded   # round trip
