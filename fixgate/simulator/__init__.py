@@ -1,0 +1,1 @@
+"""The venue simulator: price-time matching engine, background market maker, FIX acceptor."""
