@@ -50,6 +50,7 @@ REJECT_TABLE = (
     (e.DUPLICATE_CL_ORD_ID, "DUPLICATE_CL_ORD_ID", "duplicate ClOrdID"),
     (e.INVALID_FIELD, "INVALID_FIELD", "missing or invalid field"),
     (e.INTERNAL_ERROR, "INTERNAL_ERROR", "internal error"),
+    (e.INSTRUMENT_NOT_PERMITTED, "INSTRUMENT_NOT_PERMITTED", "instrument not permitted for this client"),
     (e.UNKNOWN_ORDER, "UNKNOWN_ORDER", "unknown order"),
     (e.OVERFILL, "OVERFILL", "fill quantity exceeds the open quantity"),
     (e.NO_PENDING_REPLACE, "NO_PENDING_REPLACE", "no replace is pending for the order"),
@@ -128,3 +129,6 @@ class EventKind(IntEnum):
     REPLACE_REJECTED = e.EVENT_REPLACE_REJECTED
     VENUE_REJECTED = e.EVENT_VENUE_REJECTED
     EXPIRED = e.EVENT_EXPIRED
+    CANCEL_REQUESTED = e.EVENT_CANCEL_REQUESTED
+    CANCEL_REJECTED = e.EVENT_CANCEL_REJECTED
+    DONE_FOR_DAY = e.EVENT_DONE_FOR_DAY

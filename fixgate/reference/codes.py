@@ -45,6 +45,7 @@ REJECT_TABLE = (
     (32, "DUPLICATE_CL_ORD_ID", "duplicate ClOrdID"),
     (33, "INVALID_FIELD", "missing or invalid field"),
     (34, "INTERNAL_ERROR", "internal error"),
+    (35, "INSTRUMENT_NOT_PERMITTED", "instrument not permitted for this client"),
     (40, "UNKNOWN_ORDER", "unknown order"),
     (41, "OVERFILL", "fill quantity exceeds the open quantity"),
     (42, "NO_PENDING_REPLACE", "no replace is pending for the order"),
@@ -123,3 +124,6 @@ class EventKind(IntEnum):
     REPLACE_REJECTED = 8
     VENUE_REJECTED = 9
     EXPIRED = 10
+    CANCEL_REQUESTED = 11
+    CANCEL_REJECTED = 12
+    DONE_FOR_DAY = 13
