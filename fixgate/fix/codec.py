@@ -1,0 +1,443 @@
+"""The FIX 4.4 codec: the only module that knows tag numbers.
+
+Readers turn a QuickFIX message into a ``fixgate.core.messages`` value; writers build the QuickFIX
+message for one. A required field that is missing raises ``quickfix.FieldNotFound``, which QuickFIX
+answers with a session Reject (3).
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+import quickfix as fix
+import quickfix44 as fix44
+
+from fixgate.core.messages import (
+    CancelReject,
+    CancelRequest,
+    Execution,
+    MarketData,
+    MarketDataEntry,
+    MarketDataRequest,
+    MassStatusRequest,
+    NewOrder,
+    ReplaceRequest,
+    StatusRequest,
+)
+
+# -- TAGS -------------------------------------------------------------------------------------------
+
+ACCOUNT = 1
+AVG_PX = 6
+CL_ORD_ID = 11
+CUM_QTY = 14
+EXEC_ID = 17
+LAST_PX = 31
+LAST_QTY = 32
+MSG_TYPE = 35
+ORDER_ID = 37
+ORDER_QTY = 38
+ORD_STATUS = 39
+ORD_TYPE = 40
+ORIG_CL_ORD_ID = 41
+PRICE = 44
+SENDING_TIME = 52
+SIDE = 54
+SYMBOL = 55
+TEXT = 58
+TIME_IN_FORCE = 59
+TRANSACT_TIME = 60
+CXL_REJ_REASON = 102
+ORD_REJ_REASON = 103
+EXEC_TYPE = 150
+LEAVES_QTY = 151
+MD_REQ_ID = 262
+SUBSCRIPTION_REQUEST_TYPE = 263
+MARKET_DEPTH = 264
+MD_UPDATE_TYPE = 265
+NO_MD_ENTRY_TYPES = 267
+NO_MD_ENTRIES = 268
+MD_ENTRY_TYPE = 269
+MD_ENTRY_PX = 270
+MD_ENTRY_SIZE = 271
+MD_UPDATE_ACTION = 279
+MD_ENTRY_POSITION_NO = 290
+NO_RELATED_SYM = 146
+CXL_REJ_RESPONSE_TO = 434
+MASS_STATUS_REQ_ID = 584
+MASS_STATUS_REQ_TYPE = 585
+USERNAME = 553
+PASSWORD = 554
+
+# -- MESSAGE TYPES ----------------------------------------------------------------------------------
+
+NEW_ORDER_SINGLE = "D"
+ORDER_CANCEL_REQUEST = "F"
+ORDER_CANCEL_REPLACE_REQUEST = "G"
+ORDER_STATUS_REQUEST = "H"
+ORDER_MASS_STATUS_REQUEST = "AF"
+EXECUTION_REPORT = "8"
+ORDER_CANCEL_REJECT = "9"
+MARKET_DATA_REQUEST = "V"
+MARKET_DATA_SNAPSHOT = "W"
+MARKET_DATA_INCREMENTAL = "X"
+MARKET_DATA_REQUEST_REJECT = "Y"
+LOGON = "A"
+
+MASS_STATUS_ALL_ORDERS = "7"
+
+
+# -- READING ----------------------------------------------------------------------------------------
+
+def _optional(message: fix.FieldMap, tag: int) -> str | None:
+    try:
+        return message.getField(tag)
+    except fix.FieldNotFound:
+        return None
+
+
+def message_type(message: fix.Message) -> str:
+    """Return MsgType(35)."""
+    return message.getHeader().getField(MSG_TYPE)
+
+
+def parse_utc_timestamp_ns(text: str) -> int:
+    """Return nanoseconds since the epoch for a FIX UTCTimestamp (YYYYMMDD-HH:MM:SS[.fraction])."""
+    seconds = calendar.timegm((int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]),
+                               int(text[12:14]), int(text[15:17]), 0, 0, 0))
+    fraction = text[18:] if len(text) > 18 else ""
+    return seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")[:9]) if fraction else 0)
+
+
+def format_utc_timestamp(now_ns: int) -> str:
+    """Return a FIX UTCTimestamp with microseconds for `now_ns`."""
+    seconds, rest = divmod(now_ns, 1_000_000_000)
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}"
+
+
+def sending_time_ns(message: fix.Message) -> int | None:
+    """Return SendingTime(52) in nanoseconds, or None when absent or unreadable."""
+    text = _optional(message.getHeader(), SENDING_TIME)
+    if text is None:
+        return None
+    try:
+        return parse_utc_timestamp_ns(text)
+    except ValueError:
+        return None
+
+
+def read_logon_credentials(message: fix.Message) -> tuple[str | None, str | None]:
+    """Return Username(553) and Password(554) of a Logon."""
+    return _optional(message, USERNAME), _optional(message, PASSWORD)
+
+
+def read_new_order(message: fix.Message) -> NewOrder:
+    """Read a NewOrderSingle (D)."""
+    return NewOrder(
+        cl_ord_id=message.getField(CL_ORD_ID),
+        symbol=message.getField(SYMBOL),
+        side=message.getField(SIDE),
+        ord_type=message.getField(ORD_TYPE),
+        order_qty=_optional(message, ORDER_QTY),
+        price=_optional(message, PRICE),
+        time_in_force=_optional(message, TIME_IN_FORCE) or "0",
+        account=_optional(message, ACCOUNT),
+    )
+
+
+def read_cancel_request(message: fix.Message) -> CancelRequest:
+    """Read an OrderCancelRequest (F)."""
+    return CancelRequest(
+        cl_ord_id=message.getField(CL_ORD_ID),
+        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
+        symbol=message.getField(SYMBOL),
+        side=message.getField(SIDE),
+        order_qty=_optional(message, ORDER_QTY),
+        order_id=_optional(message, ORDER_ID),
+    )
+
+
+def read_replace_request(message: fix.Message) -> ReplaceRequest:
+    """Read an OrderCancelReplaceRequest (G)."""
+    return ReplaceRequest(
+        cl_ord_id=message.getField(CL_ORD_ID),
+        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
+        symbol=message.getField(SYMBOL),
+        side=message.getField(SIDE),
+        ord_type=message.getField(ORD_TYPE),
+        order_qty=_optional(message, ORDER_QTY),
+        price=_optional(message, PRICE),
+        time_in_force=_optional(message, TIME_IN_FORCE) or "0",
+        order_id=_optional(message, ORDER_ID),
+    )
+
+
+def read_status_request(message: fix.Message) -> StatusRequest:
+    """Read an OrderStatusRequest (H)."""
+    return StatusRequest(
+        cl_ord_id=message.getField(CL_ORD_ID),
+        symbol=message.getField(SYMBOL),
+        side=message.getField(SIDE),
+        order_id=_optional(message, ORDER_ID),
+    )
+
+
+def read_mass_status_request(message: fix.Message) -> MassStatusRequest:
+    """Read an OrderMassStatusRequest (AF)."""
+    return MassStatusRequest(mass_status_req_id=message.getField(MASS_STATUS_REQ_ID))
+
+
+def read_market_data_request(message: fix.Message) -> MarketDataRequest:
+    """Read a MarketDataRequest (V)."""
+    symbols = []
+    group = fix44.MarketDataRequest.NoRelatedSym()
+    for index in range(1, int(_optional(message, NO_RELATED_SYM) or 0) + 1):
+        message.getGroup(index, group)
+        symbols.append(group.getField(SYMBOL))
+    return MarketDataRequest(md_req_id=message.getField(MD_REQ_ID), symbols=symbols,
+                             subscribe=message.getField(SUBSCRIPTION_REQUEST_TYPE) != "2")
+
+
+def read_execution(message: fix.Message) -> Execution:
+    """Read an ExecutionReport (8)."""
+    return Execution(
+        order_id=message.getField(ORDER_ID),
+        cl_ord_id=_optional(message, CL_ORD_ID) or "",
+        exec_id=message.getField(EXEC_ID),
+        exec_type=message.getField(EXEC_TYPE),
+        ord_status=message.getField(ORD_STATUS),
+        symbol=message.getField(SYMBOL),
+        side=message.getField(SIDE),
+        leaves_qty=message.getField(LEAVES_QTY),
+        cum_qty=message.getField(CUM_QTY),
+        avg_px=message.getField(AVG_PX),
+        orig_cl_ord_id=_optional(message, ORIG_CL_ORD_ID),
+        order_qty=_optional(message, ORDER_QTY),
+        price=_optional(message, PRICE),
+        ord_type=_optional(message, ORD_TYPE),
+        time_in_force=_optional(message, TIME_IN_FORCE),
+        last_qty=_optional(message, LAST_QTY),
+        last_px=_optional(message, LAST_PX),
+        text=_optional(message, TEXT),
+        ord_rej_reason=_optional(message, ORD_REJ_REASON),
+        mass_status_req_id=_optional(message, MASS_STATUS_REQ_ID),
+    )
+
+
+def read_cancel_reject(message: fix.Message) -> CancelReject:
+    """Read an OrderCancelReject (9)."""
+    return CancelReject(
+        order_id=message.getField(ORDER_ID),
+        cl_ord_id=message.getField(CL_ORD_ID),
+        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
+        ord_status=message.getField(ORD_STATUS),
+        response_to=message.getField(CXL_REJ_RESPONSE_TO),
+        reason=_optional(message, CXL_REJ_REASON) or "99",
+        text=_optional(message, TEXT),
+    )
+
+
+def read_market_data(message: fix.Message, incremental: bool) -> list[MarketData]:
+    """Read a snapshot (W, one symbol) or an incremental refresh (X, entries of any symbols)."""
+    sent_ns = sending_time_ns(message)
+    md_req_id = _optional(message, MD_REQ_ID)
+    if incremental:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+    else:
+        group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+        symbol = message.getField(SYMBOL)
+    by_symbol: dict[str, MarketData] = {}
+    for index in range(1, int(_optional(message, NO_MD_ENTRIES) or 0) + 1):
+        message.getGroup(index, group)
+        if incremental:
+            symbol = _optional(group, SYMBOL) or ""
+        position = _optional(group, MD_ENTRY_POSITION_NO)
+        entry = MarketDataEntry(
+            entry_type=group.getField(MD_ENTRY_TYPE),
+            price=_optional(group, MD_ENTRY_PX),
+            size=_optional(group, MD_ENTRY_SIZE),
+            action=_optional(group, MD_UPDATE_ACTION) if incremental else None,
+            position=int(position) if position else 1,
+        )
+        data = by_symbol.get(symbol)
+        if data is None:
+            data = by_symbol[symbol] = MarketData(symbol=symbol, incremental=incremental, md_req_id=md_req_id,
+                                                   sending_time_ns=sent_ns)
+        data.entries.append(entry)
+    if not incremental and not by_symbol:
+        by_symbol[symbol] = MarketData(symbol=symbol, incremental=False, md_req_id=md_req_id,
+                                       sending_time_ns=sent_ns)
+    return list(by_symbol.values())
+
+
+# -- WRITING ----------------------------------------------------------------------------------------
+
+def _new(msg_type: str) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(MSG_TYPE, msg_type)
+    return message
+
+
+def _set(message: fix.FieldMap, tag: int, value: str | None) -> None:
+    if value is not None:
+        message.setField(tag, value)
+
+
+def write_logon_credentials(message: fix.Message, username: str, password: str) -> None:
+    """Add Username(553) and Password(554) to an outgoing Logon."""
+    message.setField(USERNAME, username)
+    message.setField(PASSWORD, password)
+
+
+def write_new_order(order: NewOrder, transact_ns: int) -> fix.Message:
+    """Build a NewOrderSingle (D)."""
+    message = _new(NEW_ORDER_SINGLE)
+    message.setField(CL_ORD_ID, order.cl_ord_id)
+    _set(message, ACCOUNT, order.account)
+    message.setField(SYMBOL, order.symbol)
+    message.setField(SIDE, order.side)
+    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
+    _set(message, ORDER_QTY, order.order_qty)
+    message.setField(ORD_TYPE, order.ord_type)
+    _set(message, PRICE, order.price)
+    message.setField(TIME_IN_FORCE, order.time_in_force)
+    return message
+
+
+def write_cancel_request(request: CancelRequest, transact_ns: int) -> fix.Message:
+    """Build an OrderCancelRequest (F)."""
+    message = _new(ORDER_CANCEL_REQUEST)
+    message.setField(ORIG_CL_ORD_ID, request.orig_cl_ord_id)
+    _set(message, ORDER_ID, request.order_id)
+    message.setField(CL_ORD_ID, request.cl_ord_id)
+    message.setField(SYMBOL, request.symbol)
+    message.setField(SIDE, request.side)
+    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
+    _set(message, ORDER_QTY, request.order_qty)
+    return message
+
+
+def write_replace_request(request: ReplaceRequest, transact_ns: int) -> fix.Message:
+    """Build an OrderCancelReplaceRequest (G)."""
+    message = _new(ORDER_CANCEL_REPLACE_REQUEST)
+    message.setField(ORIG_CL_ORD_ID, request.orig_cl_ord_id)
+    _set(message, ORDER_ID, request.order_id)
+    message.setField(CL_ORD_ID, request.cl_ord_id)
+    message.setField(SYMBOL, request.symbol)
+    message.setField(SIDE, request.side)
+    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
+    _set(message, ORDER_QTY, request.order_qty)
+    message.setField(ORD_TYPE, request.ord_type)
+    _set(message, PRICE, request.price)
+    message.setField(TIME_IN_FORCE, request.time_in_force)
+    return message
+
+
+def write_status_request(request: StatusRequest) -> fix.Message:
+    """Build an OrderStatusRequest (H)."""
+    message = _new(ORDER_STATUS_REQUEST)
+    _set(message, ORDER_ID, request.order_id)
+    message.setField(CL_ORD_ID, request.cl_ord_id)
+    message.setField(SYMBOL, request.symbol)
+    message.setField(SIDE, request.side)
+    return message
+
+
+def write_mass_status_request(request: MassStatusRequest) -> fix.Message:
+    """Build an OrderMassStatusRequest (AF) for all orders."""
+    message = _new(ORDER_MASS_STATUS_REQUEST)
+    message.setField(MASS_STATUS_REQ_ID, request.mass_status_req_id)
+    message.setField(MASS_STATUS_REQ_TYPE, MASS_STATUS_ALL_ORDERS)
+    return message
+
+
+def write_execution(report: Execution) -> fix.Message:
+    """Build an ExecutionReport (8)."""
+    message = _new(EXECUTION_REPORT)
+    message.setField(ORDER_ID, report.order_id)
+    _set(message, CL_ORD_ID, report.cl_ord_id)
+    _set(message, ORIG_CL_ORD_ID, report.orig_cl_ord_id)
+    _set(message, MASS_STATUS_REQ_ID, report.mass_status_req_id)
+    message.setField(EXEC_ID, report.exec_id)
+    message.setField(EXEC_TYPE, report.exec_type)
+    message.setField(ORD_STATUS, report.ord_status)
+    _set(message, ORD_REJ_REASON, report.ord_rej_reason)
+    message.setField(SYMBOL, report.symbol)
+    message.setField(SIDE, report.side)
+    _set(message, ORDER_QTY, report.order_qty)
+    _set(message, ORD_TYPE, report.ord_type)
+    _set(message, PRICE, report.price)
+    _set(message, TIME_IN_FORCE, report.time_in_force)
+    _set(message, LAST_QTY, report.last_qty)
+    _set(message, LAST_PX, report.last_px)
+    message.setField(LEAVES_QTY, report.leaves_qty)
+    message.setField(CUM_QTY, report.cum_qty)
+    message.setField(AVG_PX, report.avg_px)
+    if report.transact_time_ns is not None:
+        message.setField(TRANSACT_TIME, format_utc_timestamp(report.transact_time_ns))
+    _set(message, TEXT, report.text)
+    return message
+
+
+def write_cancel_reject(reject: CancelReject) -> fix.Message:
+    """Build an OrderCancelReject (9)."""
+    message = _new(ORDER_CANCEL_REJECT)
+    message.setField(ORDER_ID, reject.order_id)
+    message.setField(CL_ORD_ID, reject.cl_ord_id)
+    message.setField(ORIG_CL_ORD_ID, reject.orig_cl_ord_id)
+    message.setField(ORD_STATUS, reject.ord_status)
+    message.setField(CXL_REJ_RESPONSE_TO, reject.response_to)
+    message.setField(CXL_REJ_REASON, reject.reason)
+    _set(message, TEXT, reject.text)
+    return message
+
+
+def write_market_data_request(request: MarketDataRequest) -> fix.Message:
+    """Build a MarketDataRequest (V): snapshot plus updates, top of book, bids, offers and trades."""
+    message = _new(MARKET_DATA_REQUEST)
+    message.setField(MD_REQ_ID, request.md_req_id)
+    message.setField(SUBSCRIPTION_REQUEST_TYPE, "1" if request.subscribe else "2")
+    message.setField(MARKET_DEPTH, "1")
+    message.setField(MD_UPDATE_TYPE, "1")
+    types = fix44.MarketDataRequest.NoMDEntryTypes()
+    for entry_type in ("0", "1", "2"):
+        types.setField(MD_ENTRY_TYPE, entry_type)
+        message.addGroup(types)
+    symbols = fix44.MarketDataRequest.NoRelatedSym()
+    for symbol in request.symbols:
+        symbols.setField(SYMBOL, symbol)
+        message.addGroup(symbols)
+    return message
+
+
+def write_market_data(data: MarketData) -> fix.Message:
+    """Build a snapshot (W) or an incremental refresh (X) for one symbol."""
+    if data.incremental:
+        message = _new(MARKET_DATA_INCREMENTAL)
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+    else:
+        message = _new(MARKET_DATA_SNAPSHOT)
+        group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+        message.setField(SYMBOL, data.symbol)
+    _set(message, MD_REQ_ID, data.md_req_id)
+    for entry in data.entries:
+        if data.incremental:
+            group.setField(MD_UPDATE_ACTION, entry.action or "1")
+        group.setField(MD_ENTRY_TYPE, entry.entry_type)
+        if data.incremental:
+            group.setField(SYMBOL, data.symbol)
+        _set(group, MD_ENTRY_PX, entry.price)
+        _set(group, MD_ENTRY_SIZE, entry.size)
+        group.setField(MD_ENTRY_POSITION_NO, str(entry.position))
+        message.addGroup(group)
+        group = type(group)()
+    return message
+
+
+def write_market_data_reject(md_req_id: str, text: str) -> fix.Message:
+    """Build a MarketDataRequestReject (Y)."""
+    message = _new(MARKET_DATA_REQUEST_REJECT)
+    message.setField(MD_REQ_ID, md_req_id)
+    message.setField(TEXT, text)
+    return message
