@@ -93,6 +93,8 @@ class VenueSettings:
     heartbeat_seconds: int = _rule(10, doc="HeartBtInt sent on Logon", minimum=1, maximum=3600)
     reconnect_seconds: int = _rule(1, doc="seconds between reconnect attempts", minimum=1, maximum=3600)
     market_data: bool = _rule(True, doc="subscribe to the venue's quotes for its instruments")
+    username: str = _rule("", doc="Username(553) sent on Logon; empty for none")
+    password: str = _rule("", doc="Password(554) sent on Logon", secret=True)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,267 @@
+"""The gateway's QuickFIX application: client sessions (acceptor) and venue sessions (initiator).
+
+Every callback is guarded: QuickFIX's own exceptions (FieldNotFound, IncorrectTagValue,
+UnsupportedMessageType, RejectLogon, DoNotSend, ...) pass through, because QuickFIX turns them into
+the right answer on the wire; anything else is logged and answered with a reject, because an
+exception escaping a callback of the quickfix binding ends the process.
+"""
+
+from __future__ import annotations
+
+import time
+
+import quickfix as fix
+import structlog
+
+from fixgate.core.messages import CancelReject, CancelRequest, Execution, MarketDataRequest, NewOrder
+from fixgate.core.messages import ExecType, OrdStatus, ReplaceRequest, StatusRequest
+from fixgate.core.router import ClientContext, Router
+from fixgate.fix import codec
+from fixgate.fix.engine import FIX_EXCEPTIONS, session_id
+
+log = structlog.get_logger("fixgate.fix")
+
+
+class QuickFixVenueLink:
+    """Send orders to one venue session."""
+
+    def __init__(self, sender: str, target: str) -> None:
+        self.session_id = session_id(sender, target)
+        self.target = target
+        self._session = None
+
+    def _lookup(self):
+        if self._session is None:
+            self._session = fix.Session.lookupSession(self.session_id)
+        return self._session
+
+    def is_logged_on(self) -> bool:
+        session = self._lookup()
+        return session is not None and session.isLoggedOn()
+
+    def _send(self, message: fix.Message) -> bool:
+        if not self.is_logged_on():
+            return False
+        try:
+            return fix.Session.sendToTarget(message, self.session_id)
+        except fix.SessionNotFound:
+            return False
+
+    def send_new_order(self, order: NewOrder, transact_ns: int) -> bool:
+        return self._send(codec.write_new_order(order, transact_ns))
+
+    def send_cancel(self, request: CancelRequest, transact_ns: int) -> bool:
+        return self._send(codec.write_cancel_request(request, transact_ns))
+
+    def send_replace(self, request: ReplaceRequest, transact_ns: int) -> bool:
+        return self._send(codec.write_replace_request(request, transact_ns))
+
+    def send_status_request(self, request: StatusRequest) -> bool:
+        return self._send(codec.write_status_request(request))
+
+    def send_market_data_request(self, request: MarketDataRequest) -> bool:
+        return self._send(codec.write_market_data_request(request))
+
+
+class QuickFixClientLink:
+    """Send reports to client sessions (QuickFIX stores them for resend when a client is away)."""
+
+    def __init__(self, gateway_comp_id: str) -> None:
+        self.gateway_comp_id = gateway_comp_id
+        self.session_ids: dict[str, fix.SessionID] = {}
+
+    def _session_id(self, client: ClientContext) -> fix.SessionID:
+        identifier = self.session_ids.get(client.name)
+        if identifier is None:
+            identifier = self.session_ids[client.name] = session_id(self.gateway_comp_id, client.settings.comp_id)
+        return identifier
+
+    def send_execution(self, client: ClientContext, report: Execution) -> bool:
+        try:
+            return fix.Session.sendToTarget(codec.write_execution(report), self._session_id(client))
+        except fix.SessionNotFound:
+            log.error("client_session_missing", session=client.name)
+            return False
+
+    def send_cancel_reject(self, client: ClientContext, reject: CancelReject) -> bool:
+        try:
+            return fix.Session.sendToTarget(codec.write_cancel_reject(reject), self._session_id(client))
+        except fix.SessionNotFound:
+            log.error("client_session_missing", session=client.name)
+            return False
+
+
+class GatewayApplication(fix.Application):
+    """QuickFIX callbacks for every session of the gateway, handed to the router.
+
+    Parameters
+    ----------
+    router : Router
+        Decides and answers.
+    venues : dict[str, str]
+        Venue CompID -> venue name.
+    """
+
+    def __init__(self, router: Router, venues: dict[str, str]) -> None:
+        super().__init__()
+        self.router = router
+        self.venues = venues
+        self.callback_errors = 0
+        self._client_handlers = {
+            codec.NEW_ORDER_SINGLE: self._on_new_order,
+            codec.ORDER_CANCEL_REQUEST: self._on_cancel,
+            codec.ORDER_CANCEL_REPLACE_REQUEST: self._on_replace,
+            codec.ORDER_STATUS_REQUEST: self._on_status,
+        }
+        self._venue_handlers = {
+            codec.EXECUTION_REPORT: self._on_execution,
+            codec.ORDER_CANCEL_REJECT: self._on_cancel_reject,
+            codec.MARKET_DATA_SNAPSHOT: self._on_snapshot,
+            codec.MARKET_DATA_INCREMENTAL: self._on_incremental,
+            codec.MARKET_DATA_REQUEST_REJECT: self._on_market_data_reject,
+        }
+
+    # -- SESSION CALLBACKS ------------------------------------------------------------------------
+
+    def onCreate(self, sessionID):
+        pass
+
+    def onLogon(self, sessionID):
+        try:
+            target = sessionID.getTargetCompID().getString()
+            client = self.router.clients.get(target)
+            if client is not None:
+                self.router.on_client_logon(client)
+                return
+            venue = self.venues.get(target)
+            if venue is not None:
+                log.info("session_logged_on", session=venue, side="venue")
+                request = self.router.market_data_request(venue)
+                if request is not None and self.router.config.venue(venue).market_data:
+                    self.router.venue_links[venue].send_market_data_request(request)
+        except Exception:
+            self._failed("onLogon", sessionID)
+
+    def onLogout(self, sessionID):
+        try:
+            target = sessionID.getTargetCompID().getString()
+            client = self.router.clients.get(target)
+            if client is not None:
+                self.router.on_client_logout(client)
+            elif target in self.venues:
+                log.warning("session_logged_out", session=self.venues[target], side="venue")
+        except Exception:
+            self._failed("onLogout", sessionID)
+
+    def toAdmin(self, message, sessionID):
+        try:
+            if codec.message_type(message) == codec.LOGON:
+                target = sessionID.getTargetCompID().getString()
+                venue = self.venues.get(target)
+                if venue is not None:
+                    settings = self.router.config.venue(venue)
+                    if settings.username:
+                        codec.write_logon_credentials(message, settings.username, settings.password)
+        except Exception:
+            self._failed("toAdmin", sessionID)
+
+    def fromAdmin(self, message, sessionID):
+        try:
+            if codec.message_type(message) != codec.LOGON:
+                return
+            target = sessionID.getTargetCompID().getString()
+            client = self.router.clients.get(target)
+            if client is None:
+                return
+            username, password = codec.read_logon_credentials(message)
+            if username != client.settings.username or password != client.settings.password:
+                log.warning("logon_refused", session=client.name, reason="wrong username or password")
+                raise fix.RejectLogon("wrong username or password")
+        except FIX_EXCEPTIONS:
+            raise
+        except Exception:
+            self._failed("fromAdmin", sessionID)
+            raise fix.RejectLogon("logon could not be checked")
+
+    def toApp(self, message, sessionID):
+        pass
+
+    # -- APPLICATION MESSAGES ---------------------------------------------------------------------
+
+    def fromApp(self, message, sessionID):
+        recv_ns = time.time_ns()
+        try:
+            msg_type = codec.message_type(message)
+            target = sessionID.getTargetCompID().getString()
+            client = self.router.clients.get(target)
+            if client is not None:
+                handler = self._client_handlers.get(msg_type)
+                if handler is None:
+                    raise fix.UnsupportedMessageType()
+                handler(client, message, recv_ns)
+                return
+            venue = self.venues.get(target)
+            if venue is not None:
+                handler = self._venue_handlers.get(msg_type)
+                if handler is None:
+                    raise fix.UnsupportedMessageType()
+                handler(venue, message, recv_ns)
+        except FIX_EXCEPTIONS:
+            raise
+        except Exception:
+            self._failed("fromApp", sessionID)
+            self._answer_failure(message, sessionID)
+
+    def _on_new_order(self, client: ClientContext, message, recv_ns: int) -> None:
+        self.router.on_new_order(client, codec.read_new_order(message), recv_ns)
+
+    def _on_cancel(self, client: ClientContext, message, recv_ns: int) -> None:
+        self.router.on_cancel(client, codec.read_cancel_request(message), recv_ns)
+
+    def _on_replace(self, client: ClientContext, message, recv_ns: int) -> None:
+        self.router.on_replace(client, codec.read_replace_request(message), recv_ns)
+
+    def _on_status(self, client: ClientContext, message, recv_ns: int) -> None:
+        self.router.on_status(client, codec.read_status_request(message))
+
+    def _on_execution(self, venue: str, message, recv_ns: int) -> None:
+        self.router.on_venue_execution(venue, codec.read_execution(message), recv_ns)
+
+    def _on_cancel_reject(self, venue: str, message, recv_ns: int) -> None:
+        self.router.on_venue_cancel_reject(venue, codec.read_cancel_reject(message), recv_ns)
+
+    def _on_snapshot(self, venue: str, message, recv_ns: int) -> None:
+        for data in codec.read_market_data(message, incremental=False):
+            self.router.on_market_data(venue, data, recv_ns)
+
+    def _on_incremental(self, venue: str, message, recv_ns: int) -> None:
+        for data in codec.read_market_data(message, incremental=True):
+            self.router.on_market_data(venue, data, recv_ns)
+
+    def _on_market_data_reject(self, venue: str, message, recv_ns: int) -> None:
+        log.error("market_data_refused", venue=venue, text=message.getField(codec.TEXT)
+                  if message.isSetField(codec.TEXT) else None)
+
+    # -- FAILURES ---------------------------------------------------------------------------------
+
+    def _failed(self, callback: str, sessionID) -> None:
+        self.callback_errors += 1
+        log.exception("callback_failed", callback=callback, session=sessionID.toString())
+
+    def _answer_failure(self, message, sessionID) -> None:
+        """Answer a client message that failed inside the gateway with a reject that says so."""
+        try:
+            target = sessionID.getTargetCompID().getString()
+            client = self.router.clients.get(target)
+            if client is None or codec.message_type(message) != codec.NEW_ORDER_SINGLE:
+                return
+            cl_ord_id = message.getField(codec.CL_ORD_ID) if message.isSetField(codec.CL_ORD_ID) else "NONE"
+            symbol = message.getField(codec.SYMBOL) if message.isSetField(codec.SYMBOL) else "NONE"
+            side = message.getField(codec.SIDE) if message.isSetField(codec.SIDE) else "1"
+            self.router.client_link.send_execution(client, Execution(
+                order_id="NONE", cl_ord_id=cl_ord_id, exec_id=f"{self.router.run_token}-F{self.callback_errors}",
+                exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED, symbol=symbol, side=side,
+                leaves_qty="0", cum_qty="0", avg_px="0", ord_rej_reason="99",
+                text="INTERNAL_ERROR: the gateway could not process this order; nothing was sent"))
+        except Exception:
+            log.exception("failure_answer_failed", session=sessionID.toString())

@@ -1,0 +1,220 @@
+"""The composition root: build every part of the gateway from a `Config`, start it, stop it."""
+
+from __future__ import annotations
+
+import string
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from fixgate import __version__
+from fixgate._fast.instruments import Instruments
+from fixgate._fast.quotes import QuoteBook
+from fixgate._fast.risk import RiskBook
+from fixgate._fast.throttle import Throttle
+from fixgate.config import Config, trading_day_offset_ns
+from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
+from fixgate.core.events import EventSink
+from fixgate.core.orders import TERMINAL
+from fixgate.core.positions import PositionTracker
+from fixgate.core.router import Router
+from fixgate.fix.engine import AcceptorSession, Engine, InitiatorSession
+from fixgate.fix.gateway_app import GatewayApplication, QuickFixClientLink, QuickFixVenueLink
+
+log = structlog.get_logger("fixgate.gateway")
+
+NANOSECONDS_PER_DAY = 86_400_000_000_000
+MILLISECOND = 1_000_000
+
+
+def _optional_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def run_token(now_ns: int | None = None) -> str:
+    """Return a short token unique to this start (milliseconds since the epoch, base 36)."""
+    milliseconds = (now_ns or time.time_ns()) // MILLISECOND
+    digits = string.digits + string.ascii_uppercase
+    token = ""
+    while milliseconds:
+        milliseconds, digit = divmod(milliseconds, 36)
+        token = digits[digit] + token
+    return token or "0"
+
+
+def next_day_start_ns(config: Config, now_ns: int) -> int:
+    """Return when the next trading day starts, after `now_ns`."""
+    offset = trading_day_offset_ns(config)
+    start = now_ns - (now_ns - offset) % NANOSECONDS_PER_DAY
+    return start + NANOSECONDS_PER_DAY
+
+
+def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
+    """Build the hot path (instruments, quote book, throttle, risk book) from `config`."""
+    instruments = Instruments(max(len(config.instruments), 1))
+    for instrument in config.instruments:
+        instruments.add(
+            instrument.symbol,
+            tick_size=float(instrument.tick_size),
+            lot_size=float(instrument.lot_size),
+            reference_price=float(instrument.reference_price),
+            adv=float(instrument.adv),
+            max_adv_fraction=instrument.max_adv_fraction,
+            max_order_qty=_optional_float(instrument.max_order_qty),
+            max_order_notional=_optional_float(instrument.max_order_notional),
+            max_position=_optional_float(instrument.max_position),
+            max_open_orders=instrument.max_open_orders,
+            price_collar=instrument.price_collar,
+            stale_after_ns=instrument.stale_after_ms * MILLISECOND,
+            requires_live_quote=instrument.requires_live_quote,
+        )
+    quotes = QuoteBook(
+        instruments,
+        max_spread_fraction=config.quotes.max_spread_fraction,
+        max_age_ns=config.quotes.max_age_ms * MILLISECOND,
+        max_future_skew_ns=config.quotes.max_future_skew_ms * MILLISECOND,
+        max_jump_fraction=config.quotes.max_jump_fraction,
+    )
+    risk = config.risk
+    throttle = Throttle(
+        max(len(config.clients), 1), instruments.capacity,
+        global_rate=risk.global_max_order_rate, global_burst=risk.global_burst,
+        breach_limit=risk.throttle_breach_limit, breach_window_ns=risk.throttle_breach_window_ms * MILLISECOND,
+    )
+    for index, client in enumerate(config.clients):
+        throttle.configure_session(index, client.max_order_rate, client.burst)
+    for index, instrument in enumerate(config.instruments):
+        if instrument.max_order_rate is not None:
+            throttle.configure_instrument(index, instrument.max_order_rate, instrument.burst)
+    return RiskBook(
+        instruments, quotes, throttle,
+        max_order_notional=_optional_float(risk.max_order_notional),
+        max_gross_exposure=_optional_float(risk.max_gross_exposure),
+        max_leverage=risk.max_leverage,
+        max_daily_orders=risk.max_daily_orders,
+        max_daily_notional=_optional_float(risk.max_daily_notional),
+        warning_order_qty_factor=risk.warning_order_qty_factor,
+        warning_collar_factor=risk.warning_collar_factor,
+        order_capacity=config.gateway.order_capacity,
+        equity=float(risk.starting_equity),
+        day_start_ns=next_day_start_ns(config, now_ns or time.time_ns()),
+    )
+
+
+class Gateway:
+    """The gateway process: FIX sessions, hot path, router and state thread.
+
+    Parameters
+    ----------
+    config : Config
+        The validated configuration.
+    state_dir : Path, optional
+        Overrides ``config.gateway.state_dir``.
+    message_log : bool
+        Keep QuickFIX's message logs in files.
+    """
+
+    def __init__(self, config: Config, *, state_dir: Path | None = None, message_log: bool = True) -> None:
+        self.config = config
+        self.state_dir = Path(state_dir or config.gateway.state_dir)
+        self.started_ns = time.time_ns()
+        self.book = build_book(config, self.started_ns)
+        self.sink = EventSink(config.gateway.ring_capacity)
+        self.token = run_token(self.started_ns)
+        venue_links = {venue.name: QuickFixVenueLink(config.gateway.comp_id, venue.comp_id)
+                       for venue in config.venues}
+        self.router = Router(config, self.book, self.sink, QuickFixClientLink(config.gateway.comp_id),
+                             venue_links, run_token=self.token)
+        self.positions = PositionTracker(config.risk.starting_equity)
+        self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions)
+        self.marking = MarkingAgent(self.book, self.positions)
+        self.state_thread = StateThread([self.order_state, self.marking])
+        self.application = GatewayApplication(self.router, {venue.comp_id: venue.name for venue in config.venues})
+        sessions: list[AcceptorSession | InitiatorSession] = [
+            AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
+            for client in config.clients
+        ] + [
+            InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
+                             venue.heartbeat_seconds, venue.reconnect_seconds)
+            for venue in config.venues
+        ]
+        self.engine = Engine(self.application, self.state_dir, "gateway", sessions, message_log=message_log)
+        self._stopped = threading.Event()
+
+    # -- LIFE CYCLE -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the state thread, then QuickFIX (listen for clients, connect to venues)."""
+        self.state_thread.start()
+        self.engine.start()
+        log.info("gateway_started", name=self.config.gateway.name, version=__version__, token=self.token,
+                 acceptor_port=self.config.acceptor.port, config_sha256=self.config.sha256,
+                 state_dir=str(self.state_dir))
+
+    def venues_logged_on(self) -> bool:
+        """Return True when every venue session is logged on."""
+        return all(link.is_logged_on() for link in self.router.venue_links.values())
+
+    def wait_for_venues(self, timeout: float = 10.0) -> bool:
+        """Wait until every venue is logged on; return False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.venues_logged_on():
+                return True
+            time.sleep(0.02)
+        return self.venues_logged_on()
+
+    def stop(self, *, cancel_open_orders: bool | None = None, timeout: float = 5.0) -> None:
+        """Stop gracefully: refuse new orders, optionally cancel what is open and wait for the
+        venues to confirm, log out, drain the rings."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.router.accepting = False
+        cancel = self.config.gateway.cancel_on_shutdown if cancel_open_orders is None else cancel_open_orders
+        if cancel and self.router.cancel_all(reason="shutdown"):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.book.live_orders:
+                time.sleep(0.02)
+        self.engine.stop()
+        self.state_thread.stop()
+        log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
+                 events=self.order_state.events)
+
+    # -- STATUS -----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Return a snapshot for people: sessions, counters, latency, positions, open orders."""
+        counters = self.router.counters
+        latency = self.order_state.latency
+        return {
+            "name": self.config.gateway.name,
+            "version": __version__,
+            "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
+            "risk_state": int(self.book.risk_state),
+            "clients": {client.name: client.logged_on for client in self.router.clients.values()},
+            "venues": {name: link.is_logged_on() for name, link in self.router.venue_links.items()},
+            "orders": {
+                "received": counters.received,
+                "accepted": counters.accepted,
+                "rejected": dict(counters.rejected),
+                "fills": counters.fills,
+                "cancels": counters.cancels,
+                "replaces": counters.replaces,
+                "open": self.book.live_orders,
+            },
+            "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
+            "positions": self.positions.snapshot(),
+            "ring": {"occupancy": self.sink.occupancy(), "full": self.sink.full_count()},
+            "illegal_transitions": self.order_state.oms.illegal_transitions,
+            "callback_errors": self.application.callback_errors,
+            "state_thread_alive": self.state_thread.alive,
+        }
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Return every order not in a terminal state."""
+        return [record.summary() for record in self.router.registry.by_id.values()
+                if record.status not in TERMINAL and record.order_id > 0]
