@@ -80,6 +80,82 @@ def command_check_config(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _configure_logging(config, level: str | None = None) -> None:
+    from fixgate.ops import logging as logs
+
+    logs.configure(level or config.logging.level, config.logging.format, file=config.logging.file)
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    """Run the gateway until SIGINT or SIGTERM, then stop gracefully."""
+    from fixgate.gateway import Gateway
+
+    config = load_config(arguments.config)
+    _configure_logging(config, arguments.log_level)
+    try:
+        gateway = Gateway(config, state_dir=arguments.state_dir)
+        gateway.start()
+    except Exception as error:  # QuickFIX reports a busy port or bad settings as an exception
+        print(f"fixgate run: cannot start: {error}", file=sys.stderr)
+        return 1
+    _wait_for_signal()
+    gateway.stop()
+    return 0
+
+
+def command_venue(arguments: argparse.Namespace) -> int:
+    """Run the venue simulator until SIGINT or SIGTERM."""
+    from pathlib import Path
+
+    from fixgate.simulator.venue import VenueSimulator
+
+    config = load_config(arguments.config)
+    _configure_logging(config, arguments.log_level)
+    state_dir = arguments.state_dir or Path(config.gateway.state_dir) / "simulator"
+    try:
+        venue = VenueSimulator(config, state_dir, control_port=arguments.control_port,
+                               counterparties=arguments.counterparty or None)
+        venue.start()
+    except Exception as error:
+        print(f"fixgate venue: cannot start: {error}", file=sys.stderr)
+        return 1
+    _wait_for_signal()
+    venue.stop()
+    return 0
+
+
+def command_demo(arguments: argparse.Namespace) -> int:
+    """Run the demo: simulator, gateway and a client, with a summary every second."""
+    from fixgate import demo
+
+    config = load_config(arguments.config)
+    return demo.run_demo(config, duration=arguments.duration, external_client=arguments.external_client,
+                         rate=arguments.rate, seed=arguments.seed, state_dir=arguments.state_dir)
+
+
+def command_demo_client(arguments: argparse.Namespace) -> int:
+    """Run the demo's client flow (started by `fixgate demo`)."""
+    import signal
+
+    from fixgate import demo
+
+    config = load_config(arguments.config)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    return demo.run_client_flow(config, arguments.state_dir, arguments.duration, arguments.rate, arguments.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``fixgate`` command."""
     parser = argparse.ArgumentParser(
@@ -103,6 +179,49 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", help="TOML configuration (default: the bundled defaults)")
     check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     check.set_defaults(handler=command_check_config)
+
+    from pathlib import Path
+
+    from fixgate import demo
+
+    run = commands.add_parser(
+        "run", help="run the gateway",
+        description="Run the gateway: accept clients, connect to venues, check and route orders. SIGINT or "
+                    "SIGTERM stops it gracefully (no new orders, cancel what is open when so configured, "
+                    "log out, flush).")
+    run.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
+    run.add_argument("--state-dir", type=Path, help="override gateway.state_dir")
+    run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override logging.level")
+    run.set_defaults(handler=command_run)
+
+    venue = commands.add_parser(
+        "venue", help="run the venue simulator alone",
+        description="Run the venue simulator: a FIX 4.4 acceptor with a price-time matching engine, a seeded "
+                    "market maker and market data, on simulator.port.")
+    venue.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
+    venue.add_argument("--state-dir", type=Path, help="FIX stores and logs (default: <gateway.state_dir>/simulator)")
+    venue.add_argument("--control-port", type=int, default=0,
+                       help="serve fault injection (POST /faults, JSON) on 127.0.0.1 at this port")
+    venue.add_argument("--counterparty", action="append", metavar="COMP_ID",
+                       help="a CompID allowed to connect (repeatable; default: gateway.comp_id)")
+    venue.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override logging.level")
+    venue.set_defaults(handler=command_venue)
+
+    demo_parser = commands.add_parser(
+        "demo", help="run the simulator, the gateway and a trading client, with a live summary",
+        description="Start the venue simulator, the gateway and a client that trades a realistic flow "
+                    "(including orders that must be rejected), and print a one-line summary every second.")
+    demo_parser.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
+    demo.add_arguments(demo_parser)
+    demo_parser.set_defaults(handler=command_demo)
+
+    demo_client = commands.add_parser("demo-client", help=argparse.SUPPRESS)
+    demo_client.add_argument("-c", "--config")
+    demo_client.add_argument("--state-dir", type=Path, required=True)
+    demo_client.add_argument("--duration", type=float, required=True)
+    demo_client.add_argument("--rate", type=float, default=40.0)
+    demo_client.add_argument("--seed", type=int, default=7)
+    demo_client.set_defaults(handler=command_demo_client)
     return parser
 
 
