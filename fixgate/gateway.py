@@ -167,9 +167,11 @@ class Gateway:
             time.sleep(0.02)
         return self.venues_logged_on()
 
-    def stop(self, *, cancel_open_orders: bool | None = None, timeout: float = 5.0) -> None:
-        """Stop gracefully: refuse new orders, optionally cancel what is open and wait for the
-        venues to confirm, log out, drain the rings."""
+    def stop(self, *, cancel_open_orders: bool | None = None, timeout: float = 5.0,
+             logout_timeout: float = 2.0) -> None:
+        """Stop gracefully: refuse new orders, optionally cancel what is open and wait (up to
+        `timeout`) for the venues to confirm, log out (waiting up to `logout_timeout`), drain the
+        rings."""
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -179,7 +181,9 @@ class Gateway:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.book.live_orders:
                 time.sleep(0.02)
-        self.engine.stop()
+        for link in self.router.venue_links.values():
+            link.release()
+        self.engine.stop(logout_timeout)
         self.state_thread.stop()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
                  events=self.order_state.events)

@@ -81,7 +81,7 @@ class OrderStateAgent:
 
     def _on_illegal(self, record: OrderRecord | None, event: OrderEvent, reason: str) -> None:
         log.warning("illegal_transition", order_id=record.gateway_order_id if record else event.order_id,
-                    cl_ord_id=record.cl_ord_id if record else None, event=EventKind(event.kind).name,
+                    cl_ord_id=record.cl_ord_id if record else None, event_kind=EventKind(event.kind).name,
                     reason=reason)
 
     def do_work(self) -> int:

@@ -237,8 +237,8 @@ class OrderManager:
         if record is None:
             return self._illegal(None, event, "unknown order")
         if event.kind == EventKind.ACCEPTED:
-            if record.status != OrdStatus.PENDING_NEW or record.cum_qty:
-                return self._illegal(record, event, "accepted twice")
+            # The record was created PendingNew when the order was accepted; the event only says when
+            # it went out (and may arrive after the venue's first reports: it is pushed after sending).
             self.applied += 1
             return True
         if event.kind == EventKind.REJECTED:

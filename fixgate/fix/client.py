@@ -113,8 +113,9 @@ class FixClient:
     def start(self) -> None:
         self.engine.start()
 
-    def stop(self) -> None:
-        self.engine.stop()
+    def stop(self, timeout: float = 2.0) -> None:
+        """Log out (waiting up to `timeout` seconds for the answer) and stop."""
+        self.engine.stop(timeout)
 
     def wait_logged_on(self, timeout: float = 10.0) -> bool:
         return self._logged_on.wait(timeout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import site
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,10 +137,12 @@ class Engine:
             store_factory = fix.FileStoreFactory(settings)
             log_factory = fix.FileLogFactory(settings) if message_log else fix.ScreenLogFactory(False, False, False)
             self._factories.append((settings, store_factory, log_factory))
+            # The threaded variants (a thread per connection): QuickFIX 1.16's single-threaded
+            # SocketAcceptor frees its server on its own thread while stop() may still be closing it.
             if role == "acceptor":
-                self.acceptor = fix.SocketAcceptor(application, store_factory, settings, log_factory)
+                self.acceptor = fix.ThreadedSocketAcceptor(application, store_factory, settings, log_factory)
             else:
-                self.initiator = fix.SocketInitiator(application, store_factory, settings, log_factory)
+                self.initiator = fix.ThreadedSocketInitiator(application, store_factory, settings, log_factory)
 
     def start(self) -> None:
         """Start listening and connecting (QuickFIX's own threads do the work)."""
@@ -148,12 +151,40 @@ class Engine:
         if self.initiator is not None:
             self.initiator.start()
 
-    def stop(self, force: bool = False) -> None:
-        """Log out every session and stop QuickFIX's threads."""
+    def sessions(self) -> list[fix.Session]:
+        """Return the QuickFIX sessions of this engine."""
+        found = []
+        for owner in (self.acceptor, self.initiator):
+            if owner is None:
+                continue
+            for identifier in owner.getSessions():
+                session = fix.Session.lookupSession(identifier)
+                if session is not None:
+                    found.append(session)
+        return found
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Log out every session, stop QuickFIX's threads and release the sessions.
+
+        Logouts are sent here and awaited for up to `timeout` seconds (QuickFIX's own stop waits in
+        whole seconds, up to ten). QuickFIX keeps a process-wide registry of sessions by SessionID;
+        dropping the acceptor and initiator destroys their sessions, so that a later engine in the
+        same process may create sessions with the same ids.
+        """
+        sessions = self.sessions()
+        for session in sessions:
+            if session.isLoggedOn():
+                session.logout()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(session.isLoggedOn() for session in sessions):
+            time.sleep(0.01)
         if self.initiator is not None:
-            self.initiator.stop(force)
+            self.initiator.stop(True)
         if self.acceptor is not None:
-            self.acceptor.stop(force)
+            self.acceptor.stop(True)
+        self.initiator = None
+        self.acceptor = None
+        self._factories.clear()
 
 
 def session_id(sender: str, target: str) -> fix.SessionID:

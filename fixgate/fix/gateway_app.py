@@ -29,11 +29,19 @@ class QuickFixVenueLink:
         self.session_id = session_id(sender, target)
         self.target = target
         self._session = None
+        self._released = False
 
     def _lookup(self):
+        if self._released:
+            return None
         if self._session is None:
             self._session = fix.Session.lookupSession(self.session_id)
         return self._session
+
+    def release(self) -> None:
+        """Forget the QuickFIX session before its engine destroys it; the link then reads as down."""
+        self._released = True
+        self._session = None
 
     def is_logged_on(self) -> bool:
         session = self._lookup()

@@ -179,13 +179,13 @@ class VenueSimulator:
         log.info("simulator_started", comp_id=self.comp_id, port=self.config.simulator.port,
                  symbols=self.symbols, control_port=self.control_port or None)
 
-    def stop(self) -> None:
+    def stop(self, logout_timeout: float = 2.0) -> None:
         self._stop.set()
         if self._control is not None:
             self._control.shutdown()
             self._control.server_close()
         self._delayed.put(None)
-        self.fix_engine.stop()
+        self.fix_engine.stop(logout_timeout)
         self._maker_thread.join(2)
         self._delay_thread.join(2)
         log.info("simulator_stopped", comp_id=self.comp_id)

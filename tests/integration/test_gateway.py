@@ -1,0 +1,303 @@
+"""Client -> gateway -> simulator -> gateway -> client, over real QuickFIX sessions on 127.0.0.1."""
+
+import time
+from decimal import Decimal
+
+import pytest
+import quickfix as fix
+
+from fixgate.core.messages import CancelReject, ExecType, OrdStatus
+
+BUY, SELL = "1", "2"
+NEW, TRADE, CANCELED, REPLACED, REJECTED = ExecType.NEW, ExecType.TRADE, ExecType.CANCELED, ExecType.REPLACED, \
+    ExecType.REJECTED
+
+
+def reports(client, cl_ord_id, exec_type=None):
+    return [report for report in client.reports_for(cl_ord_id)
+            if exec_type is None or getattr(report, "exec_type", None) == exec_type]
+
+
+def test_order_when_it_crosses_the_book_fills_and_updates_positions(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "10", "190.01")
+    new = client.wait_report(cl_ord_id, exec_type=NEW)
+    fill = client.wait_report(cl_ord_id, exec_type=TRADE)
+    assert new is not None and fill is not None
+    assert new.order_id == fill.order_id and new.order_id.startswith(stack.gateway.token)
+    assert (fill.ord_status, fill.last_qty, fill.last_px) == (OrdStatus.FILLED, "10", "190.01")
+    assert (fill.cum_qty, fill.leaves_qty, Decimal(fill.avg_px)) == ("10", "0", Decimal("190.01"))
+    stack.settle()
+    position = stack.gateway.positions.positions[("client1", "AAPL")]
+    assert position.quantity == 10 and position.average_cost == Decimal("190.01")
+    assert stack.gateway.book.exposure(stack.gateway.book.instruments.id_of("AAPL"))["position_lots"] == 10
+    record = stack.gateway.router.registry.find_client("client1", cl_ord_id)
+    assert record.status == OrdStatus.FILLED and record.cum_qty == 10
+
+
+def test_order_when_it_sweeps_levels_fills_in_parts_with_exact_average(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "50", "190.03")
+    assert client.wait_for(lambda: len(reports(client, cl_ord_id, TRADE)) == 3)
+    fills = reports(client, cl_ord_id, TRADE)
+    assert [(fill.last_qty, fill.last_px) for fill in fills] == [("20", "190.01"), ("20", "190.02"),
+                                                                   ("10", "190.03")]
+    assert [fill.ord_status for fill in fills] == [OrdStatus.PARTIALLY_FILLED] * 2 + [OrdStatus.FILLED]
+    assert [fill.cum_qty for fill in fills] == ["20", "40", "50"]
+    assert Decimal(fills[-1].avg_px) == (Decimal("190.01") * 20 + Decimal("190.02") * 20
+                                         + Decimal("190.03") * 10) / 50
+
+
+def test_cancel_when_order_rests_cancels_it_with_the_clients_ids(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "5", "189.50")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    cancel_id = client.cancel(cl_ord_id, "AAPL", BUY)
+    canceled = client.wait_report(cancel_id, exec_type=CANCELED)
+    assert canceled is not None
+    assert (canceled.orig_cl_ord_id, canceled.ord_status, canceled.leaves_qty) == (cl_ord_id, OrdStatus.CANCELED,
+                                                                                 "0")
+    assert stack.gateway.book.live_orders == 0
+    again = client.cancel(cl_ord_id, "AAPL", BUY)
+    reject = client.wait_report(again, cancel_reject=True)
+    assert isinstance(reject, CancelReject) and reject.reason == "0" and "no longer open" in reject.text
+
+
+def test_cancel_when_order_unknown_answers_order_cancel_reject(stack):
+    client = stack.client()
+    cancel_id = client.cancel("NO-SUCH-ORDER", "AAPL", BUY)
+    reject = client.wait_report(cancel_id, cancel_reject=True)
+    assert reject is not None and reject.reason == "1" and "unknown order NO-SUCH-ORDER" in reject.text
+
+
+def test_replace_when_price_moves_into_the_book_fills_under_the_new_id(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "5", "189.50")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    replace_id = client.replace(cl_ord_id, "AAPL", BUY, "8", "190.01")
+    replaced = client.wait_report(replace_id, exec_type=REPLACED)
+    fill = client.wait_report(replace_id, exec_type=TRADE)
+    assert replaced is not None and replaced.orig_cl_ord_id == cl_ord_id and replaced.order_qty == "8"
+    assert fill is not None and (fill.last_qty, fill.last_px, fill.ord_status) == ("8", "190.01", OrdStatus.FILLED)
+    stack.settle()
+    record = stack.gateway.router.registry.find_client("client1", replace_id)
+    assert record.status == OrdStatus.FILLED and record.order_qty == "8"
+    assert record.status_of(cl_ord_id) == OrdStatus.REPLACED
+
+
+def test_replace_when_it_breaks_a_limit_is_refused_and_order_keeps_its_terms(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "5", "189.50")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    replace_id = client.replace(cl_ord_id, "AAPL", BUY, "5000", "189.50")
+    reject = client.wait_report(replace_id, cancel_reject=True)
+    assert reject is not None and reject.response_to == "2"
+    assert "MAX_ORDER_QUANTITY: quantity 5000 exceeds max order qty 2000 for AAPL" == reject.text
+    order = stack.gateway.book.order(stack.gateway.router.registry.find_client("client1", cl_ord_id).order_id)
+    assert order["qty_lots"] == 5 and not order["replace_pending"]
+
+
+def test_ioc_when_book_is_thin_fills_what_it_can_and_cancels_the_rest(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "30", "190.01", time_in_force="3")
+    canceled = client.wait_report(cl_ord_id, exec_type=CANCELED)
+    assert canceled is not None and canceled.cum_qty == "20" and canceled.leaves_qty == "0"
+    assert [fill.last_qty for fill in reports(client, cl_ord_id, TRADE)] == ["20"]
+    stack.settle()
+    assert stack.gateway.book.live_orders == 0
+
+
+def test_fok_when_not_fully_fillable_trades_nothing_and_when_fillable_fills(stack):
+    client = stack.client()
+    kill = client.new_order("AAPL", BUY, "30", "190.01", time_in_force="4")
+    assert client.wait_report(kill, exec_type=CANCELED) is not None
+    assert reports(client, kill, TRADE) == []
+    fill = client.new_order("AAPL", BUY, "30", "190.02", time_in_force="4")
+    assert client.wait_for(lambda: len(reports(client, fill, TRADE)) == 2)
+    assert reports(client, fill, TRADE)[-1].cum_qty == "30"
+
+
+def test_status_request_when_order_known_reports_its_state(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "5", "189.50")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    stack.settle()
+    client.status(cl_ord_id, "AAPL", BUY)
+    status = client.wait_report(cl_ord_id, exec_type=ExecType.ORDER_STATUS)
+    assert status is not None and status.ord_status == OrdStatus.NEW and status.leaves_qty == "5"
+    client.status("NOPE", "AAPL", BUY)
+    unknown = client.wait_report("NOPE", exec_type=ExecType.ORDER_STATUS)
+    assert unknown is not None and unknown.ord_status == OrdStatus.REJECTED
+
+
+@pytest.mark.parametrize("symbol, side, qty, price, time_in_force, reason, words", [
+    ("NOPE", BUY, "1", "10", "0", "UNKNOWN_INSTRUMENT", "unknown instrument NOPE"),
+    ("AAPL", BUY, "5000", "190.00", "0", "MAX_ORDER_QUANTITY", "quantity 5000 exceeds max order qty 2000 for AAPL"),
+    ("AAPL", BUY, "1", "250.00", "0", "PRICE_COLLAR", "outside the 3% collar for AAPL"),
+    ("AAPL", BUY, "1", "190.005", "0", "PRICE_OFF_TICK", "is not a multiple of the tick 0.01 for AAPL"),
+    ("BTC-USD", BUY, "0.0005", "60000", "0", "QUANTITY_NOT_LOT_MULTIPLE", "not a multiple of the lot 0.001"),
+    ("BTC-USD", BUY, "4.5", "60000", "0", "MAX_ORDER_NOTIONAL", "exceeds max order notional 250000 for BTC-USD"),
+    ("AAPL", BUY, "1", "190.00", "6", "INVALID_FIELD", "TimeInForce(59) '6' is not supported"),
+])
+def test_new_order_when_it_breaks_a_rule_is_rejected_with_the_reason(stack, symbol, side, qty, price,
+                                                                     time_in_force, reason, words):
+    client = stack.client()
+    cl_ord_id = client.new_order(symbol, side, qty, price, time_in_force=time_in_force)
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject is not None and reject.ord_status == OrdStatus.REJECTED
+    assert reject.text.startswith(f"{reason}: ") and words in reject.text, reject.text
+    assert stack.venue.orders_received == 0
+
+
+def test_new_order_when_cl_ord_id_repeats_is_rejected_as_duplicate(stack):
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.50")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    client.new_order("AAPL", BUY, "1", "189.50", cl_ord_id=cl_ord_id)
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject is not None and reject.text == f"DUPLICATE_CL_ORD_ID: duplicate ClOrdID {cl_ord_id}"
+    assert reject.ord_rej_reason == "6"
+
+
+def test_new_order_when_instrument_not_permitted_for_client_is_rejected(stack):
+    client = stack.client("CLIENT2")
+    cl_ord_id = client.new_order("BTC-USD", BUY, "0.001", "60000")
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject.text == "INSTRUMENT_NOT_PERMITTED: instrument BTC-USD is not permitted for client2"
+    allowed = client.new_order("AAPL", BUY, "1", "189.50")
+    assert client.wait_report(allowed, exec_type=NEW) is not None
+
+
+def test_new_order_when_worst_case_position_exceeds_limit_is_rejected(stack):
+    client = stack.client()
+    for _ in range(5):                                          # 5 x 4 = 20 BTC: the limit, all resting
+        assert client.wait_report(client.new_order("BTC-USD", BUY, "4", "59000"), exec_type=NEW)
+    last = client.new_order("BTC-USD", BUY, "0.001", "59000")
+    reject = client.wait_report(last, exec_type=REJECTED)
+    assert reject.text.startswith("POSITION_LIMIT: buy 0.001 would take the worst-case position to 20.001")
+
+
+def test_new_order_when_kill_switch_on_is_rejected_before_anything_else(stack):
+    client = stack.client()
+    stack.gateway.book.set_risk_state(3)
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "190.00")
+    assert client.wait_report(cl_ord_id, exec_type=REJECTED).text.startswith("KILL_SWITCH: kill switch active")
+
+
+def test_new_order_when_client_floods_is_throttled(stack):
+    client = stack.client()
+    started = time.monotonic()
+    ids = [client.new_order("AAPL", BUY, "1", "189.00") for _ in range(200)]
+    elapsed = time.monotonic() - started
+    assert client.wait_for(lambda: all(client.reports_for(cl_ord_id) for cl_ord_id in ids), timeout=10)
+    texts = [client.reports_for(cl_ord_id)[0].text or "" for cl_ord_id in ids]
+    throttled = [text for text in texts if text.startswith("THROTTLED")]
+    passed = len(ids) - len(throttled)
+    # client1: 200 orders/s, burst 50: the burst passes, then the refill rate; the exact bucket
+    # arithmetic is pinned by the unit tests, here it is the wiring that counts.
+    assert throttled and passed >= 50, (len(throttled), elapsed)
+    assert throttled[0] == "THROTTLED: order rate limit exceeded"
+    assert stack.gateway.book.throttle.counters()["session_breaches"] == len(throttled)
+
+
+def test_new_order_when_market_data_goes_stale_is_rejected(stack):
+    client = stack.client()
+    stack.venue.apply_fault({"action": "stale", "symbol": "AAPL", "on": True})
+    time.sleep(2.1)                                             # AAPL stale_after_ms = 2000
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject.text == "STALE_MARKET_DATA: no valid quote for AAPL within 2000 ms"
+
+
+def test_unsupported_message_when_sent_is_answered_with_business_reject(stack):
+    client = stack.client()
+    message = fix.Message()
+    message.getHeader().setField(35, "BE")                     # UserRequest
+    message.setField(923, "U1")
+    message.setField(924, "1")
+    message.setField(553, "demo")
+    client.send_message(message)
+    assert client.wait_for(lambda: client.business_rejects, timeout=5)
+    assert client.logged_on
+
+
+def test_callback_when_it_raises_answers_reject_and_keeps_running(stack, monkeypatch):
+    client = stack.client()
+    original = stack.gateway.router.on_new_order
+
+    def poisoned(context, order, recv_ns):
+        if order.cl_ord_id == "POISON":
+            raise RuntimeError("poison order")
+        return original(context, order, recv_ns)
+
+    monkeypatch.setattr(stack.gateway.router, "on_new_order", poisoned)
+    client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="POISON")
+    reject = client.wait_report("POISON", exec_type=REJECTED)
+    assert reject is not None and reject.text.startswith("INTERNAL_ERROR")
+    assert stack.gateway.application.callback_errors == 1
+    healthy = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(healthy, exec_type=NEW) is not None and client.logged_on
+
+
+def test_logon_when_comp_id_unknown_is_refused(stack):
+    stranger = stack.client("STRANGER", wait=False)
+    assert not stranger.wait_logged_on(2)
+
+
+def test_logon_when_password_wrong_is_refused_with_a_reason(stack):
+    client = stack.client(password="guess", wait=False)
+    assert not client.wait_logged_on(2)
+    assert client.wait_for(lambda: [text for kind, text in client.admin_messages
+                                     if kind == "5" and "wrong username or password" in text], timeout=3)
+
+
+def test_venue_when_dropped_rejects_orders_then_reconnects_and_delivers_missed_fills(stack):
+    client = stack.client()
+    resting = client.new_order("AAPL", BUY, "10", "189.00")
+    assert client.wait_report(resting, exec_type=NEW)
+    stack.venue.apply_fault({"action": "drop"})
+    assert client.wait_for(lambda: not stack.gateway.venues_logged_on(), timeout=5)
+    down = client.new_order("AAPL", BUY, "1", "189.00")
+    reject = client.wait_report(down, exec_type=REJECTED)
+    assert reject.text == "VENUE_UNAVAILABLE: venue simvenue not logged on"
+    # While the gateway is away, the market falls through the resting bid and fills it.
+    stack.venue.apply_fault({"action": "shock", "symbol": "AAPL", "fraction": -0.01})
+    assert stack.gateway.wait_for_venues(10)
+    fill = client.wait_report(resting, exec_type=TRADE, timeout=10)
+    assert fill is not None and fill.cum_qty == "10" and fill.last_px == "189.00"
+    stack.settle()
+    assert stack.gateway.book.live_orders == 0
+    assert stack.gateway.positions.positions[("client1", "AAPL")].quantity == 10
+
+
+def test_client_when_it_disconnects_has_its_open_orders_cancelled(stack):
+    client = stack.client("CLIENT2")
+    cl_ord_id = client.new_order("AAPL", BUY, "3", "189.00")
+    assert client.wait_report(cl_ord_id, exec_type=NEW)
+    client.stop()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and stack.gateway.book.live_orders:
+        time.sleep(0.05)
+    assert stack.gateway.book.live_orders == 0
+    assert stack.venue.engine.open_orders("FIXGATE") == []
+
+
+def test_risk_book_and_positions_when_a_busy_flow_settles_agree(stack):
+    client = stack.client()
+    prices = {"AAPL": ("189.99", "190.01", "1"), "ETH-USD": (None, None, "0.01")}
+    ids = []
+    for index in range(40):
+        side = BUY if index % 3 else SELL
+        bid, ask, lot = prices["AAPL"]
+        ids.append(client.new_order("AAPL", side, str(1 + index % 4), ask if side == BUY else bid))
+        time.sleep(0.01)
+    assert client.wait_for(lambda: all(client.reports_for(cl_ord_id) for cl_ord_id in ids), timeout=10)
+    stack.settle()
+    book = stack.gateway.book
+    for instrument_id, symbol in enumerate(book.instruments.symbols):
+        lot = Decimal(str(book.instruments.spec(instrument_id)["lot_size"]))
+        assert book.exposure(instrument_id)["position_lots"] * lot == stack.gateway.positions.net_quantity(symbol)
+    filled = sum(Decimal(fill.last_qty) * (1 if fill.side == BUY else -1)
+                 for cl_ord_id in ids for fill in reports(client, cl_ord_id, TRADE))
+    assert stack.gateway.positions.net_quantity("AAPL") == filled
+    assert stack.gateway.order_state.oms.illegal_transitions == 0
