@@ -29,6 +29,8 @@ from fixgate.fix.engine import FIX_EXCEPTIONS, Engine, InitiatorSession, session
 
 
 class ClientApplication(fix.Application):
+    message_log = None      # set by the Engine when message logs are on
+
     def __init__(self, client: "FixClient") -> None:
         super().__init__()
         self.client = client
@@ -49,8 +51,12 @@ class ClientApplication(fix.Application):
                 codec.write_logon_credentials(message, self.client.username, self.client.password)
         except Exception:
             self.client.errors += 1
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
         try:
             msg_type = codec.message_type(message)
             if msg_type in ("3", "5"):
@@ -60,9 +66,12 @@ class ClientApplication(fix.Application):
             self.client.errors += 1
 
     def toApp(self, message, sessionID):
-        pass
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     def fromApp(self, message, sessionID):
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
         try:
             self.client._receive(message)
         except FIX_EXCEPTIONS:

@@ -110,6 +110,8 @@ class GatewayApplication(fix.Application):
         Venue CompID -> venue name.
     """
 
+    message_log = None      # set by the Engine when message logs are on
+
     def __init__(self, router: Router, venues: dict[str, str]) -> None:
         super().__init__()
         self.router = router
@@ -172,8 +174,12 @@ class GatewayApplication(fix.Application):
                         codec.write_logon_credentials(message, settings.username, settings.password)
         except Exception:
             self._failed("toAdmin", sessionID)
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
         try:
             if codec.message_type(message) != codec.LOGON:
                 return
@@ -192,11 +198,14 @@ class GatewayApplication(fix.Application):
             raise fix.RejectLogon("logon could not be checked")
 
     def toApp(self, message, sessionID):
-        pass
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     # -- APPLICATION MESSAGES ---------------------------------------------------------------------
 
     def fromApp(self, message, sessionID):
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
         recv_ns = time.time_ns()
         try:
             msg_type = codec.message_type(message)

@@ -78,6 +78,8 @@ class Faults:
 class SimulatorApplication(fix.Application):
     """QuickFIX callbacks of the simulator, handed to the `VenueSimulator`."""
 
+    message_log = None      # set by the Engine when message logs are on
+
     def __init__(self, venue: "VenueSimulator") -> None:
         super().__init__()
         self.venue = venue
@@ -97,15 +99,20 @@ class SimulatorApplication(fix.Application):
             self._failed("onLogout", sessionID)
 
     def toAdmin(self, message, sessionID):
-        pass
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
-        pass
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
 
     def toApp(self, message, sessionID):
-        pass
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "out")
 
     def fromApp(self, message, sessionID):
+        if self.message_log is not None:
+            self.message_log.write(sessionID, message, "in")
         try:
             self.venue.on_message(sessionID.getTargetCompID().getString(), message)
         except FIX_EXCEPTIONS:

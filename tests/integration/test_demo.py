@@ -38,3 +38,21 @@ def test_demo_when_a_port_is_taken_says_so_and_fails(tmp_path, config_for_ports)
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"port in use: acceptor.port {config.acceptor.port}" in result.stderr
+
+
+def test_run_when_sent_sigterm_stops_gracefully_and_exits_0(tmp_path, config_for_ports):
+    import signal
+    import time
+
+    config_path = tmp_path / "gateway.toml"
+    config_path.write_text(configuration.to_toml(config_for_ports(), mask_secrets=False))
+    process = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
+                                str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (tmp_path / "state" / "sessions").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert '"event":"gateway_started"' in stderr and '"event":"gateway_stopped"' in stderr

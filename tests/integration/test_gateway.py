@@ -301,3 +301,25 @@ def test_risk_book_and_positions_when_a_busy_flow_settles_agree(stack):
                  for cl_ord_id in ids for fill in reports(client, cl_ord_id, TRADE))
     assert stack.gateway.positions.net_quantity("AAPL") == filled
     assert stack.gateway.order_state.oms.illegal_transitions == 0
+
+
+def test_message_logs_when_a_client_logs_on_never_hold_the_password(tmp_path, config_for_ports):
+    from fixgate.fix.client import FixClient
+    from fixgate.gateway import Gateway
+
+    config = config_for_ports()
+    gateway = Gateway(config, state_dir=tmp_path / "gateway", message_log=True)
+    gateway.start()
+    client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
+                       username="demo", password="s3cret-demo", message_log=True)
+    client.start()
+    try:
+        assert not client.wait_logged_on(2)                      # the password is wrong, and logged nowhere
+    finally:
+        client.stop(0.2)
+        gateway.stop(logout_timeout=0.2)
+    logs = list((tmp_path / "gateway" / "fixlog").glob("*.messages.log"))
+    logs += list((tmp_path / "client" / "fixlog").glob("*.messages.log"))
+    texts = "".join(path.read_text() for path in logs)
+    assert "|553=demo|" in texts and "554=********" in texts
+    assert "s3cret-demo" not in texts

@@ -52,3 +52,11 @@ def test_check_config_when_file_bad_lists_problems_on_stderr_and_exits_2(tmp_pat
     assert result.stdout == ""
     assert "risk.max_levrage: unknown key; did you mean 'max_leverage'?" in result.stderr
     assert "acceptor.port: expected a whole number, got string 'x'" in result.stderr
+
+
+def test_every_subcommand_when_asked_for_help_says_what_it_does():
+    for command, words in (("bench", "Cython against the plain-Python reference"),
+                           ("check-config", "resolved value"), ("run", "SIGINT or SIGTERM stops it gracefully"),
+                           ("venue", "price-time matching engine"), ("demo", "one-line summary every second")):
+        result = run(command, "--help")
+        assert result.returncode == 0 and words in " ".join(result.stdout.split()), command

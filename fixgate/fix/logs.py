@@ -1,0 +1,77 @@
+"""FIX message logs in files, with passwords masked.
+
+QuickFIX's own FileLog writes every message as it came, Password(554) included. The applications
+write their message log themselves instead, from the callbacks that see every message (fromAdmin,
+toAdmin, fromApp, toApp), with the password replaced, so credentials never reach a log file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+PASSWORD = re.compile("(?:(?<=\x01)|^)554=[^\x01]*")
+MASK = "554=********"
+
+
+def mask_credentials(text: str) -> str:
+    """Return a raw FIX message with Password(554) masked."""
+    return PASSWORD.sub(MASK, text) if "554=" in text else text
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1_000_000):06d}"
+
+
+class MessageLog:
+    """One line per message in and out, per session: ``<dir>/<session>.messages.log``.
+
+    Parameters
+    ----------
+    directory : Path
+        Where the files go.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._files: dict[str, TextIO] = {}
+        self._lock = threading.Lock()
+        self.closed = False
+        self.errors = 0
+
+    def _file(self, session: str) -> TextIO | None:
+        handle = self._files.get(session)
+        if handle is None and not self.closed:
+            with self._lock:
+                handle = self._files.get(session)
+                if handle is None:
+                    name = session.replace(":", "-").replace(">", "").replace("/", "_")
+                    handle = open(self.directory / f"{name}.messages.log", "a", encoding="utf-8",  # noqa: SIM115
+                                  buffering=1)
+                    self._files[session] = handle
+        return handle
+
+    def write(self, session_id, message, direction: str) -> None:
+        """Log `message` of `session_id` ('in' or 'out'), password masked; never raises (a full
+        disk must not stop trading), but counts what it could not write."""
+        try:
+            handle = self._file(session_id.toString())
+            if handle is not None:
+                text = mask_credentials(message.toString()).replace("\x01", "|")
+                with self._lock:
+                    if not self.closed:
+                        handle.write(f"{_timestamp()} {direction} {text}\n")
+        except Exception:
+            self.errors += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
