@@ -56,3 +56,15 @@ def test_run_when_sent_sigterm_stops_gracefully_and_exits_0(tmp_path, config_for
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert '"event":"gateway_started"' in stderr and '"event":"gateway_stopped"' in stderr
+
+
+def test_demo_when_external_client_prints_how_to_connect(tmp_path, config_for_ports):
+    config = config_for_ports()
+    config_path = tmp_path / "demo.toml"
+    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
+    result = subprocess.run([sys.executable, "-m", "fixgate", "demo", "-c", str(config_path), "--duration", "2",
+                             "--external-client", "--state-dir", str(tmp_path / "demo")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (f"connect a FIX 4.4 client: host 127.0.0.1 port {config.acceptor.port}, SenderCompID CLIENT1, "
+            "TargetCompID FIXGATE, Username(553) demo, Password(554) demo") in result.stdout

@@ -323,3 +323,45 @@ def test_message_logs_when_a_client_logs_on_never_hold_the_password(tmp_path, co
     texts = "".join(path.read_text() for path in logs)
     assert "|553=demo|" in texts and "554=********" in texts
     assert "s3cret-demo" not in texts
+
+
+def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack):
+    client = stack.client()
+    message = fix.Message()
+    message.getHeader().setField(35, "D")
+    message.setField(11, "NO-SIDE")
+    message.setField(55, "AAPL")
+    message.setField(60, "20261125-10:00:00.000")
+    message.setField(38, "1")
+    message.setField(40, "2")
+    message.setField(44, "189.00")
+    client.send_message(message)
+    assert client.wait_for(lambda: [text for kind, text in client.admin_messages if kind == "3"], timeout=5)
+    assert stack.gateway.router.counters.received == 0 and client.logged_on
+
+
+def test_simulator_when_it_sends_crossed_quotes_has_them_refused_and_counted(stack):
+    from fixgate._fast.codes import RejectCode
+
+    before = stack.gateway.book.quotes.counters()["invalid"].get(RejectCode.QUOTE_CROSSED, 0)
+    stack.venue.apply_fault({"action": "crossed", "symbol": "AAPL", "on": True})
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if stack.gateway.book.quotes.counters()["invalid"].get(RejectCode.QUOTE_CROSSED, 0) > before:
+            break
+        time.sleep(0.02)
+    assert stack.gateway.book.quotes.counters()["invalid"].get(RejectCode.QUOTE_CROSSED, 0) > before
+    quote = stack.gateway.book.quotes.quote(stack.gateway.book.instruments.id_of("AAPL"))
+    assert quote["bid"] < quote["ask"]                          # the reference kept the last valid quote
+
+
+def test_simulator_when_told_to_reject_relays_the_venues_reject_and_releases_the_order(stack):
+    client = stack.client()
+    stack.venue.apply_fault({"action": "set", "reject_ratio": 1.0})
+    cl_ord_id = client.new_order("AAPL", BUY, "5", "189.00")
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject is not None and reject.text == "simulated venue reject"
+    assert reject.order_id.startswith(stack.gateway.token)         # it had passed the gateway's checks
+    stack.settle()
+    assert stack.gateway.book.live_orders == 0
+    assert stack.gateway.router.registry.find_client("client1", cl_ord_id).status == OrdStatus.REJECTED
