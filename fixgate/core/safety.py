@@ -1,0 +1,288 @@
+"""The risk-state agent: runs the risk-state machine on the state thread and applies its effects.
+
+Every pass it feeds the machine the drawdown, the throttle's breach flag, the order rate and the
+daily order count; it executes the operators' commands (kill, resume, reset the breaker, cancel
+all), which reach it through a queue from the admin thread; and for each transition it sets the
+hot path's risk byte, cancels what is open, logs the venues out or back in, persists the state
+and writes the audit trail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import structlog
+
+from fixgate.core.risk_state import (
+    AUTOMATIC,
+    BREAKER,
+    KILLED,
+    CommandRefused,
+    RiskState,
+    RiskStateMachine,
+    Transition,
+)
+
+log = structlog.get_logger("fixgate.safety")
+
+
+class StateFileError(RuntimeError):
+    """The persisted risk state cannot be read: refuse to start rather than trade unprotected."""
+
+
+class AuditLog:
+    """Append-only JSON lines: every risk transition and admin action, who, why, when."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}, sort_keys=True)
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class RiskStateStore:
+    """The risk state on disk, so that a killed or broken gateway comes back killed or broken."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[str, Any] | None:
+        """Return the persisted state, None when there is none.
+
+        Raises
+        ------
+        StateFileError
+            When the file exists but cannot be read as a risk state.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            RiskState[data["state"]]
+            int(data["since_ns"])
+            return data
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StateFileError(f"{self.path}: unreadable risk state ({error}); fix or remove it after "
+                                 "checking the venues by hand") from None
+
+    def save(self, machine: RiskStateMachine) -> None:
+        data = {"state": machine.state.name, "reason": machine.reason, "since_ns": machine.since_ns,
+                "breaker_since_ns": machine.breaker_since_ns, "breaker_trips_today": machine.breaker_trips_today}
+        temporary = self.path.with_suffix(".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+
+def restore(machine: RiskStateMachine, store: RiskStateStore, now_ns: int) -> None:
+    """Start `machine` in the persisted KILL_SWITCH or CIRCUIT_BREAKER state, if any."""
+    data = store.load()
+    if data is None:
+        return
+    state = RiskState[data["state"]]
+    machine.breaker_trips_today = int(data.get("breaker_trips_today", 0))
+    if state in (KILLED, BREAKER):
+        machine.state = state
+        machine.reason = f"restored: {data.get('reason', '')}"
+        machine.since_ns = int(data["since_ns"])
+        machine.breaker_since_ns = int(data.get("breaker_since_ns") or now_ns)
+
+
+class VenueControl(Protocol):
+    def log_out(self, reason: str) -> None: ...
+    def log_on(self) -> None: ...
+
+
+@dataclass
+class Command:
+    """An operator's command, executed on the state thread; `done` is set when `result` is ready."""
+
+    name: str
+    actor: str
+    reason: str = ""
+    session: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, Any] | None = None
+
+
+class RiskAgent:
+    """Drive the risk-state machine from the state thread.
+
+    Parameters
+    ----------
+    machine : RiskStateMachine
+        Already restored from disk when there was a state to restore.
+    book : fixgate._fast.risk.RiskBook
+        Receives the risk byte; gives the throttle flag and daily count.
+    positions : PositionTracker
+        Gives the drawdown.
+    router : Router
+        Cancels open orders; counts orders received.
+    venues : VenueControl
+        Logs the venues out on a kill and back in on resume.
+    store, audit
+        Persistence of the state and the audit trail.
+    """
+
+    name = "risk-state"
+
+    def __init__(self, machine: RiskStateMachine, book, positions, router, venues: VenueControl, store: RiskStateStore,
+                 audit: AuditLog, *, interval_ns: int = 10_000_000, logout_timeout_ns: int = 5_000_000_000,
+                 clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None):
+        self.machine = machine
+        self.book = book
+        self.positions = positions
+        self.router = router
+        self.venues = venues
+        self.store = store
+        self.audit = audit
+        self.interval_ns = interval_ns
+        self.logout_timeout_ns = logout_timeout_ns
+        self.clock = clock
+        self.on_transition = on_transition
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self.next_ns = 0
+        self.logout_due_ns: int | None = None
+        self.venues_logged_out = False
+        self.rate_window: deque[tuple[int, int]] = deque()
+        self.drawdown = 0.0
+        self.order_rate = 0.0
+        self.book.set_risk_state(int(machine.state))
+        if machine.state == KILLED:
+            self.logout_due_ns = 0          # a gateway restored killed keeps away from the venues
+
+    # -- COMMANDS (any thread) --------------------------------------------------------------------
+
+    def submit(self, command: Command, timeout: float = 5.0) -> dict[str, Any]:
+        """Queue `command` for the state thread and wait for its result."""
+        self.commands.put(command)
+        if not command.done.wait(timeout):
+            return {"ok": False, "error": "the state thread did not answer in time"}
+        return command.result or {"ok": False, "error": "no result"}
+
+    # -- THE PASS (state thread) ------------------------------------------------------------------
+
+    def do_work(self) -> int:
+        work = 0
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                break
+            self._execute(command)
+            work += 1
+        now_ns = self.clock()
+        if self.logout_due_ns is not None and (now_ns >= self.logout_due_ns or self.book.live_orders == 0):
+            self.logout_due_ns = None
+            self.venues_logged_out = True
+            self.venues.log_out("kill switch active")
+            log.warning("venues_logged_out", reason=self.machine.reason, open_orders=self.book.live_orders)
+            work += 1
+        if now_ns < self.next_ns:
+            return work
+        self.next_ns = now_ns + self.interval_ns
+        self.drawdown = float(self.positions.drawdown())
+        self.order_rate = self._order_rate(now_ns)
+        limit = self.book.max_daily_orders
+        capped = limit < (1 << 62) and self.book.daily_orders >= limit
+        for transition in self.machine.evaluate(now_ns, drawdown=self.drawdown,
+                                                throttle_breach=bool(self.book.throttle.breach_flag),
+                                                order_rate=self.order_rate, daily_orders_capped=capped):
+            self._apply(transition)
+            work += 1
+        return work
+
+    def _order_rate(self, now_ns: int) -> float:
+        received = self.router.counters.received
+        self.rate_window.append((now_ns, received))
+        while self.rate_window and now_ns - self.rate_window[0][0] > 1_000_000_000:
+            self.rate_window.popleft()
+        first_ns, first = self.rate_window[0]
+        span = max(now_ns - first_ns, 100_000_000)
+        return (received - first) * 1e9 / span
+
+    def _execute(self, command: Command) -> None:
+        now_ns = self.clock()
+        try:
+            if command.name == "kill":
+                self._apply(self.machine.kill(command.actor, command.reason, now_ns))
+            elif command.name == "resume":
+                self._apply(self.machine.resume(command.actor, now_ns, drawdown=float(self.positions.drawdown())))
+            elif command.name == "reset-breaker":
+                self._apply(self.machine.reset_breaker(command.actor, now_ns,
+                                                       drawdown=float(self.positions.drawdown()),
+                                                       throttle_breach=bool(self.book.throttle.breach_flag)))
+            elif command.name == "cancel-all":
+                sent = self.router.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")
+                self.audit.write({"event": "cancel_all", "actor": command.actor, "session": command.session,
+                                  "cancels_sent": sent})
+                log.warning("cancel_all_requested", actor=command.actor, session=command.session, cancels=sent)
+                command.result = {"ok": True, "cancels_sent": sent}
+                return
+            else:
+                raise CommandRefused(f"unknown command {command.name!r}")
+            command.result = {"ok": True, **self.describe()}
+        except CommandRefused as refusal:
+            self.audit.write({"event": "command_refused", "command": command.name, "actor": command.actor,
+                              "reason": str(refusal)})
+            log.warning("command_refused", command=command.name, actor=command.actor, reason=str(refusal))
+            command.result = {"ok": False, "error": str(refusal), **self.describe()}
+        finally:
+            command.done.set()
+
+    def _apply(self, transition: Transition) -> None:
+        self.book.set_risk_state(int(transition.after))
+        self.store.save(self.machine)
+        self.audit.write({"event": "risk_state_changed", **transition.as_record()})
+        log.warning("risk_state_changed", **{"from": transition.before.name}, to=transition.after.name,
+                    actor=transition.actor, reason=transition.reason)
+        if self.on_transition is not None:
+            self.on_transition(transition)
+        if transition.after in (BREAKER, KILLED):
+            self.router.cancel_all(reason=transition.after.name.lower())
+        if transition.after == BREAKER and transition.actor == AUTOMATIC:
+            self.book.throttle.clear_breach_flag()
+        if transition.after == KILLED:
+            self.logout_due_ns = self.clock() + self.logout_timeout_ns
+        elif transition.before == KILLED:
+            self.logout_due_ns = None
+            if self.venues_logged_out:
+                self.venues.log_on()
+                self.venues_logged_out = False
+                log.warning("venues_logged_on", actor=transition.actor)
+
+    def report_fatal(self, reason: str) -> None:
+        """Trip the kill switch for a fatal internal error (call on the state thread)."""
+        transition = self.machine.fatal(reason, self.clock())
+        if transition is not None:
+            self._apply(transition)
+
+    def describe(self) -> dict[str, Any]:
+        """Return the risk state and its figures for status pages."""
+        machine = self.machine
+        return {"risk_state": machine.state.name, "reason": machine.reason, "since_ns": machine.since_ns,
+                "drawdown": round(self.drawdown, 6), "order_rate": round(self.order_rate, 1),
+                "breaker_trips_today": machine.breaker_trips_today,
+                "venues_logged_out": self.venues_logged_out}
