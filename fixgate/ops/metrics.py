@@ -1,0 +1,171 @@
+"""Every Prometheus metric of the gateway, defined here and nowhere else.
+
+Nothing on the order path touches prometheus_client: the hot path and the router keep plain counters
+(C integers in ``_fast``, Python ints in the router), and `GatewayCollector` reads them at scrape
+time. Labels come from bounded sets only: sessions and venues from the configuration, reasons from
+the reject table, risk states from the enum. Tests build a fresh `CollectorRegistry` per gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    StateSetMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from fixgate._fast.codes import RejectCode, RiskState
+from fixgate.core.latency import LatencyHistogram
+
+NANOSECOND = 1e-9
+
+# name -> (type, help): the catalogue that alert rules and dashboards may use.
+METRICS = {
+    "fixgate_build": ("info", "Version, git commit and configuration digest of the running gateway."),
+    "fixgate_uptime_seconds": ("gauge", "Seconds since the gateway started."),
+    "fixgate_orders_received_total": ("counter", "NewOrderSingle messages received, by client session."),
+    "fixgate_orders_accepted_total": ("counter", "Orders accepted and routed to a venue."),
+    "fixgate_orders_rejected_total": ("counter", "Orders and replaces rejected, by reason."),
+    "fixgate_fills_total": ("counter", "Fills reported by venues."),
+    "fixgate_cancels_total": ("counter", "Cancels sent to venues."),
+    "fixgate_replaces_total": ("counter", "Replaces sent to venues."),
+    "fixgate_pretrade_checks_total": ("counter", "Pre-trade check chains run by the hot path."),
+    "fixgate_throttle_breaches_total": ("counter", "Orders refused by a rate limit, by scope."),
+    "fixgate_check_latency_seconds": ("histogram", "Time of the hot path's check chain for one order."),
+    "fixgate_internal_latency_seconds": ("histogram",
+                                         "Client message received to venue message handed to QuickFIX."),
+    "fixgate_ring_occupancy_events": ("gauge", "Events waiting in the rings to the state thread."),
+    "fixgate_ring_full_total": ("counter", "Events refused because a ring was full."),
+    "fixgate_session_logged_on": ("gauge", "1 when the FIX session is logged on, by session and side."),
+    "fixgate_quote_rejections_total": ("counter", "Quotes and trades refused by validation, by reason."),
+    "fixgate_quote_stale": ("gauge", "1 when the instrument has no valid quote within its stale_after."),
+    "fixgate_position_quantity": ("gauge", "Net position by account and symbol."),
+    "fixgate_gross_exposure": ("gauge", "Sum of |position x mark|, account currency."),
+    "fixgate_net_exposure": ("gauge", "Sum of position x mark, account currency."),
+    "fixgate_pnl_realized": ("gauge", "Realized P&L, account currency."),
+    "fixgate_pnl_unrealized": ("gauge", "Unrealized P&L at the latest valid mids, account currency."),
+    "fixgate_equity": ("gauge", "Starting equity plus P&L."),
+    "fixgate_drawdown_ratio": ("gauge", "(Peak equity of the day - equity) / peak equity."),
+    "fixgate_risk_state": ("stateset", "The graduated risk state."),
+    "fixgate_risk_state_transitions_total": ("counter", "Risk state changes, by target state."),
+    "fixgate_open_orders": ("gauge", "Orders live in the risk book."),
+    "fixgate_illegal_transitions_total": ("counter", "Order events refused by the OMS state machine."),
+    "fixgate_callback_errors_total": ("counter", "Exceptions caught in QuickFIX callbacks."),
+}
+
+
+def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
+    buckets, _, total_ns = histogram.snapshot()
+    cumulative = []
+    running = 0
+    for bound, count in zip(list(histogram.bounds_ns) + [None], buckets):
+        running += count
+        cumulative.append(("+Inf" if bound is None else repr(bound * NANOSECOND), running))
+    return HistogramMetricFamily(name, METRICS[name][1], buckets=cumulative, sum_value=total_ns * NANOSECOND)
+
+
+class GatewayCollector(Collector):
+    """Read the gateway's own counters and state at scrape time."""
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway = gateway
+
+    def collect(self) -> Iterator:
+        gateway = self.gateway
+        router = gateway.router
+        book = gateway.book
+        counters = router.counters
+        yield InfoMetricFamily("fixgate_build", METRICS["fixgate_build"][1], value=gateway.build_info())
+        yield GaugeMetricFamily("fixgate_uptime_seconds", METRICS["fixgate_uptime_seconds"][1],
+                                value=gateway.uptime_seconds())
+        received = CounterMetricFamily("fixgate_orders_received_total", METRICS["fixgate_orders_received_total"][1],
+                                       labels=["session"])
+        for client in router.clients.values():
+            received.add_metric([client.name], counters.received_by_session.get(client.name, 0))
+        yield received
+        yield CounterMetricFamily("fixgate_orders_accepted_total", METRICS["fixgate_orders_accepted_total"][1],
+                                  value=counters.accepted)
+        rejected = CounterMetricFamily("fixgate_orders_rejected_total", METRICS["fixgate_orders_rejected_total"][1],
+                                       labels=["reason"])
+        for code in RejectCode:
+            if code != RejectCode.OK:
+                rejected.add_metric([code.name], counters.rejected.get(code.name, 0))
+        yield rejected
+        for name, value in (("fixgate_fills_total", counters.fills), ("fixgate_cancels_total", counters.cancels),
+                            ("fixgate_replaces_total", counters.replaces),
+                            ("fixgate_pretrade_checks_total", book.checks),
+                            ("fixgate_ring_full_total", gateway.sink.full_count()),
+                            ("fixgate_illegal_transitions_total", gateway.order_state.oms.illegal_transitions),
+                            ("fixgate_callback_errors_total", gateway.application.callback_errors)):
+            yield CounterMetricFamily(name, METRICS[name][1], value=value)
+        throttle = book.throttle.counters()
+        breaches = CounterMetricFamily("fixgate_throttle_breaches_total",
+                                       METRICS["fixgate_throttle_breaches_total"][1], labels=["scope"])
+        for scope in ("global", "session", "instrument"):
+            breaches.add_metric([scope], throttle[f"{scope}_breaches"])
+        yield breaches
+        yield _histogram("fixgate_check_latency_seconds", router.check_latency)
+        yield _histogram("fixgate_internal_latency_seconds", gateway.order_state.internal_latency)
+        yield GaugeMetricFamily("fixgate_ring_occupancy_events", METRICS["fixgate_ring_occupancy_events"][1],
+                                value=gateway.sink.occupancy())
+        yield GaugeMetricFamily("fixgate_open_orders", METRICS["fixgate_open_orders"][1], value=book.live_orders)
+        logged_on = GaugeMetricFamily("fixgate_session_logged_on", METRICS["fixgate_session_logged_on"][1],
+                                      labels=["session", "side"])
+        for client in router.clients.values():
+            logged_on.add_metric([client.name, "client"], 1 if client.logged_on else 0)
+        for name, link in router.venue_links.items():
+            logged_on.add_metric([name, "venue"], 1 if link.is_logged_on() else 0)
+        yield logged_on
+        quotes = book.quotes.counters()["invalid"]
+        rejections = CounterMetricFamily("fixgate_quote_rejections_total",
+                                         METRICS["fixgate_quote_rejections_total"][1], labels=["reason"])
+        for code in RejectCode:
+            if code.name.startswith(("QUOTE_", "TRADE_")):
+                rejections.add_metric([code.name], quotes.get(int(code), 0))
+        yield rejections
+        stale = GaugeMetricFamily("fixgate_quote_stale", METRICS["fixgate_quote_stale"][1], labels=["symbol"])
+        now_ns = gateway.clock()
+        for instrument_id, symbol in enumerate(book.instruments.symbols):
+            stale.add_metric([symbol], 1 if book.quotes.is_stale(instrument_id, now_ns) else 0)
+        yield stale
+        figures = gateway.positions_snapshot()
+        position = GaugeMetricFamily("fixgate_position_quantity", METRICS["fixgate_position_quantity"][1],
+                                     labels=["account", "symbol"])
+        quantities = {(client.name, symbol): 0.0 for client in router.clients.values()
+                      for symbol in book.instruments.symbols}
+        for row in figures.get("positions", []):
+            quantities[(row["account"], row["symbol"])] = float(row["quantity"])
+        for (account, symbol), quantity in sorted(quantities.items()):
+            position.add_metric([account, symbol], quantity)
+        yield position
+        for name, key in (("fixgate_gross_exposure", "gross_exposure"), ("fixgate_net_exposure", "net_exposure"),
+                          ("fixgate_pnl_realized", "realized_pnl"), ("fixgate_pnl_unrealized", "unrealized_pnl"),
+                          ("fixgate_equity", "equity"), ("fixgate_drawdown_ratio", "drawdown")):
+            yield GaugeMetricFamily(name, METRICS[name][1], value=float(figures.get(key, 0)))
+        state = RiskState(book.risk_state)
+        yield StateSetMetricFamily("fixgate_risk_state", METRICS["fixgate_risk_state"][1],
+                                   value={member.name: member == state for member in RiskState})
+        transitions = CounterMetricFamily("fixgate_risk_state_transitions_total",
+                                          METRICS["fixgate_risk_state_transitions_total"][1], labels=["to"])
+        for member in RiskState:
+            transitions.add_metric([member.name], gateway.transition_counts.get(member.name, 0))
+        yield transitions
+
+
+def build_registry(gateway: Any) -> CollectorRegistry:
+    """Return a fresh registry holding the gateway's collector."""
+    registry = CollectorRegistry()
+    registry.register(GatewayCollector(gateway))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """Return the Prometheus text exposition of `registry`."""
+    return generate_latest(registry)
+
