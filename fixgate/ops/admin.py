@@ -1,0 +1,171 @@
+"""The admin HTTP API: health, readiness, status, metrics, the status page, and operator commands.
+
+It runs on its own thread, reads snapshots and posts commands to the state thread; it never touches
+the order path. Commands need ``Authorization: Bearer <token>``; a missing or wrong token is answered
+401 and written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import hmac
+import http.server
+import threading
+from importlib import resources
+from typing import Any
+
+import orjson
+import structlog
+
+from fixgate.core.safety import Command
+
+log = structlog.get_logger("fixgate.admin")
+
+MAX_BODY = 64 * 1024
+COMMANDS = {
+    "/kill": ("kill", {"reason", "actor"}),
+    "/resume": ("resume", {"actor"}),
+    "/reset-breaker": ("reset-breaker", {"actor"}),
+    "/cancel-all": ("cancel-all", {"session", "actor"}),
+}
+
+
+class BadRequest(Exception):
+    """A request the API cannot take; the message says what was expected."""
+
+
+def _parse_body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"the body must be a JSON object: {error}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown fields {unknown}; allowed: {sorted(allowed)}")
+    for key, value in body.items():
+        if not isinstance(value, str):
+            raise BadRequest(f"{key} must be a string, got {type(value).__name__}")
+    return body
+
+
+class AdminServer:
+    """Serve the admin API for `gateway` on host:port.
+
+    Parameters
+    ----------
+    gateway : fixgate.gateway.Gateway
+        What it reports on and commands.
+    host, port : str, int
+        Where to listen.
+    token, token_name : str
+        The bearer token for commands, and the name the audit trail gives it.
+    """
+
+    def __init__(self, gateway, host: str, port: int, token: str, token_name: str) -> None:
+        self.gateway = gateway
+        self.token = token
+        self.token_name = token_name
+        self.page = resources.files("fixgate.ops").joinpath("status.html").read_bytes()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            server_version = "fixgate-admin"
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                server._get(self)
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                server._post(self)
+
+            def log_message(self, format, *args):  # noqa: A002 - http.server's name
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fixgate-admin", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("admin_api_started", port=self.port)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- RESPONSES --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _send(handler, status: int, body: bytes, content_type: str = "application/json") -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Cache-Control", "no-store")
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _json(self, handler, status: int, document: Any) -> None:
+        self._send(handler, status, orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+    # -- GET --------------------------------------------------------------------------------------
+
+    def _get(self, handler) -> None:
+        path = handler.path.split("?", 1)[0]
+        try:
+            if path == "/":
+                self._send(handler, 200, self.page, "text/html; charset=utf-8")
+            elif path == "/health":
+                self._json(handler, 200, self.gateway.health())
+            elif path == "/ready":
+                ready = self.gateway.readiness()
+                self._json(handler, 200 if ready["ready"] else 503, ready)
+            elif path == "/status":
+                self._json(handler, 200, self.gateway.status())
+            elif path == "/metrics":
+                self._send(handler, 200, self.gateway.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
+            elif path in COMMANDS:
+                self._json(handler, 405, {"error": f"{path} takes POST"})
+            else:
+                self._json(handler, 404, {"error": f"no such path {path}"})
+        except Exception as error:
+            log.exception("admin_request_failed", path=path)
+            self._json(handler, 500, {"error": f"internal error: {error}"})
+
+    # -- POST -------------------------------------------------------------------------------------
+
+    def _authorized(self, handler) -> bool:
+        header = handler.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), self.token.encode())
+
+    def _post(self, handler) -> None:
+        path = handler.path.split("?", 1)[0]
+        if path not in COMMANDS:
+            self._json(handler, 404 if path not in ("/", "/health", "/ready", "/status", "/metrics") else 405,
+                       {"error": f"no command at {path}"})
+            return
+        peer = handler.client_address[0]
+        if not self._authorized(handler):
+            self.gateway.audit.write({"event": "admin_unauthorized", "path": path, "peer": peer})
+            log.warning("admin_unauthorized", path=path, peer=peer)
+            self._json(handler, 401, {"error": "a valid bearer token is required"})
+            return
+        name, allowed = COMMANDS[path]
+        try:
+            length = int(handler.headers.get("Content-Length", "0") or 0)
+            if length > MAX_BODY:
+                raise BadRequest(f"the body is {length} bytes; at most {MAX_BODY}")
+            body = _parse_body(handler.rfile.read(length) if length else b"", allowed)
+        except (BadRequest, ValueError) as error:
+            self._json(handler, 400, {"error": str(error)})
+            return
+        actor = self.token_name + (f" ({body['actor']})" if body.get("actor") else "")
+        self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "peer": peer,
+                                  "reason": body.get("reason"), "session": body.get("session")})
+        log.warning("admin_command", command=name, actor=actor, peer=peer, reason=body.get("reason"))
+        result = self.gateway.risk_agent.submit(Command(name, actor, reason=body.get("reason", ""),
+                                                        session=body.get("session")))
+        self._json(handler, 200 if result.get("ok") else 409, result)
