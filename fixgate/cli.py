@@ -156,6 +156,84 @@ def command_demo_client(arguments: argparse.Namespace) -> int:
     return demo.run_client_flow(config, arguments.state_dir, arguments.duration, arguments.rate, arguments.seed)
 
 
+def _admin_request(arguments: argparse.Namespace, method: str, path: str, body: dict | None = None):
+    """Call the admin API; return (status, document). Exit 1 with a message when it cannot be reached."""
+    import json
+    import os
+    import urllib.error
+    import urllib.request
+
+    url = arguments.url
+    token = arguments.token or os.environ.get("FIXGATE_ADMIN_TOKEN")
+    if url is None or (token is None and method == "POST"):
+        config = load_config(arguments.config)
+        url = url or f"http://{config.admin.host}:{config.admin.port}"
+        token = token or config.admin.token
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    if token and method == "POST":
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read() or b"{}")
+        except ValueError:
+            return error.code, {"error": error.reason}
+    except (urllib.error.URLError, OSError) as error:
+        print(f"fixgate: cannot reach the admin API at {url}: {getattr(error, 'reason', error)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _print_result(status: int, document: dict) -> int:
+    import json
+
+    print(json.dumps(document, indent=2, default=str))
+    if status >= 400 or not document.get("ok", True):
+        print(f"fixgate: refused ({status}): {document.get('error', 'see above')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def command_status(arguments: argparse.Namespace) -> int:
+    """Print the gateway's status from its admin API."""
+    return _print_result(*_admin_request(arguments, "GET", "/status"))
+
+
+def command_kill(arguments: argparse.Namespace) -> int:
+    """Trip the kill switch."""
+    return _print_result(*_admin_request(arguments, "POST", "/kill", {"reason": arguments.reason, "actor": _actor()}))
+
+
+def command_resume(arguments: argparse.Namespace) -> int:
+    """Release the kill switch."""
+    return _print_result(*_admin_request(arguments, "POST", "/resume", {"actor": _actor()}))
+
+
+def command_reset_breaker(arguments: argparse.Namespace) -> int:
+    """Reset the circuit breaker (after its cooldown, when no trigger holds)."""
+    return _print_result(*_admin_request(arguments, "POST", "/reset-breaker", {"actor": _actor()}))
+
+
+def command_cancel_all(arguments: argparse.Namespace) -> int:
+    """Cancel every open order (of one client session with --session)."""
+    body = {"actor": _actor()}
+    if arguments.session:
+        body["session"] = arguments.session
+    return _print_result(*_admin_request(arguments, "POST", "/cancel-all", body))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``fixgate`` command."""
     parser = argparse.ArgumentParser(
@@ -214,6 +292,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(handler=command_demo)
+
+    def admin_command(name: str, handler, help_text: str, description: str):
+        command = commands.add_parser(name, help=help_text, description=description)
+        command.add_argument("-c", "--config", help="configuration naming the admin address and token "
+                                                    "(default: the bundled defaults)")
+        command.add_argument("--url", help="admin API address, e.g. http://127.0.0.1:9822")
+        command.add_argument("--token", help="bearer token (default: FIXGATE_ADMIN_TOKEN, then the configuration)")
+        command.set_defaults(handler=handler)
+        return command
+
+    admin_command("status", command_status, "print the gateway's status",
+                  "Print the risk state, sessions, orders, positions and latency from the admin API.")
+    kill = admin_command("kill", command_kill, "trip the kill switch",
+                         "Trip the kill switch: every new order is rejected, open orders are cancelled, the "
+                         "venues are logged out; it survives a restart until `fixgate resume`.")
+    kill.add_argument("--reason", required=True, help="why (kept in the audit trail and sent to clients)")
+    admin_command("resume", command_resume, "release the kill switch", "Release the kill switch; trading resumes.")
+    admin_command("reset-breaker", command_reset_breaker, "reset the circuit breaker",
+                  "Reset the circuit breaker after its cooldown, unless its trigger still holds.")
+    cancel_all = admin_command("cancel-all", command_cancel_all, "cancel every open order",
+                               "Send a cancel for every open order at every venue.")
+    cancel_all.add_argument("--session", help="only this client session's orders")
 
     demo_client = commands.add_parser("demo-client", help=argparse.SUPPRESS)
     demo_client.add_argument("-c", "--config")

@@ -135,6 +135,12 @@ class RiskSettings:
     recovery_hysteresis: float = _rule(0.02, doc="WARNING ends below warning_drawdown minus this", minimum=0,
                                        below_one=True)
     breaker_cooldown_seconds: int = _rule(900, doc="seconds before a breaker may be reset", minimum=0)
+    kill_order_rate: float | None = _rule(None, doc="orders per second received (all clients) that trip "
+                                                    "the kill switch", positive=True)
+    kill_after_breaker_trips: int = _rule(3, doc="circuit-breaker trips in a day that trip the kill switch",
+                                          minimum=1)
+    kill_logout_timeout_seconds: float = _rule(5.0, doc="after a kill, log out of the venues once every "
+                                                        "cancel is acknowledged or after this long", minimum=0)
     global_max_order_rate: float | None = _rule(None, doc="orders per second, all clients", positive=True)
     global_burst: int = _rule(100, doc="orders at once, all clients", minimum=1)
     throttle_breach_limit: int = _rule(20, doc="throttle breaches inside the window that raise the flag",
@@ -153,9 +159,12 @@ class QuoteSettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
+    enabled: bool = _rule(True, doc="serve the admin HTTP API")
     host: str = _rule("127.0.0.1", doc="address of the admin HTTP API")
     port: int = _rule(9822, doc="port of the admin HTTP API", port=True)
-    token: str = _rule("demo-admin-token", doc="bearer token for admin commands", secret=True)
+    token: str = _rule("demo-admin-token", doc="bearer token for admin commands (FIXGATE_ADMIN_TOKEN overrides)",
+                       secret=True)
+    token_name: str = _rule("admin", doc="who the token stands for in the audit trail", identifier=True)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def run_client_flow(config: Config, state_dir: Path, duration: float, rate: floa
         if burst_at is not None and time.monotonic() >= burst_at:
             burst_at = None
             burst_symbol = rng.choice(list(instruments))
-            for _ in range(client_settings.burst * 2):
+            for _ in range(client_settings.burst + 10):
                 client.new_order(burst_symbol, "1", format(instruments[burst_symbol].lot_size, "f"), None)
             continue
         symbol = rng.choice(list(instruments))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import string
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,9 +22,17 @@ from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
 from fixgate.core.events import EventSink
 from fixgate.core.orders import TERMINAL
 from fixgate.core.positions import PositionTracker
+from fixgate.core.risk_state import RiskLimits, RiskStateMachine, Transition
 from fixgate.core.router import Router
+from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
 from fixgate.fix.engine import AcceptorSession, Engine, InitiatorSession
-from fixgate.fix.gateway_app import GatewayApplication, QuickFixClientLink, QuickFixVenueLink
+from fixgate.fix.gateway_app import (
+    GatewayApplication,
+    QuickFixClientLink,
+    QuickFixVenueControl,
+    QuickFixVenueLink,
+)
+from fixgate.ops import metrics
 
 log = structlog.get_logger("fixgate.gateway")
 
@@ -50,6 +60,28 @@ def next_day_start_ns(config: Config, now_ns: int) -> int:
     offset = trading_day_offset_ns(config)
     start = now_ns - (now_ns - offset) % NANOSECONDS_PER_DAY
     return start + NANOSECONDS_PER_DAY
+
+
+def git_commit() -> str | None:
+    """Return the commit of the code running, when it can be known."""
+    commit = os.environ.get("FIXGATE_GIT_COMMIT")
+    if commit:
+        return commit
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=2)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    """Return the risk-state machine's thresholds from the configuration."""
+    risk = config.risk
+    return RiskLimits(warning_drawdown=risk.warning_drawdown, breaker_drawdown=risk.breaker_drawdown,
+                      recovery_hysteresis=risk.recovery_hysteresis,
+                      breaker_cooldown_ns=risk.breaker_cooldown_seconds * 1_000_000_000,
+                      kill_order_rate=risk.kill_order_rate, kill_after_breaker_trips=risk.kill_after_breaker_trips)
 
 
 def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
@@ -117,10 +149,14 @@ class Gateway:
         Keep QuickFIX's message logs in files.
     """
 
-    def __init__(self, config: Config, *, state_dir: Path | None = None, message_log: bool = True) -> None:
+    def __init__(self, config: Config, *, state_dir: Path | None = None, message_log: bool = True,
+                 admin: bool | None = None) -> None:
         self.config = config
         self.state_dir = Path(state_dir or config.gateway.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = time.time_ns
         self.started_ns = time.time_ns()
+        self.commit = git_commit()
         self.book = build_book(config, self.started_ns)
         self.sink = EventSink(config.gateway.ring_capacity)
         self.token = run_token(self.started_ns)
@@ -131,7 +167,18 @@ class Gateway:
         self.positions = PositionTracker(config.risk.starting_equity)
         self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions)
         self.marking = MarkingAgent(self.book, self.positions)
-        self.state_thread = StateThread([self.order_state, self.marking])
+        self.audit = AuditLog(self.state_dir / "audit.log")
+        self.risk_store = RiskStateStore(self.state_dir / "risk_state.json")
+        machine = RiskStateMachine(risk_limits(config))
+        restore(machine, self.risk_store, self.started_ns)
+        self.transition_counts: dict[str, int] = {}
+        self.risk_agent = RiskAgent(machine, self.book, self.positions, self.router, QuickFixVenueControl(venue_links),
+                                    self.risk_store, self.audit,
+                                    logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
+                                    on_transition=self._count_transition)
+        self.router.risk_reason = machine.reason
+        self.state_thread = StateThread([self.order_state, self.marking, self.risk_agent],
+                                        on_error=self._agent_failed)
         self.application = GatewayApplication(self.router, {venue.comp_id: venue.name for venue in config.venues})
         sessions: list[AcceptorSession | InitiatorSession] = [
             AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
@@ -142,6 +189,13 @@ class Gateway:
             for venue in config.venues
         ]
         self.engine = Engine(self.application, self.state_dir, "gateway", sessions, message_log=message_log)
+        self.registry = metrics.build_registry(self)
+        self.admin = None
+        if config.admin.enabled if admin is None else admin:
+            from fixgate.ops.admin import AdminServer
+
+            token = os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token
+            self.admin = AdminServer(self, config.admin.host, config.admin.port, token, config.admin.token_name)
         self._stopped = threading.Event()
 
     # -- LIFE CYCLE -------------------------------------------------------------------------------
@@ -150,6 +204,11 @@ class Gateway:
         """Start the state thread, then QuickFIX (listen for clients, connect to venues)."""
         self.state_thread.start()
         self.engine.start()
+        if self.admin is not None:
+            self.admin.start()
+        if self.book.risk_state != 0:
+            log.warning("gateway_started_restricted", risk_state=self.risk_agent.machine.state.name,
+                        reason=self.risk_agent.machine.reason)
         log.info("gateway_started", name=self.config.gateway.name, version=__version__, token=self.token,
                  acceptor_port=self.config.acceptor.port, config_sha256=self.config.sha256,
                  state_dir=str(self.state_dir))
@@ -185,6 +244,8 @@ class Gateway:
             link.release()
         self.engine.stop(logout_timeout)
         self.state_thread.stop()
+        if self.admin is not None:
+            self.admin.stop()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
                  events=self.order_state.events)
 
@@ -211,12 +272,48 @@ class Gateway:
                 "open": self.book.live_orders,
             },
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
-            "positions": self.positions.snapshot(),
+            "risk": self.risk_agent.describe(),
+            "positions": self.positions_snapshot(),
             "ring": {"occupancy": self.sink.occupancy(), "full": self.sink.full_count()},
             "illegal_transitions": self.order_state.oms.illegal_transitions,
             "callback_errors": self.application.callback_errors,
             "state_thread_alive": self.state_thread.alive,
         }
+
+    def positions_snapshot(self) -> dict[str, Any]:
+        """Return the positions and account figures as the state thread last published them."""
+        return self.marking.snapshot
+
+    def uptime_seconds(self) -> float:
+        return (time.time_ns() - self.started_ns) / 1e9
+
+    def build_info(self) -> dict[str, str]:
+        return {"version": __version__, "commit": self.commit or "unknown", "config_sha256": self.config.sha256,
+                "name": self.config.gateway.name}
+
+    def health(self) -> dict[str, Any]:
+        """Liveness, and what runs: version, commit, configuration digest, uptime."""
+        return {"status": "ok", "name": self.config.gateway.name, "version": __version__,
+                "git_commit": self.commit, "config_sha256": self.config.sha256,
+                "uptime_s": round(self.uptime_seconds(), 3), "pid": os.getpid()}
+
+    def readiness(self) -> dict[str, Any]:
+        """Ready when every venue is logged on and the state thread is alive."""
+        venues = {name: link.is_logged_on() for name, link in self.router.venue_links.items()}
+        alive = self.state_thread.alive
+        return {"ready": all(venues.values()) and alive, "venues": venues, "state_thread_alive": alive}
+
+    def metrics_text(self) -> bytes:
+        return metrics.exposition(self.registry)
+
+    def _agent_failed(self, agent: str, error: Exception) -> None:
+        """An agent of the state thread raised: the books may no longer be right, so stop trading."""
+        self.risk_agent.report_fatal(f"{agent} failed: {type(error).__name__}: {error}")
+
+    def _count_transition(self, transition: Transition) -> None:
+        name = transition.after.name
+        self.transition_counts[name] = self.transition_counts.get(name, 0) + 1
+        self.router.risk_reason = transition.reason
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Return every order not in a terminal state."""

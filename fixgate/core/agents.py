@@ -18,6 +18,7 @@ import structlog
 
 from fixgate._fast.codes import EventKind
 from fixgate.core.events import Drainer, EventSink
+from fixgate.core.latency import PATH_BUCKETS_NS, LatencyHistogram
 from fixgate.core.orders import OrderEvent, OrderManager, OrderRecord, OrderRegistry
 from fixgate.core.positions import PositionTracker, exact_price
 
@@ -74,6 +75,7 @@ class OrderStateAgent:
         self.on_event = on_event
         self.oms = OrderManager(registry, on_fill=self._on_fill, on_illegal=self._on_illegal)
         self.latency = LatencyWindow()
+        self.internal_latency = LatencyHistogram(PATH_BUCKETS_NS)
         self.events = 0
 
     def _on_fill(self, record: OrderRecord, quantity: Decimal, price: Fraction) -> None:
@@ -89,7 +91,9 @@ class OrderStateAgent:
         for row in self.drainer.drain():
             kind = int(row["kind"])
             if kind == EventKind.ACCEPTED and row["sent_ns"]:
-                self.latency.add(int(row["sent_ns"]) - int(row["recv_ns"]))
+                latency = int(row["sent_ns"]) - int(row["recv_ns"])
+                self.latency.add(latency)
+                self.internal_latency.record(latency)
             self.oms.apply(OrderEvent(kind, int(row["order_id"]), int(row["qty_lots"]), float(row["price"])))
             if self.on_event is not None:
                 self.on_event(row)
@@ -121,6 +125,7 @@ class MarkingAgent:
         self.clock = clock
         self.next_ns = 0
         self.symbols = book.instruments.symbols
+        self.snapshot: dict = positions.snapshot()
 
     def do_work(self) -> int:
         now_ns = self.clock()
@@ -132,6 +137,7 @@ class MarkingAgent:
             if price > 0.0:
                 self.positions.mark(symbol, exact_price(price))
         self.book.set_equity(float(self.positions.update_peak()))
+        self.snapshot = self.positions.snapshot()
         return 1
 
 
@@ -144,9 +150,11 @@ class StateThread:
     the OMS and positions, which the order path never waits for.
     """
 
-    def __init__(self, agents: list[Agent], *, idle_sleep_s: float = 0.0005, name: str = "fixgate-state") -> None:
+    def __init__(self, agents: list[Agent], *, idle_sleep_s: float = 0.0005, name: str = "fixgate-state",
+                 on_error: Callable[[str, Exception], None] | None = None) -> None:
         self.agents = agents
         self.idle_sleep_s = idle_sleep_s
+        self.on_error = on_error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = 0
@@ -161,9 +169,14 @@ class StateThread:
             for agent in self.agents:
                 try:
                     work += agent.do_work()
-                except Exception:
+                except Exception as error:
                     self.errors += 1
                     log.exception("agent_failed", agent=agent.name)
+                    if self.on_error is not None:
+                        try:
+                            self.on_error(agent.name, error)
+                        except Exception:
+                            log.exception("agent_error_handler_failed", agent=agent.name)
             self.last_beat_ns = time.time_ns()
             if not work:
                 time.sleep(self.idle_sleep_s)

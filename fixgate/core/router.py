@@ -20,6 +20,7 @@ import structlog
 from fixgate._fast.codes import EventKind, RejectCode as R, reject_name
 from fixgate.config import ClientSettings, Config
 from fixgate.core.events import REQUESTS, VENUE, EventSink
+from fixgate.core.latency import CHECK_BUCKETS_NS, LatencyHistogram
 from fixgate.core.messages import (
     ORD_TYPE_LIMIT,
     ORD_TYPE_MARKET,
@@ -47,6 +48,7 @@ from fixgate.core.rejects import describe_reject
 log = structlog.get_logger("fixgate.router")
 
 SIDES = {SIDE_BUY: 1, SIDE_SELL: 2, SIDE_SELL_SHORT: 5}
+KILLED_STATE = 3
 ORD_TYPES = {ORD_TYPE_MARKET: 1, ORD_TYPE_LIMIT: 2}
 
 # Reject codes -> OrdRejReason(103).
@@ -122,6 +124,7 @@ class TopOfBook:
 @dataclass
 class RouterCounters:
     received: int = 0
+    received_by_session: dict[str, int] = field(default_factory=dict)
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     fills: int = 0
@@ -187,10 +190,12 @@ class Router:
             self.venue_of[instrument_id] = instrument.venue
             self.lot_sizes[instrument_id] = instrument.lot_size
         self.tops: dict[int, TopOfBook] = {}
+        self.check_latency = LatencyHistogram(CHECK_BUCKETS_NS)
         self._exec_ids = itertools.count(1)
         self._request_numbers = itertools.count(1)
         self._md_requests = itertools.count(1)
         self.accepting = True
+        self.risk_reason = ""           # why the risk state is what it is (set by the risk agent)
 
     # -- IDS --------------------------------------------------------------------------------------
 
@@ -205,6 +210,7 @@ class Router:
     def on_new_order(self, client: ClientContext, order: NewOrder, recv_ns: int) -> None:
         """Check a NewOrderSingle and route it, or reject it with a reason."""
         self.counters.received += 1
+        self.counters.received_by_session[client.name] = self.counters.received_by_session.get(client.name, 0) + 1
         if self.registry.known_cl_ord_id(client.name, order.cl_ord_id):
             self._reject_new(client, order, R.DUPLICATE_CL_ORD_ID, f"duplicate ClOrdID {order.cl_ord_id}",
                              recv_ns, register=False)
@@ -217,8 +223,12 @@ class Router:
         code, text = self._precheck(client, order, instrument_id)
         now_ns = self.clock()
         if code == R.OK:
+            started = time.perf_counter_ns()
             code = self.book.check_new_order(client.index, instrument_id, side, ord_type, qty, price, now_ns)
-            if code != R.OK:
+            self.check_latency.record(time.perf_counter_ns() - started)
+            if code == R.KILL_SWITCH:
+                text = f"kill switch active: {self.risk_reason or 'no reason given'}"
+            elif code != R.OK:
                 text = describe_reject(code, self.book, instrument_id=instrument_id, side=side,
                                        ord_type=ord_type, qty=qty, price=price)
         if code != R.OK:
@@ -258,6 +268,8 @@ class Router:
 
     def _precheck(self, client: ClientContext, order: NewOrder, instrument_id: int) -> tuple[int, str | None]:
         """The checks that need strings or sessions; the hot path does the rest."""
+        if self.book.risk_state == KILLED_STATE:
+            return R.KILL_SWITCH, f"kill switch active: {self.risk_reason or 'no reason given'}"
         if not self.accepting:
             return R.KILL_SWITCH, "gateway is shutting down"
         if not self.sink.has_room(REQUESTS, 4):

@@ -88,6 +88,10 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
         "LogonTimeout=10",
         "LogoutTimeout=5",
     ]
+    initiators = [session for session in sessions if isinstance(session, InitiatorSession)]
+    if initiators:
+        # The threaded initiator reads its reconnect interval from [DEFAULT] only.
+        lines.append(f"ReconnectInterval={min(session.reconnect_seconds for session in initiators)}")
     for session in sessions:
         lines += ["", "[SESSION]", f"BeginString={BEGIN_STRING}", f"SenderCompID={session.sender}",
                   f"TargetCompID={session.target}"]

@@ -38,6 +38,18 @@ class QuickFixVenueLink:
             self._session = fix.Session.lookupSession(self.session_id)
         return self._session
 
+    def log_out(self, reason: str) -> None:
+        """Log out and stay out (QuickFIX does not reconnect a disabled session)."""
+        session = self._lookup()
+        if session is not None:
+            session.logout(reason)
+
+    def log_on(self) -> None:
+        """Enable the session again; QuickFIX reconnects and logs on."""
+        session = self._lookup()
+        if session is not None:
+            session.logon()
+
     def release(self) -> None:
         """Forget the QuickFIX session before its engine destroys it; the link then reads as down."""
         self._released = True
@@ -282,3 +294,18 @@ class GatewayApplication(fix.Application):
                 text="INTERNAL_ERROR: the gateway could not process this order; nothing was sent"))
         except Exception:
             log.exception("failure_answer_failed", session=sessionID.toString())
+
+
+class QuickFixVenueControl:
+    """Log every venue session out (kill switch) or back in (resume)."""
+
+    def __init__(self, links: dict[str, QuickFixVenueLink]) -> None:
+        self.links = links
+
+    def log_out(self, reason: str) -> None:
+        for link in self.links.values():
+            link.log_out(reason)
+
+    def log_on(self) -> None:
+        for link in self.links.values():
+            link.log_on()

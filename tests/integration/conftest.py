@@ -34,7 +34,7 @@ def free_port() -> int:
             return port
 
 
-def stack_config(**risk_overrides):
+def stack_config(*, simulator_overrides=None, client_overrides=None, **risk_overrides):
     """Return the bundled configuration on free ports, with a still market and a second client."""
     base = configuration.load()
     acceptor_port, simulator_port, admin_port = free_port(), free_port(), free_port()
@@ -44,9 +44,10 @@ def stack_config(**risk_overrides):
         base,
         acceptor=dataclasses.replace(base.acceptor, port=acceptor_port),
         admin=dataclasses.replace(base.admin, port=admin_port),
-        simulator=dataclasses.replace(base.simulator, port=simulator_port, quote_interval_ms=3_600_000),
+        simulator=dataclasses.replace(base.simulator, **{"port": simulator_port, "quote_interval_ms": 3_600_000,
+                                                         **(simulator_overrides or {})}),
         venues=tuple(dataclasses.replace(venue, port=simulator_port, reconnect_seconds=1) for venue in base.venues),
-        clients=(base.clients[0], second),
+        clients=(dataclasses.replace(base.clients[0], **(client_overrides or {})), second),
         risk=dataclasses.replace(base.risk, **risk_overrides),
     )
 
@@ -117,8 +118,8 @@ def make_stack(tmp_path):
     """Build and start a stack with risk overrides: ``make_stack(max_leverage=2.0)``."""
     stacks = []
 
-    def build(**risk_overrides):
-        running = Stack(stack_config(**risk_overrides), tmp_path / f"stack{len(stacks)}").start()
+    def build(**overrides):
+        running = Stack(stack_config(**overrides), tmp_path / f"stack{len(stacks)}").start()
         stacks.append(running)
         return running
 

@@ -1,0 +1,233 @@
+"""The risk state, the kill switch and the admin API, end to end over real sessions."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from fixgate.core.messages import ExecType, OrdStatus
+from fixgate.gateway import Gateway
+
+BUY, SELL = "1", "2"
+TOKEN = "demo-admin-token"
+
+
+def admin(stack, path, body=None, token=TOKEN, method=None):
+    url = f"http://127.0.0.1:{stack.config.admin.port}{path}"
+    data = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"))
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            payload = response.read()
+            return response.status, payload if path == "/metrics" or path == "/" else json.loads(payload)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def cli(stack, *arguments):
+    return subprocess.run([sys.executable, "-m", "fixgate", *arguments, "--url",
+                           f"http://127.0.0.1:{stack.config.admin.port}", "--token", TOKEN],
+                          capture_output=True, text=True, timeout=60)
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def test_kill_switch_when_commanded_cancels_everything_logs_out_survives_restart_until_resumed(stack):
+    client = stack.client()
+    resting = [client.new_order("AAPL", BUY, "5", "189.00"), client.new_order("AAPL", SELL, "5", "191.00")]
+    for cl_ord_id in resting:
+        assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+    assert len(stack.venue.engine.open_orders("FIXGATE")) == 2
+
+    result = cli(stack, "kill", "--reason", "runaway strategy on desk 3")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["risk_state"] == "KILL_SWITCH"
+
+    refused = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(refused, exec_type=ExecType.REJECTED).text == (
+        "KILL_SWITCH: kill switch active: runaway strategy on desk 3")
+    for cl_ord_id in resting:                                   # a cancel reached the venue for each
+        assert client.wait_for(lambda: [report for report in client.reports
+                                        if report.orig_cl_ord_id == cl_ord_id
+                                        and getattr(report, "exec_type", None) == ExecType.CANCELED])
+    assert stack.venue.engine.open_orders("FIXGATE") == []
+    assert wait_until(lambda: not stack.gateway.venues_logged_on())
+    time.sleep(1.5)                                             # and stay out: no reconnect
+    assert not stack.gateway.venues_logged_on()
+    assert client.logged_on                                     # clients stay connected
+    audit = stack.gateway.audit.records()
+    assert any(record.get("event") == "risk_state_changed" and record["to"] == "KILL_SWITCH"
+               and record["actor"].startswith("admin (cli:") for record in audit)
+
+    # A restart comes back killed.
+    stack.gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
+    stack.gateway = Gateway(stack.config, state_dir=stack.directory / "gateway", message_log=False)
+    stack.gateway.start()
+    assert stack.gateway.book.risk_state == 3
+    assert client.wait_logged_on(15)
+    again = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(again, exec_type=ExecType.REJECTED).text.startswith("KILL_SWITCH: kill switch active")
+
+    result = cli(stack, "resume")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["risk_state"] == "NORMAL"
+    assert stack.gateway.wait_for_venues(15)
+    time.sleep(0.3)
+    trading = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(trading, exec_type=ExecType.NEW) is not None
+
+
+def test_drawdown_when_prices_fall_goes_warning_then_breaker_and_only_reduces(make_stack):
+    stack = make_stack(starting_equity=Decimal(10_000), max_leverage=None,
+                       simulator_overrides={"levels": 5, "quote_qty_lots": 50})
+    client = stack.client()
+    bought = client.new_order("AAPL", BUY, "200", "190.05")
+    assert client.wait_for(lambda: client.reports_for(bought) and client.reports_for(bought)[-1].ord_status
+                           == OrdStatus.FILLED)
+    resting = client.new_order("AAPL", SELL, "10", "195.00")
+    assert client.wait_report(resting, exec_type=ExecType.NEW)
+    stack.venue.apply_fault({"action": "shock", "symbol": "AAPL", "fraction": -0.015})
+    assert wait_until(lambda: stack.gateway.book.risk_state == 1), stack.gateway.risk_agent.describe()
+    too_big = client.new_order("AAPL", BUY, "1500", "187.00")
+    assert client.wait_report(too_big, exec_type=ExecType.REJECTED).text.startswith(
+        "WARNING_MAX_ORDER_QUANTITY: quantity 1500 exceeds max order qty 1000 in WARNING state")
+    stack.venue.apply_fault({"action": "shock", "symbol": "AAPL", "fraction": -0.035})
+    assert wait_until(lambda: stack.gateway.book.risk_state == 2), stack.gateway.risk_agent.describe()
+    assert client.wait_for(lambda: [report for report in client.reports
+                                    if report.orig_cl_ord_id == resting
+                                    and getattr(report, "exec_type", None) == ExecType.CANCELED])
+    increase = client.new_order("AAPL", BUY, "1", "181.00")
+    assert client.wait_report(increase, exec_type=ExecType.REJECTED).text.startswith("CIRCUIT_BREAKER")
+    bid = stack.venue.engine.top_of_book("AAPL")[0]
+    reduce = client.new_order("AAPL", SELL, "10", format(bid, "f"))
+    assert client.wait_report(reduce, exec_type=ExecType.TRADE) is not None
+    status, result = admin(stack, "/reset-breaker", {})
+    assert status == 409 and "cooldown" in result["error"]
+
+
+def test_runaway_client_when_it_floods_is_throttled_then_killed_and_the_venue_sees_little(make_stack):
+    import quickfix as fix
+
+    from fixgate.core.messages import NewOrder
+    from fixgate.fix import codec
+
+    stack = make_stack(kill_order_rate=300.0, client_overrides={"max_order_rate": 50.0, "burst": 10})
+    client = stack.client()
+    # A runaway algorithm: one message re-sent with a new ClOrdID as fast as the binding allows.
+    message = codec.write_new_order(NewOrder("R0", "AAPL", BUY, "2", "1", "189.00"), time.time_ns())
+    started = time.monotonic()
+    sent = 0
+    while time.monotonic() - started < 3.0:
+        sent += 1
+        message.setField(codec.CL_ORD_ID, f"R{sent}")
+        fix.Session.sendToTarget(message, client.session_id)
+    elapsed = time.monotonic() - started
+    assert wait_until(lambda: stack.gateway.book.risk_state == 3)
+    time.sleep(0.5)
+    # client1 may send 50 orders/s with a burst of 10: whatever the flood, the venue saw at most that.
+    assert stack.venue.orders_received <= 10 + 50 * elapsed, (stack.venue.orders_received, sent)
+    assert sent > stack.venue.orders_received * 2
+    families = {family.name: family for family in
+                text_string_to_metric_families(admin(stack, "/metrics")[1].decode())}
+    breaches = {sample.labels["scope"]: sample.value for sample in families["fixgate_throttle_breaches"].samples
+                if sample.name.endswith("_total")}
+    assert breaches["session"] > 0
+    transitions = {sample.labels["to"]: sample.value
+                   for sample in families["fixgate_risk_state_transitions"].samples if sample.name.endswith("_total")}
+    assert transitions["KILL_SWITCH"] == 1
+    states = {sample.labels["fixgate_risk_state"]: sample.value for sample in families["fixgate_risk_state"].samples}
+    assert states["KILL_SWITCH"] == 1 and states["NORMAL"] == 0
+    reason = stack.gateway.risk_agent.machine.reason
+    assert reason.startswith("order rate") or "circuit-breaker trips" in reason
+
+
+def test_admin_api_when_token_missing_or_wrong_refuses_and_audits(stack):
+    assert admin(stack, "/kill", {"reason": "x"}, token=None)[0] == 401
+    assert admin(stack, "/kill", {"reason": "x"}, token="guess")[0] == 401
+    assert stack.gateway.book.risk_state == 0
+    unauthorized = [record for record in stack.gateway.audit.records() if record["event"] == "admin_unauthorized"]
+    assert len(unauthorized) == 2 and unauthorized[0]["path"] == "/kill"
+
+
+def test_admin_api_when_body_is_bad_answers_400_with_a_message(stack):
+    status, document = admin(stack, "/kill", b"{not json")
+    assert status == 400 and "JSON" in document["error"]
+    status, document = admin(stack, "/kill", {"reason": "x", "force": "yes"})
+    assert status == 400 and "unknown fields ['force']" in document["error"]
+    status, document = admin(stack, "/kill", {"reason": 5})
+    assert status == 400 and "reason must be a string" in document["error"]
+    assert admin(stack, "/kill", method="GET")[0] == 405
+    assert admin(stack, "/nowhere")[0] == 404
+    assert stack.gateway.book.risk_state == 0
+
+
+def test_admin_api_when_asked_reports_health_readiness_status_and_metrics(stack):
+    status, health = admin(stack, "/health")
+    assert status == 200 and health["status"] == "ok" and health["version"]
+    assert health["config_sha256"] == stack.config.sha256 and health["uptime_s"] > 0
+    assert "git_commit" in health
+    status, ready = admin(stack, "/ready")
+    assert status == 200 and ready == {"ready": True, "venues": {"simvenue": True}, "state_thread_alive": True}
+    status, document = admin(stack, "/status")
+    assert status == 200 and document["risk"]["risk_state"] == "NORMAL" and "positions" in document
+    status, text = admin(stack, "/metrics")
+    names = {family.name for family in text_string_to_metric_families(text.decode())}
+    assert {"fixgate_orders_received", "fixgate_check_latency_seconds", "fixgate_risk_state",
+            "fixgate_session_logged_on", "fixgate_build_info"} <= names
+    stack.venue.apply_fault({"action": "drop"})
+    assert wait_until(lambda: admin(stack, "/ready")[0] == 503)
+
+
+def test_cancel_all_when_commanded_cancels_every_open_order(stack):
+    client = stack.client()
+    for _ in range(3):
+        assert client.wait_report(client.new_order("AAPL", BUY, "1", "189.00"), exec_type=ExecType.NEW)
+    result = cli(stack, "cancel-all")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cancels_sent"] == 3
+    assert wait_until(lambda: stack.gateway.book.live_orders == 0)
+    assert stack.gateway.book.risk_state == 0                  # cancel-all is not a kill
+
+
+def test_status_cli_when_gateway_down_says_it_cannot_reach_it():
+    result = subprocess.run([sys.executable, "-m", "fixgate", "status", "--url", "http://127.0.0.1:9"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "cannot reach the admin API" in result.stderr
+
+
+def test_state_thread_when_an_agent_fails_trips_the_kill_switch(stack, monkeypatch):
+    def broken():
+        raise RuntimeError("positions out of balance")
+
+    monkeypatch.setattr(stack.gateway.marking, "do_work", broken)
+    assert wait_until(lambda: stack.gateway.book.risk_state == 3)
+    assert stack.gateway.risk_agent.machine.reason == (
+        "fatal error: marking failed: RuntimeError: positions out of balance")
+
+
+def test_run_when_the_risk_state_file_is_corrupt_refuses_to_start(tmp_path, config_for_ports):
+    from fixgate import config as configuration
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "risk_state.json").write_text("{half a file")
+    config_path = tmp_path / "gateway.toml"
+    config_path.write_text(configuration.to_toml(config_for_ports(), mask_secrets=False))
+    result = subprocess.run([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir", str(state)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "unreadable risk state" in result.stderr

@@ -1,0 +1,122 @@
+"""The status page in a real headless Chromium, driven through ChromeDriver's W3C WebDriver protocol.
+
+Needs Chromium and ChromeDriver (Debian: ``apt-get install chromium chromium-driver``); without them
+the test fails and says so.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1200,900"]
+
+
+class WebDriver:
+    """The few WebDriver commands the test needs, over plain HTTP."""
+
+    def __init__(self, port: int, user_data_dir: str) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": binary, "args": CHROMIUM_ARGS + [f"--user-data-dir={user_data_dir}"]},
+        }}})
+        self.session = f"/session/{session['sessionId']}"
+
+    def _call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())["value"]
+
+    def open(self, url):
+        self._call("POST", f"{self.session}/url", {"url": url})
+
+    def element(self, selector):
+        found = self._call("POST", f"{self.session}/element", {"using": "css selector", "value": selector})
+        return next(iter(found.values()))
+
+    def text(self, selector):
+        return self._call("GET", f"{self.session}/element/{self.element(selector)}/text")
+
+    def click(self, selector):
+        self._call("POST", f"{self.session}/element/{self.element(selector)}/click", {})
+
+    def type(self, selector, text):
+        self._call("POST", f"{self.session}/element/{self.element(selector)}/value", {"text": text})
+
+    def screenshot(self, path):
+        import base64
+
+        path.write_bytes(base64.b64decode(self._call("GET", f"{self.session}/screenshot")))
+
+    def wait_text(self, selector, expected, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        text = None
+        while time.monotonic() < deadline:
+            text = self.text(selector)
+            if expected in text:
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"{selector} shows {text!r}, expected {expected!r}")
+
+    def quit(self):
+        self._call("DELETE", self.session)
+
+
+@pytest.fixture
+def browser(tmp_path, free_ports):
+    driver_binary = shutil.which("chromedriver")
+    if driver_binary is None or not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.fail("the status-page test needs Chromium and ChromeDriver: apt-get install chromium chromium-driver")
+    port = free_ports()
+    driver = subprocess.Popen([driver_binary, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                driver.kill()
+                raise
+            time.sleep(0.1)
+    web = WebDriver(port, str(tmp_path / "chromium"))
+    yield web
+    web.quit()
+    driver.terminate()
+    driver.wait(10)
+
+
+def test_status_page_when_opened_shows_state_sessions_and_kills_only_with_the_token(stack, browser, tmp_path):
+    client = stack.client()
+    assert client.wait_report(client.new_order("AAPL", "1", "10", "190.01"), exec_type="F")
+    browser.open(f"http://127.0.0.1:{stack.config.admin.port}/")
+    browser.wait_text("#risk", "NORMAL")
+    sessions = browser.wait_text("#sessions", "simvenue")
+    assert "client1" in sessions and "yes" in sessions
+    browser.wait_text("#positions", "AAPL")
+    assert "10" in browser.text("#positions")
+
+    browser.click("#kill")                                          # no token: nothing happens
+    browser.wait_text("#message", "enter the admin token first")
+    browser.type("#token", "wrong-token")
+    browser.click("#kill")
+    browser.wait_text("#message", "refused")
+    assert stack.gateway.book.risk_state == 0
+
+    browser.type("#token", "\ue009a\ue003")                        # select all, delete
+    browser.type("#token", "demo-admin-token")
+    browser.click("#kill")
+    browser.wait_text("#risk", "KILL_SWITCH")
+    assert stack.gateway.book.risk_state == 3
+    assert browser.wait_text("#reason", "kill button on the status page")
+    browser.screenshot(tmp_path / "status-page.png")
+    assert (tmp_path / "status-page.png").stat().st_size > 10_000
