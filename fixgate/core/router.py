@@ -307,7 +307,7 @@ class Router:
             self._push(REQUESTS, EventKind.REJECTED, record, reject_code=code, recv_ns=recv_ns,
                        sent_ns=self.clock())
         self._send_reject(client, order, "NONE", code, text)
-        log.info("order_rejected", session=client.name, cl_ord_id=order.cl_ord_id, symbol=order.symbol,
+        log.debug("order_rejected", session=client.name, cl_ord_id=order.cl_ord_id, symbol=order.symbol,
                  reason=reject_name(code), text=text)
 
     def _send_reject(self, client: ClientContext, order: NewOrder, order_id: str, code: int, text: str) -> None:
@@ -332,7 +332,7 @@ class Router:
             orig_cl_ord_id=request.orig_cl_ord_id,
             ord_status=record.status_of(request.orig_cl_ord_id) if record else OrdStatus.REJECTED,
             response_to=response_to, reason=reason, text=text))
-        log.info("cancel_rejected" if response_to == CxlRejResponseTo.CANCEL else "replace_rejected",
+        log.debug("cancel_rejected" if response_to == CxlRejResponseTo.CANCEL else "replace_rejected",
                  session=client.name, cl_ord_id=request.cl_ord_id, orig_cl_ord_id=request.orig_cl_ord_id,
                  text=text)
 
