@@ -98,21 +98,26 @@ def _configure_logging(config, level: str | None = None) -> None:
     logs.configure(level or config.logging.level, config.logging.format, file=config.logging.file)
 
 
+def _serve(name: str, build) -> int:
+    """Build and start a service, run it until SIGINT or SIGTERM, stop it; exit 1 if it cannot start."""
+    try:
+        service = build()
+        service.start()
+    except Exception as error:  # QuickFIX reports a busy port or bad settings as an exception
+        print(f"fixgate {name}: cannot start: {error}", file=sys.stderr)
+        return 1
+    _wait_for_signal()
+    service.stop()
+    return 0
+
+
 def command_run(arguments: argparse.Namespace) -> int:
     """Run the gateway until SIGINT or SIGTERM, then stop gracefully."""
     from fixgate.gateway import Gateway
 
     config = load_config(arguments.config)
     _configure_logging(config, arguments.log_level)
-    try:
-        gateway = Gateway(config, state_dir=arguments.state_dir)
-        gateway.start()
-    except Exception as error:  # QuickFIX reports a busy port or bad settings as an exception
-        print(f"fixgate run: cannot start: {error}", file=sys.stderr)
-        return 1
-    _wait_for_signal()
-    gateway.stop()
-    return 0
+    return _serve("run", lambda: Gateway(config, state_dir=arguments.state_dir))
 
 
 def command_venue(arguments: argparse.Namespace) -> int:
@@ -124,16 +129,8 @@ def command_venue(arguments: argparse.Namespace) -> int:
     config = load_config(arguments.config)
     _configure_logging(config, arguments.log_level)
     state_dir = arguments.state_dir or Path(config.gateway.state_dir) / "simulator"
-    try:
-        venue = VenueSimulator(config, state_dir, control_port=arguments.control_port,
-                               counterparties=arguments.counterparty or None)
-        venue.start()
-    except Exception as error:
-        print(f"fixgate venue: cannot start: {error}", file=sys.stderr)
-        return 1
-    _wait_for_signal()
-    venue.stop()
-    return 0
+    return _serve("venue", lambda: VenueSimulator(config, state_dir, control_port=arguments.control_port,
+                                                  counterparties=arguments.counterparty or None))
 
 
 def command_demo(arguments: argparse.Namespace) -> int:
