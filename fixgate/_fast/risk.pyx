@@ -561,6 +561,56 @@ cdef class RiskBook:
             "reserved_tick_lots": order.reserved_tick_lots,
         }
 
+    # -- RECOVERY -----------------------------------------------------------------------------------
+
+    def restore_order(self, int64_t order_id, int32_t instrument_id, int32_t session_id, int side, int ord_type,
+                      int64_t qty_lots, int64_t cum_lots, int64_t price_ticks, *, bint acked=False,
+                      bint replace_pending=False, int64_t new_qty_lots=0, int64_t new_price_ticks=0):
+        """Put back a live order from the journal, with its reservation; later ids start after it.
+
+        Raises
+        ------
+        ValueError
+            When the order cannot be live (unknown instrument, side, or quantities) or its slot is taken.
+        """
+        cdef OrderSlot* order
+        if order_id <= 0:
+            raise ValueError(f"order id must be positive, got {order_id}")
+        if not self.instruments.contains(instrument_id):
+            raise ValueError(f"order {order_id}: unknown instrument id {instrument_id}")
+        if side != e.BUY and side != e.SELL:
+            raise ValueError(f"order {order_id}: side must be 1 (buy) or 2 (sell), got {side}")
+        if ord_type != e.MARKET and ord_type != e.LIMIT:
+            raise ValueError(f"order {order_id}: order type must be 1 or 2, got {ord_type}")
+        if not (0 <= cum_lots < qty_lots) or price_ticks <= 0:
+            raise ValueError(f"order {order_id}: not live (qty {qty_lots}, filled {cum_lots}, ticks {price_ticks})")
+        order = &self.orders[order_id & self.order_mask]
+        if order.order_id != 0:
+            raise ValueError(f"order {order_id}: its slot holds order {order.order_id}")
+        order[0] = OrderSlot(order_id, instrument_id, session_id, <uint8_t>side, <uint8_t>ord_type, acked,
+                             replace_pending, qty_lots, cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0)
+        self.exposures[instrument_id].open_orders += 1
+        self.live_orders += 1
+        self._settle(order)
+        if order_id >= self.next_order_id:
+            self.next_order_id = order_id + 1
+
+    def restore_position(self, int32_t instrument_id, int64_t position_lots, double last_fill_price=0.0):
+        """Set the position of `instrument_id` from the journal."""
+        self.instruments._require(instrument_id)
+        self.exposures[instrument_id].position_lots = position_lots
+        self.exposures[instrument_id].last_fill_price = last_fill_price
+
+    def restore_daily(self, int64_t daily_orders, double daily_notional):
+        """Set today's order count and notional from the journal."""
+        self.daily_orders = daily_orders
+        self.daily_notional = daily_notional
+
+    def restore_next_order_id(self, int64_t next_order_id):
+        """Never hand out an id below `next_order_id` (ids are not reused across restarts)."""
+        if next_order_id > self.next_order_id:
+            self.next_order_id = next_order_id
+
     def live_order_ids(self):
         """Return the ids of every live order, ascending."""
         cdef int64_t index

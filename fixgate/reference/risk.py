@@ -488,6 +488,49 @@ class RiskBook:
             "reserved_tick_lots": order.reserved_tick_lots,
         }
 
+    # -- RECOVERY -----------------------------------------------------------------------------------
+
+    def restore_order(self, order_id: int, instrument_id: int, session_id: int, side: int, ord_type: int,
+                      qty_lots: int, cum_lots: int, price_ticks: int, *, acked: bool = False,
+                      replace_pending: bool = False, new_qty_lots: int = 0, new_price_ticks: int = 0) -> None:
+        """Put back a live order from the journal, with its reservation; later ids start after it."""
+        if order_id <= 0:
+            raise ValueError(f"order id must be positive, got {order_id}")
+        if not self.instruments.known(instrument_id):
+            raise ValueError(f"order {order_id}: unknown instrument id {instrument_id}")
+        if side not in (BUY, SELL):
+            raise ValueError(f"order {order_id}: side must be 1 (buy) or 2 (sell), got {side}")
+        if ord_type not in (MARKET, LIMIT):
+            raise ValueError(f"order {order_id}: order type must be 1 or 2, got {ord_type}")
+        if not (0 <= cum_lots < qty_lots) or price_ticks <= 0:
+            raise ValueError(f"order {order_id}: not live (qty {qty_lots}, filled {cum_lots}, ticks {price_ticks})")
+        slot = self.orders[order_id & self.order_mask]
+        if slot is not None:
+            raise ValueError(f"order {order_id}: its slot holds order {slot.order_id}")
+        order = OrderSlot(order_id, instrument_id, session_id, side, ord_type, acked, replace_pending, qty_lots,
+                          cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0)
+        self.orders[order_id & self.order_mask] = order
+        self.exposures[instrument_id].open_orders += 1
+        self.live_orders += 1
+        self._settle(order)
+        if order_id >= self.next_order_id:
+            self.next_order_id = order_id + 1
+
+    def restore_position(self, instrument_id: int, position_lots: int, last_fill_price: float = 0.0) -> None:
+        """Set the position of `instrument_id` from the journal."""
+        self.instruments._require(instrument_id)
+        self.exposures[instrument_id].position_lots = position_lots
+        self.exposures[instrument_id].last_fill_price = float(last_fill_price)
+
+    def restore_daily(self, daily_orders: int, daily_notional: float) -> None:
+        """Set today's order count and notional from the journal."""
+        self.daily_orders = daily_orders
+        self.daily_notional = float(daily_notional)
+
+    def restore_next_order_id(self, next_order_id: int) -> None:
+        """Never hand out an id below `next_order_id` (ids are not reused across restarts)."""
+        self.next_order_id = max(self.next_order_id, next_order_id)
+
     def live_order_ids(self) -> list[int]:
         """Return the ids of every live order, ascending."""
         return sorted(order.order_id for order in self.orders if order is not None)

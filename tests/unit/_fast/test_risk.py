@@ -441,3 +441,42 @@ def test_risk_book_when_configured_with_nonsense_raises_naming_the_setting(make_
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):
         make_book(**bad)
+
+
+# -- RECOVERY -----------------------------------------------------------------------------------------
+
+def test_restore_when_orders_and_positions_come_back_reserves_exactly_as_before(make_book):
+    live = make_book([("ABC", {"max_position": 100})])
+    assert order(live, 30, 100.00) == R.OK
+    first = live.last_order_id
+    assert live.on_filled(first, 10, 100.0) == R.OK
+    assert order(live, 5, 99.50, SELL) == R.OK
+    second = live.last_order_id
+    assert live.check_replace(second, 8, 99.00, T0) == R.OK
+    restored = make_book([("ABC", {"max_position": 100})])
+    restored.restore_position(0, 10, 100.0)
+    for order_id in live.live_order_ids():
+        slot = live.order(order_id)
+        restored.restore_order(order_id, slot["instrument_id"], slot["session_id"], slot["side"], slot["ord_type"],
+                               slot["qty_lots"], slot["cum_lots"], slot["price_ticks"], acked=slot["acked"],
+                               replace_pending=slot["replace_pending"], new_qty_lots=slot["new_qty_lots"],
+                               new_price_ticks=slot["new_price_ticks"])
+    assert restored.exposure(0) == live.exposure(0)
+    assert [restored.order(order_id) for order_id in restored.live_order_ids()] == [
+        live.order(order_id) for order_id in live.live_order_ids()]
+    assert order(restored, 71, 100.00) == R.POSITION_LIMIT          # 10 + 20 open + 71 > 100
+    assert order(restored, 70, 100.00) == R.OK
+    assert restored.last_order_id > second                          # ids go on, never reused
+
+
+def test_restore_when_order_cannot_be_live_raises(make_book):
+    book = make_book()
+    with pytest.raises(ValueError, match="not live"):
+        book.restore_order(1, 0, 0, 1, 2, 5, 5, 10000)
+    with pytest.raises(ValueError, match="unknown instrument"):
+        book.restore_order(1, 7, 0, 1, 2, 5, 0, 10000)
+    book.restore_order(3, 0, 0, 1, 2, 5, 0, 10000)
+    with pytest.raises(ValueError, match="slot holds order 3"):
+        book.restore_order(3, 0, 0, 1, 2, 5, 0, 10000)
+    book.restore_next_order_id(1000)
+    assert order(book, 1) == R.OK and book.last_order_id == 1000
