@@ -69,7 +69,8 @@ def pytest_terminal_summary(terminalreporter, config):
             continue
         p99 = f"{fast[1]:.0f} ns" if fast[1] is not None else "-"
         if fast[2] == "event":
-            group = f"{group} ({1e3 / fast[0]:.1f} M events/s)"
+            rate = 1e9 / fast[0]
+            group = f"{group} ({rate / 1e6:.1f} M events/s)" if rate >= 1e5 else f"{group} ({rate / 1e3:.1f} k events/s)"
         reference_text = f"{reference[0]:.0f} ns" if reference else "-"
         ratio = f"{reference[0] / fast[0]:.0f}x" if reference else "-"
         write(f"{group:<72} {fast[0]:>9.1f} ns {p99:>10} {reference_text:>12} {ratio:>7}")

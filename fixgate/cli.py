@@ -153,6 +153,57 @@ def command_demo_client(arguments: argparse.Namespace) -> int:
     return demo.run_client_flow(config, arguments.state_dir, arguments.duration, arguments.rate, arguments.seed)
 
 
+def command_recover(arguments: argparse.Namespace) -> int:
+    """Check the journal (replay it and print what it holds), or set an unreadable one aside."""
+    import json
+    import time
+    from pathlib import Path
+
+    from fixgate.core import recovery
+    from fixgate.core.journal import JournalError, SqliteJournal
+
+    config = load_config(arguments.config)
+    state_dir = Path(arguments.state_dir or config.gateway.state_dir)
+    path = state_dir / "journal.sqlite3"
+    try:
+        journal = SqliteJournal(path)
+        recovered = recovery.replay(journal, config.risk.starting_equity)
+        journal.close()
+    except JournalError as error:
+        if not arguments.set_aside:
+            print(f"fixgate recover: {error}", file=sys.stderr)
+            print("The gateway will not trade on it. Check the open orders and positions at every venue by hand "
+                  "(their own records are the truth now), then run `fixgate recover --set-aside` to move the "
+                  "journal aside and start from an empty one.", file=sys.stderr)
+            return 2
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        moved = []
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(path) + suffix)
+            if source.exists():
+                target = Path(f"{path}{suffix}.unreadable-{stamp}")
+                source.rename(target)
+                moved.append(str(target))
+        print(f"fixgate recover: moved the unreadable journal aside: {', '.join(moved)}")
+        print("The next start begins with no orders and flat positions: enter what the venues hold before "
+              "trading, or cancel it there.")
+        return 0
+    if arguments.set_aside:
+        print(f"fixgate recover: {path} is readable; nothing set aside", file=sys.stderr)
+        return 1
+    live = recovered.live_records()
+    print(json.dumps({
+        "journal": str(path),
+        "entries_after_snapshot": recovered.entries,
+        "snapshot_seq": recovered.snapshot_seq,
+        "replay_seconds": round(recovered.seconds, 3),
+        "illegal_transitions": recovered.illegal,
+        "open_orders": [record.summary() for record in live],
+        "positions": recovered.positions.snapshot()["positions"],
+    }, indent=2))
+    return 0
+
+
 def _admin_request(arguments: argparse.Namespace, method: str, path: str, body: dict | None = None):
     """Call the admin API; return (status, document). Exit 1 with a message when it cannot be reached."""
     import json
@@ -311,6 +362,16 @@ def build_parser() -> argparse.ArgumentParser:
     cancel_all = admin_command("cancel-all", command_cancel_all, "cancel every open order",
                                "Send a cancel for every open order at every venue.")
     cancel_all.add_argument("--session", help="only this client session's orders")
+
+    recover = commands.add_parser(
+        "recover", help="check the journal, or set an unreadable one aside",
+        description="Replay the journal and print the open orders and positions it holds (exit 0), or say why "
+                    "it cannot be read (exit 2). With --set-aside, move an unreadable journal aside so that the "
+                    "gateway can start from an empty one, after the venues' records were checked by hand.")
+    recover.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
+    recover.add_argument("--state-dir", type=Path, help="override gateway.state_dir")
+    recover.add_argument("--set-aside", action="store_true", help="move an unreadable journal aside")
+    recover.set_defaults(handler=command_recover)
 
     demo_client = commands.add_parser("demo-client", help=argparse.SUPPRESS)
     demo_client.add_argument("-c", "--config")

@@ -20,6 +20,8 @@ from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, trading_day_offset_ns
 from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
 from fixgate.core.events import EventSink
+from fixgate.core.journal import SqliteJournal
+from fixgate.core import recovery
 from fixgate.core.orders import TERMINAL
 from fixgate.core.positions import PositionTracker
 from fixgate.core.risk_state import RiskLimits, RiskStateMachine, Transition
@@ -165,9 +167,27 @@ class Gateway:
         self.router = Router(config, self.book, self.sink, QuickFixClientLink(config.gateway.comp_id),
                              venue_links, run_token=self.token)
         self.positions = PositionTracker(config.risk.starting_equity)
-        self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions)
+        # Startup is recovery: the journal's snapshot and tail become the registry, positions and book.
+        self.journal = SqliteJournal(self.state_dir / "journal.sqlite3")
+        self.recovered = recovery.replay(self.journal, config.risk.starting_equity,
+                                         day_start_ns=next_day_start_ns(config, self.started_ns) - NANOSECONDS_PER_DAY)
+        recovery.install(self.recovered, self.router.registry, self.positions, self.book,
+                         {index: instrument.lot_size for index, instrument in enumerate(config.instruments)},
+                         {index: instrument.tick_size for index, instrument in enumerate(config.instruments)})
+        if self.recovered.entries or self.recovered.snapshot_seq:
+            log.info("journal_replayed", entries=self.recovered.entries, snapshot_seq=self.recovered.snapshot_seq,
+                     open_orders=len(self.recovered.live_records()), seconds=round(self.recovered.seconds, 3),
+                     illegal_transitions=self.recovered.illegal)
+        self.journal_agent = recovery.JournalAgent(
+            self.journal, self.router.registry,
+            lambda: recovery.snapshot_state(self.router.registry, self.positions, self.book,
+                                            self.router.registry.seen_exec_ids))
+        self.router.journal = self.journal_agent
+        self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions,
+                                           on_event=self.journal_agent.on_event)
         self.marking = MarkingAgent(self.book, self.positions)
-        self.audit = AuditLog(self.state_dir / "audit.log")
+        self.audit = AuditLog(self.state_dir / "audit.log",
+                              forward=lambda record: self.journal_agent.note(record.get("event", "audit"), record))
         self.risk_store = RiskStateStore(self.state_dir / "risk_state.json")
         machine = RiskStateMachine(risk_limits(config))
         restore(machine, self.risk_store, self.started_ns)
@@ -177,7 +197,7 @@ class Gateway:
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
                                     on_transition=self._count_transition)
         self.router.risk_reason = machine.reason
-        self.state_thread = StateThread([self.order_state, self.marking, self.risk_agent],
+        self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
                                         on_error=self._agent_failed)
         self.application = GatewayApplication(self.router, {venue.comp_id: venue.name for venue in config.venues})
         sessions: list[AcceptorSession | InitiatorSession] = [
@@ -244,6 +264,10 @@ class Gateway:
             link.release()
         self.engine.stop(logout_timeout)
         self.state_thread.stop()
+        self.journal_agent.flush()
+        self.journal.write_snapshot(self.journal.last_seq(), recovery.snapshot_state(
+            self.router.registry, self.positions, self.book, self.router.registry.seen_exec_ids))
+        self.journal.close()
         if self.admin is not None:
             self.admin.stop()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
@@ -274,8 +298,14 @@ class Gateway:
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
+            "open_orders": sorted(record.venue_cl_ord_id for record in self.router.registry.open_orders()
+                                  if record.order_id > 0),
             "ring": {"occupancy": self.sink.occupancy(), "full": self.sink.full_count()},
             "illegal_transitions": self.order_state.oms.illegal_transitions,
+            "reconciliation": {"differences": counters.reconciled, "unknown_venue_orders": counters.unknown_venue_orders,
+                               "duplicate_fills": counters.duplicate_fills},
+            "journal": {"entries_written": self.journal_agent.written, "last_seq": self.journal.last_seq(),
+                        "replayed": self.recovered.entries, "replay_seconds": round(self.recovered.seconds, 3)},
             "callback_errors": self.application.callback_errors,
             "state_thread_alive": self.state_thread.alive,
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -67,6 +68,7 @@ class OrderRecord:
     cl_ord_ids: list[str] = field(default_factory=list)
     requests: dict[str, VenueRequest] = field(default_factory=dict)
     reject_text: str | None = None
+    fill_exec_ids: deque = field(default_factory=deque)      # venue ExecIDs of fills not yet journaled
     # state (state thread)
     status: str = OrdStatus.PENDING_NEW
     status_before_pending: str = OrdStatus.PENDING_NEW
@@ -121,8 +123,15 @@ class OrderRegistry:
         self.by_id: dict[int, OrderRecord] = {}
         self.by_client: dict[tuple[str, str], OrderRecord] = {}
         self.by_venue: dict[str, tuple[OrderRecord, VenueRequest | None]] = {}
+        self.known_ids: set[tuple[str, str]] = set()            # ClOrdIDs of orders no longer held in memory
+        self.seen_exec_ids: set[str] = set()                    # venue ExecIDs of fills already booked
         self._reject_ids = itertools.count(-1, -1)
         self._lock = threading.Lock()
+
+    def continue_reject_ids(self, lowest: int) -> None:
+        """Hand out reject ids below `lowest` (ids from the journal are never reused)."""
+        with self._lock:
+            self._reject_ids = itertools.count(min(lowest, 0) - 1, -1)
 
     def next_reject_id(self) -> int:
         """Return a fresh negative id for an order rejected before it reached the risk book."""
@@ -145,7 +154,7 @@ class OrderRegistry:
         self.by_client.setdefault((record.session, request.client_cl_ord_id), record)
 
     def known_cl_ord_id(self, session: str, cl_ord_id: str) -> bool:
-        return (session, cl_ord_id) in self.by_client
+        return (session, cl_ord_id) in self.by_client or (session, cl_ord_id) in self.known_ids
 
     def find_client(self, session: str, cl_ord_id: str) -> OrderRecord | None:
         return self.by_client.get((session, cl_ord_id))

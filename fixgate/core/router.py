@@ -36,6 +36,7 @@ from fixgate.core.messages import (
     ExecType,
     MarketData,
     MarketDataRequest,
+    MassStatusRequest,
     NewOrder,
     OrdRejReason,
     OrdStatus,
@@ -94,6 +95,7 @@ class VenueLink(Protocol):
     def send_replace(self, request: ReplaceRequest, transact_ns: int) -> bool: ...
     def send_status_request(self, request: StatusRequest) -> bool: ...
     def send_market_data_request(self, request: MarketDataRequest) -> bool: ...
+    def send_mass_status_request(self, request: MassStatusRequest) -> bool: ...
 
 
 @dataclass
@@ -133,6 +135,9 @@ class RouterCounters:
     unknown_venue_reports: int = 0
     ring_full: int = 0
     overfills: int = 0
+    duplicate_fills: int = 0
+    reconciled: int = 0
+    unknown_venue_orders: int = 0
 
 
 def _number(text: str | None) -> float:
@@ -194,7 +199,9 @@ class Router:
         self._exec_ids = itertools.count(1)
         self._request_numbers = itertools.count(1)
         self._md_requests = itertools.count(1)
+        self._reconciliations = itertools.count(1)
         self.accepting = True
+        self.journal = None             # set by the gateway: intents are journaled before they are sent
         self.risk_reason = ""           # why the risk state is what it is (set by the risk agent)
 
     # -- IDS --------------------------------------------------------------------------------------
@@ -245,6 +252,7 @@ class Router:
             lot_size=self.lot_sizes[instrument_id], session_index=client.index, venue=venue_name,
             venue_cl_ord_id=gateway_order_id)
         self.registry.add(record)
+        self._write_ahead(EventKind.ACCEPTED, record, qty_lots=self._lots(record, order.order_qty), price=price)
         sent = self.venue_links[venue_name].send_new_order(
             NewOrder(cl_ord_id=gateway_order_id, symbol=order.symbol, side=order.side, ord_type=order.ord_type,
                      order_qty=order.order_qty, price=order.price, time_in_force=order.time_in_force,
@@ -377,6 +385,7 @@ class Router:
         venue_request = VenueRequest("cancel", self._venue_request_id(record), client_cl_ord_id,
                                      orig_client_cl_ord_id)
         self.registry.add_request(record, venue_request)
+        self._write_ahead(EventKind.CANCEL_REQUESTED, record)
         self._push(REQUESTS, EventKind.CANCEL_REQUESTED, record, recv_ns=recv_ns)
         sent = self.venue_links[record.venue].send_cancel(CancelRequest(
             cl_ord_id=venue_request.venue_cl_ord_id, orig_cl_ord_id=record.venue_cl_ord_id,
@@ -415,6 +424,7 @@ class Router:
                                      record.cl_ord_id, order_qty=request.order_qty,
                                      price=request.price if request.ord_type == ORD_TYPE_LIMIT else None)
         self.registry.add_request(record, venue_request)
+        self._write_ahead(EventKind.REPLACE_ACCEPTED, record, qty_lots=self._lots(record, request.order_qty), price=price)
         self._push(REQUESTS, EventKind.REPLACE_ACCEPTED, record, recv_ns=recv_ns,
                    qty_lots=self._lots(record, request.order_qty), price=price)
         sent = self.venue_links[record.venue].send_replace(ReplaceRequest(
@@ -455,6 +465,9 @@ class Router:
 
     def on_venue_execution(self, venue: str, report: Execution, recv_ns: int) -> None:
         """Apply a venue ExecutionReport to the book and relay it to the client at once."""
+        if report.exec_type == ExecType.ORDER_STATUS:
+            self._on_venue_status(venue, report, recv_ns)
+            return
         found = self.registry.find_venue(report.cl_ord_id)
         if found is None and report.orig_cl_ord_id:
             found = self.registry.find_venue(report.orig_cl_ord_id)
@@ -472,14 +485,23 @@ class Router:
         if kind == EventKind.ACKED:
             self.book.on_acked(record.order_id)
         elif kind == EventKind.FILLED:
-            price = _number(report.last_px)
-            code = self.book.on_filled(record.order_id, _number(report.last_qty), price)
-            if code != R.OK:
-                self.counters.overfills += code == R.OVERFILL
-                log.error("fill_anomaly", venue=venue, order_id=record.gateway_order_id, reason=reject_name(code),
-                          last_qty=report.last_qty, cum_qty=report.cum_qty)
-            qty_lots = self._lots(record, report.last_qty)
-            self.counters.fills += 1
+            if report.exec_id in self.registry.seen_exec_ids:
+                # A fill the venue sent again (resend after a restart): booked once already.
+                kind = None
+                self.counters.duplicate_fills += 1
+                log.info("fill_duplicate_ignored", venue=venue, order_id=record.gateway_order_id,
+                         exec_id=report.exec_id)
+            else:
+                self.registry.seen_exec_ids.add(report.exec_id)
+                record.fill_exec_ids.append(report.exec_id)
+                price = _number(report.last_px)
+                code = self.book.on_filled(record.order_id, _number(report.last_qty), price)
+                if code != R.OK:
+                    self.counters.overfills += code == R.OVERFILL
+                    log.error("fill_anomaly", venue=venue, order_id=record.gateway_order_id,
+                              reason=reject_name(code), last_qty=report.last_qty, cum_qty=report.cum_qty)
+                qty_lots = self._lots(record, report.last_qty)
+                self.counters.fills += 1
         elif kind in (EventKind.CANCELED, EventKind.EXPIRED, EventKind.DONE_FOR_DAY):
             self.book.on_canceled(record.order_id)
             if request is not None and request.kind == "cancel":
@@ -510,7 +532,8 @@ class Router:
             return
         self.client_link.send_execution(client, Execution(
             order_id=record.gateway_order_id, cl_ord_id=cl_ord_id, orig_cl_ord_id=orig_cl_ord_id,
-            exec_id=self._exec_id(), exec_type=report.exec_type, ord_status=report.ord_status,
+            # Derived from the venue's ExecID: a report relayed again after a restart keeps its ExecID.
+            exec_id=f"{venue}-{report.exec_id}", exec_type=report.exec_type, ord_status=report.ord_status,
             symbol=record.symbol, side=record.side, leaves_qty=report.leaves_qty, cum_qty=report.cum_qty,
             avg_px=report.avg_px, order_qty=report.order_qty or record.order_qty,
             price=report.price if report.price is not None else record.price, ord_type=record.ord_type,
@@ -538,6 +561,114 @@ class Router:
             order_id=record.gateway_order_id, cl_ord_id=request.client_cl_ord_id,
             orig_cl_ord_id=request.orig_client_cl_ord_id, ord_status=reject.ord_status,
             response_to=reject.response_to, reason=reject.reason, text=reject.text))
+
+    # -- RECONCILIATION ---------------------------------------------------------------------------
+
+    def reconcile(self, venue: str) -> int:
+        """After a logon: ask the venue for the status of every order open here, and for every order
+        it holds for us (mass status); `_on_venue_status` applies what it missed."""
+        link = self.venue_links[venue]
+        records = [record for record in self.registry.open_orders() if record.venue == venue and record.order_id > 0]
+        for record in records:
+            # The current id, and the new id of a replace that may or may not have happened.
+            ids = [record.venue_cl_ord_id] + [request.venue_cl_ord_id for request in list(record.requests.values())
+                                              if request.kind == "replace"]
+            for venue_cl_ord_id in ids:
+                link.send_status_request(StatusRequest(cl_ord_id=venue_cl_ord_id, symbol=record.symbol,
+                                                       side=record.side))
+        link.send_mass_status_request(MassStatusRequest(f"{self.run_token}-MS{next(self._reconciliations)}"))
+        if records:
+            log.info("reconciliation_started", venue=venue, open_orders=len(records))
+        return len(records)
+
+    def _on_venue_status(self, venue: str, report: Execution, recv_ns: int) -> None:
+        found = self.registry.find_venue(report.cl_ord_id)
+        if found is None:
+            if report.ord_status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED, OrdStatus.PENDING_NEW) \
+                    and report.order_id not in ("", "NONE"):
+                # Live at the venue, unknown here (accepted just before a crash, never journaled): an
+                # order nobody accounts for is cancelled.
+                self.counters.unknown_venue_orders += 1
+                self.venue_links[venue].send_cancel(CancelRequest(
+                    cl_ord_id=f"{self.run_token}-UX{next(self._request_numbers)}", orig_cl_ord_id=report.cl_ord_id,
+                    symbol=report.symbol, side=report.side, order_id=report.order_id), self.clock())
+                log.error("venue_order_unknown_cancelled", venue=venue, venue_cl_ord_id=report.cl_ord_id,
+                          symbol=report.symbol, leaves_qty=report.leaves_qty)
+            return
+        record, request = found
+        if self.book.order(record.order_id) is None:
+            return
+        unknown = report.ord_status == OrdStatus.REJECTED and report.order_id in ("", "NONE")
+        if request is not None and request.kind == "replace":
+            if unknown:
+                # The replace never reached the venue: the order keeps its terms.
+                record.requests.pop(request.venue_cl_ord_id, None)
+                self.book.on_replace_rejected(record.order_id)
+                self._push(VENUE, EventKind.REPLACE_REJECTED, record, recv_ns=recv_ns)
+                self._reconciled(venue, record, "replace never received by the venue")
+                return
+            # The venue knows the new id: the replace happened while the gateway was away.
+            self.book.on_replaced(record.order_id)
+            record.replaced_cl_ord_ids.add(record.cl_ord_id)
+            record.cl_ord_id = request.client_cl_ord_id
+            record.cl_ord_ids.append(request.client_cl_ord_id)
+            record.venue_cl_ord_id = request.venue_cl_ord_id
+            record.requests.pop(request.venue_cl_ord_id, None)
+            self._push(VENUE, EventKind.REPLACED, record, qty_lots=self._lots(record, request.order_qty),
+                       price=_number(request.price) if request.price is not None else 0.0, recv_ns=recv_ns)
+            self._reconciled(venue, record, "replace applied at the venue")
+        elif unknown:
+            if any(pending.kind == "replace" for pending in record.requests.values()):
+                return                       # known to the venue by the replace's id: that answer decides
+            # The venue never received it: release it and tell the client.
+            self.book.on_venue_rejected(record.order_id)
+            record.reject_text = "the venue never received the order (found at reconciliation)"
+            self._push(VENUE, EventKind.VENUE_REJECTED, record, recv_ns=recv_ns)
+            self._reconciled(venue, record, "never received by the venue")
+            client = self.clients_by_name.get(record.session)
+            if client is not None:
+                self.client_link.send_execution(client, Execution(
+                    order_id=record.gateway_order_id, cl_ord_id=record.cl_ord_id, exec_id=self._exec_id(),
+                    exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED, symbol=record.symbol,
+                    side=record.side, leaves_qty="0", cum_qty=str(record.cum_qty), avg_px=str(record.avg_px),
+                    order_qty=record.order_qty, price=record.price, ord_type=record.ord_type,
+                    text=f"VENUE_UNAVAILABLE: {record.reject_text}", transact_time_ns=self.clock()))
+            return
+        slot = self.book.order(record.order_id)
+        if slot is None:
+            return
+        venue_cum_lots = self._lots(record, report.cum_qty)
+        if venue_cum_lots > slot["cum_lots"]:
+            missing_lots = venue_cum_lots - slot["cum_lots"]
+            missing = record.lot_size * missing_lots
+            ours = record.lot_size * slot["cum_lots"]
+            try:
+                price = (Decimal(report.avg_px) * Decimal(report.cum_qty) - record.avg_px * ours) / missing
+            except (ArithmeticError, ValueError):
+                price = Decimal(report.avg_px or "0")
+            exec_id = f"RECONCILED-{venue}-{report.exec_id}"
+            self.registry.seen_exec_ids.add(exec_id)
+            record.fill_exec_ids.append(exec_id)
+            self.book.on_filled(record.order_id, float(missing), float(price))
+            self._push(VENUE, EventKind.FILLED, record, qty_lots=missing_lots, price=float(price), recv_ns=recv_ns)
+            self.counters.fills += 1
+            self._reconciled(venue, record, f"missed fill of {missing} at {price:.10g}")
+        terminal = {OrdStatus.FILLED: EventKind.CANCELED, OrdStatus.CANCELED: EventKind.CANCELED,
+                    OrdStatus.EXPIRED: EventKind.EXPIRED, OrdStatus.DONE_FOR_DAY: EventKind.DONE_FOR_DAY}
+        kind = terminal.get(report.ord_status)
+        if kind is not None and self.book.order(record.order_id) is not None:
+            self.book.on_canceled(record.order_id)
+            self._push(VENUE, kind, record, recv_ns=recv_ns)
+            self._reconciled(venue, record, f"closed at the venue ({report.ord_status})")
+        elif record.status == OrdStatus.PENDING_NEW and report.ord_status in (OrdStatus.NEW,
+                                                                              OrdStatus.PARTIALLY_FILLED):
+            self.book.on_acked(record.order_id)
+            self._push(VENUE, EventKind.ACKED, record, recv_ns=recv_ns)
+
+    def _reconciled(self, venue: str, record: OrderRecord, difference: str) -> None:
+        self.counters.reconciled += 1
+        log.warning("order_reconciled", venue=venue, order_id=record.gateway_order_id, cl_ord_id=record.cl_ord_id,
+                    difference=difference)
 
     # -- MARKET DATA ------------------------------------------------------------------------------
 
@@ -605,6 +736,12 @@ class Router:
         return sent
 
     # -- EVENTS -----------------------------------------------------------------------------------
+
+    def _write_ahead(self, kind: int, record: OrderRecord, *, qty_lots: int = 0, price: float = 0.0) -> None:
+        """Journal an intent (an order, a cancel, a replace) before it goes to the venue, so that after
+        a crash the gateway knows what it may have sent and asks the venue rather than resend."""
+        if self.journal is not None:
+            self.journal.write_ahead(kind, record, qty_lots=qty_lots, price=price if math.isfinite(price) else 0.0)
 
     def _lots(self, record: OrderRecord, quantity: str | None) -> int:
         if quantity is None:

@@ -39,14 +39,20 @@ class StateFileError(RuntimeError):
 
 
 class AuditLog:
-    """Append-only JSON lines: every risk transition and admin action, who, why, when."""
+    """Append-only JSON lines: every risk transition and admin action, who, why, when.
 
-    def __init__(self, path: Path) -> None:
+    `forward`, when given, receives each record too (the journal keeps them with the order events).
+    """
+
+    def __init__(self, path: Path, forward: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.forward = forward
 
     def write(self, record: dict[str, Any]) -> None:
+        if self.forward is not None:
+            self.forward(record)
         line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}, sort_keys=True)
         with self._lock, open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")

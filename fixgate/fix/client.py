@@ -68,6 +68,14 @@ class ClientApplication(fix.Application):
     def toApp(self, message, sessionID):
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
+        # An order, cancel or replace that the peer missed is not sent again by the resend after a
+        # reconnect (QuickFIX gap-fills it instead): a stale order must not reach a market later.
+        header = message.getHeader()
+        if header.isSetField(43) and header.getField(43) == "Y" and \
+                header.getField(35) in (codec.NEW_ORDER_SINGLE, codec.ORDER_CANCEL_REQUEST,
+                                        codec.ORDER_CANCEL_REPLACE_REQUEST):
+            self.client.stale_not_resent += 1
+            raise fix.DoNotSend()
 
     def fromApp(self, message, sessionID):
         if self.message_log is not None:
@@ -109,6 +117,7 @@ class FixClient:
         self.business_rejects: list[str] = []
         self.errors = 0
         self.logouts = 0
+        self.stale_not_resent = 0
         self._logged_on = threading.Event()
         self._changed = threading.Condition()
         self._ids = itertools.count(1)

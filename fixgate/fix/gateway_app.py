@@ -13,7 +13,7 @@ import time
 import quickfix as fix
 import structlog
 
-from fixgate.core.messages import CancelReject, CancelRequest, Execution, MarketDataRequest, NewOrder
+from fixgate.core.messages import CancelReject, CancelRequest, Execution, MarketDataRequest, MassStatusRequest, NewOrder
 from fixgate.core.messages import ExecType, OrdStatus, ReplaceRequest, StatusRequest
 from fixgate.core.router import ClientContext, Router
 from fixgate.fix import codec
@@ -81,6 +81,9 @@ class QuickFixVenueLink:
 
     def send_market_data_request(self, request: MarketDataRequest) -> bool:
         return self._send(codec.write_market_data_request(request))
+
+    def send_mass_status_request(self, request: MassStatusRequest) -> bool:
+        return self._send(codec.write_mass_status_request(request))
 
 
 class QuickFixClientLink:
@@ -161,6 +164,7 @@ class GatewayApplication(fix.Application):
                 request = self.router.market_data_request(venue)
                 if request is not None and self.router.config.venue(venue).market_data:
                     self.router.venue_links[venue].send_market_data_request(request)
+                self.router.reconcile(venue)
         except Exception:
             self._failed("onLogon", sessionID)
 

@@ -172,6 +172,8 @@ class VenueSimulator:
         self.control_port = control_port
         self._control: http.server.ThreadingHTTPServer | None = None
         self.orders_received = 0
+        self.cl_ord_ids_seen: dict[str, int] = {}             # every ClOrdID of a new order, with its count
+        self.positions: dict[tuple[str, str], Decimal] = {}   # (owner, symbol) -> net quantity traded
 
     # -- LIFE CYCLE -------------------------------------------------------------------------------
 
@@ -229,6 +231,8 @@ class VenueSimulator:
         if msg_type == codec.NEW_ORDER_SINGLE:
             order = codec.read_new_order(message)
             self.orders_received += 1
+            key = f"{party}/{order.cl_ord_id}"
+            self.cl_ord_ids_seen[key] = self.cl_ord_ids_seen.get(key, 0) + 1
             if self.faults.reject_ratio and self.random.random() < self.faults.reject_ratio:
                 self._send_execution(party, self._reject_report(order, "simulated venue reject"))
                 return
@@ -310,6 +314,10 @@ class VenueSimulator:
         changed: list[str] = []
         for event in events:
             if isinstance(event, ExecutionReport):
+                if event.exec_type.value == "TRADE":
+                    key = (event.owner, event.symbol)
+                    signed = event.last_qty if event.side.value == "BUY" else -event.last_qty
+                    self.positions[key] = self.positions.get(key, Decimal(0)) + signed
                 if event.owner != MAKER:
                     self._send_execution(event.owner, self._execution(event))
             elif isinstance(event, CancelReject):
@@ -435,6 +443,20 @@ class VenueSimulator:
         log.warning("fault_applied", **{key: value for key, value in command.items() if key != "event"})
         return self.fault_state()
 
+    def ledger(self, owner: str) -> dict[str, Any]:
+        """Return what the venue holds for `owner`: net positions, open orders, duplicate ClOrdIDs."""
+        with self.lock:
+            open_orders = self.engine.open_orders(owner)
+            return {
+                "positions": {symbol: format(quantity, "f") for (party, symbol), quantity in self.positions.items()
+                              if party == owner},
+                "open_orders": sorted(report.cl_ord_id for report in open_orders),
+                "orders_received": sum(count for key, count in self.cl_ord_ids_seen.items()
+                                       if key.startswith(owner + "/")),
+                "duplicate_cl_ord_ids": sorted(key.split("/", 1)[1] for key, count in self.cl_ord_ids_seen.items()
+                                               if count > 1 and key.startswith(owner + "/")),
+            }
+
     def fault_state(self) -> dict[str, Any]:
         return {"reject_ratio": self.faults.reject_ratio, "ack_delay_ms": self.faults.ack_delay_ms,
                 "stale": sorted(self.faults.stale), "crossed": sorted(self.faults.crossed)}
@@ -453,10 +475,12 @@ def _control_server(venue: VenueSimulator, port: int) -> http.server.ThreadingHT
             self.wfile.write(data)
 
         def do_GET(self):  # noqa: N802 - http.server's name
-            if self.path != "/faults":
+            if self.path == "/faults":
+                self._answer(200, venue.fault_state())
+            elif self.path.startswith("/ledger/"):
+                self._answer(200, venue.ledger(self.path.split("/", 2)[2]))
+            else:
                 self._answer(404, {"error": f"no such path {self.path}"})
-                return
-            self._answer(200, venue.fault_state())
 
         def do_POST(self):  # noqa: N802 - http.server's name
             if self.path != "/faults":

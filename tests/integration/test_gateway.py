@@ -184,7 +184,8 @@ def test_new_order_when_kill_switch_on_is_rejected_before_anything_else(stack):
     assert client.wait_report(cl_ord_id, exec_type=REJECTED).text.startswith("KILL_SWITCH: kill switch active")
 
 
-def test_new_order_when_client_floods_is_throttled(stack):
+def test_new_order_when_client_floods_is_throttled(make_stack):
+    stack = make_stack(client_overrides={"max_order_rate": 20.0, "burst": 5})
     client = stack.client()
     started = time.monotonic()
     ids = [client.new_order("AAPL", BUY, "1", "189.00") for _ in range(200)]
@@ -193,9 +194,9 @@ def test_new_order_when_client_floods_is_throttled(stack):
     texts = [client.reports_for(cl_ord_id)[0].text or "" for cl_ord_id in ids]
     throttled = [text for text in texts if text.startswith("THROTTLED")]
     passed = len(ids) - len(throttled)
-    # client1: 200 orders/s, burst 50: the burst passes, then the refill rate; the exact bucket
+    # client1 here: 20 orders/s, burst 5: the burst passes, then the refill rate; the exact bucket
     # arithmetic is pinned by the unit tests, here it is the wiring that counts.
-    assert throttled and passed >= 50, (len(throttled), elapsed)
+    assert throttled and passed >= 5, (len(throttled), elapsed)
     assert throttled[0] == "THROTTLED: order rate limit exceeded"
     assert stack.gateway.book.throttle.counters()["session_breaches"] == len(throttled)
 
