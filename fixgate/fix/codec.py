@@ -132,60 +132,85 @@ def read_logon_credentials(message: fix.Message) -> tuple[str | None, str | None
     return _optional(message, USERNAME), _optional(message, PASSWORD)
 
 
+def fields_of(message: fix.Message) -> dict[str, str]:
+    """Return every field of `message` by tag (as text): one call into QuickFIX, not one per field.
+
+    Each call into the binding releases and retakes the GIL; reading a message whole and splitting it
+    here is what keeps a busy gateway's threads from queueing for the GIL field by field. Repeating
+    groups are not read this way (their tags repeat); the market-data readers use QuickFIX's groups.
+    """
+    fields = {}
+    for item in message.toString().split("\x01"):
+        tag, _, value = item.partition("=")
+        fields[tag] = value
+    return fields
+
+
+def _required(fields: dict[str, str], tag: int) -> str:
+    value = fields.get(str(tag))
+    if value is None:
+        raise fix.FieldNotFound(tag)
+    return value
+
+
 def read_new_order(message: fix.Message) -> NewOrder:
     """Read a NewOrderSingle (D)."""
+    fields = fields_of(message)
     return NewOrder(
-        cl_ord_id=message.getField(CL_ORD_ID),
-        symbol=message.getField(SYMBOL),
-        side=message.getField(SIDE),
-        ord_type=message.getField(ORD_TYPE),
-        order_qty=_optional(message, ORDER_QTY),
-        price=_optional(message, PRICE),
-        time_in_force=_optional(message, TIME_IN_FORCE) or "0",
-        account=_optional(message, ACCOUNT),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        symbol=_required(fields, SYMBOL),
+        side=_required(fields, SIDE),
+        ord_type=_required(fields, ORD_TYPE),
+        order_qty=fields.get("38"),
+        price=fields.get("44"),
+        time_in_force=fields.get("59") or "0",
+        account=fields.get("1"),
     )
 
 
 def read_cancel_request(message: fix.Message) -> CancelRequest:
     """Read an OrderCancelRequest (F)."""
+    fields = fields_of(message)
     return CancelRequest(
-        cl_ord_id=message.getField(CL_ORD_ID),
-        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
-        symbol=message.getField(SYMBOL),
-        side=message.getField(SIDE),
-        order_qty=_optional(message, ORDER_QTY),
-        order_id=_optional(message, ORDER_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        orig_cl_ord_id=_required(fields, ORIG_CL_ORD_ID),
+        symbol=_required(fields, SYMBOL),
+        side=_required(fields, SIDE),
+        order_qty=fields.get("38"),
+        order_id=fields.get("37"),
     )
 
 
 def read_replace_request(message: fix.Message) -> ReplaceRequest:
     """Read an OrderCancelReplaceRequest (G)."""
+    fields = fields_of(message)
     return ReplaceRequest(
-        cl_ord_id=message.getField(CL_ORD_ID),
-        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
-        symbol=message.getField(SYMBOL),
-        side=message.getField(SIDE),
-        ord_type=message.getField(ORD_TYPE),
-        order_qty=_optional(message, ORDER_QTY),
-        price=_optional(message, PRICE),
-        time_in_force=_optional(message, TIME_IN_FORCE) or "0",
-        order_id=_optional(message, ORDER_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        orig_cl_ord_id=_required(fields, ORIG_CL_ORD_ID),
+        symbol=_required(fields, SYMBOL),
+        side=_required(fields, SIDE),
+        ord_type=_required(fields, ORD_TYPE),
+        order_qty=fields.get("38"),
+        price=fields.get("44"),
+        time_in_force=fields.get("59") or "0",
+        order_id=fields.get("37"),
     )
 
 
 def read_status_request(message: fix.Message) -> StatusRequest:
     """Read an OrderStatusRequest (H)."""
+    fields = fields_of(message)
     return StatusRequest(
-        cl_ord_id=message.getField(CL_ORD_ID),
-        symbol=message.getField(SYMBOL),
-        side=message.getField(SIDE),
-        order_id=_optional(message, ORDER_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        symbol=_required(fields, SYMBOL),
+        side=_required(fields, SIDE),
+        order_id=fields.get("37"),
     )
 
 
 def read_mass_status_request(message: fix.Message) -> MassStatusRequest:
     """Read an OrderMassStatusRequest (AF)."""
-    return MassStatusRequest(mass_status_req_id=message.getField(MASS_STATUS_REQ_ID))
+    return MassStatusRequest(mass_status_req_id=_required(fields_of(message), MASS_STATUS_REQ_ID))
 
 
 def read_market_data_request(message: fix.Message) -> MarketDataRequest:
@@ -201,40 +226,43 @@ def read_market_data_request(message: fix.Message) -> MarketDataRequest:
 
 def read_execution(message: fix.Message) -> Execution:
     """Read an ExecutionReport (8)."""
+    fields = fields_of(message)
+    get = fields.get
     return Execution(
-        order_id=message.getField(ORDER_ID),
-        cl_ord_id=_optional(message, CL_ORD_ID) or "",
-        exec_id=message.getField(EXEC_ID),
-        exec_type=message.getField(EXEC_TYPE),
-        ord_status=message.getField(ORD_STATUS),
-        symbol=message.getField(SYMBOL),
-        side=message.getField(SIDE),
-        leaves_qty=message.getField(LEAVES_QTY),
-        cum_qty=message.getField(CUM_QTY),
-        avg_px=message.getField(AVG_PX),
-        orig_cl_ord_id=_optional(message, ORIG_CL_ORD_ID),
-        order_qty=_optional(message, ORDER_QTY),
-        price=_optional(message, PRICE),
-        ord_type=_optional(message, ORD_TYPE),
-        time_in_force=_optional(message, TIME_IN_FORCE),
-        last_qty=_optional(message, LAST_QTY),
-        last_px=_optional(message, LAST_PX),
-        text=_optional(message, TEXT),
-        ord_rej_reason=_optional(message, ORD_REJ_REASON),
-        mass_status_req_id=_optional(message, MASS_STATUS_REQ_ID),
+        order_id=_required(fields, ORDER_ID),
+        cl_ord_id=get("11") or "",
+        exec_id=_required(fields, EXEC_ID),
+        exec_type=_required(fields, EXEC_TYPE),
+        ord_status=_required(fields, ORD_STATUS),
+        symbol=_required(fields, SYMBOL),
+        side=_required(fields, SIDE),
+        leaves_qty=_required(fields, LEAVES_QTY),
+        cum_qty=_required(fields, CUM_QTY),
+        avg_px=_required(fields, AVG_PX),
+        orig_cl_ord_id=get("41"),
+        order_qty=get("38"),
+        price=get("44"),
+        ord_type=get("40"),
+        time_in_force=get("59"),
+        last_qty=get("32"),
+        last_px=get("31"),
+        text=get("58"),
+        ord_rej_reason=get("103"),
+        mass_status_req_id=get("584"),
     )
 
 
 def read_cancel_reject(message: fix.Message) -> CancelReject:
     """Read an OrderCancelReject (9)."""
+    fields = fields_of(message)
     return CancelReject(
-        order_id=message.getField(ORDER_ID),
-        cl_ord_id=message.getField(CL_ORD_ID),
-        orig_cl_ord_id=message.getField(ORIG_CL_ORD_ID),
-        ord_status=message.getField(ORD_STATUS),
-        response_to=message.getField(CXL_REJ_RESPONSE_TO),
-        reason=_optional(message, CXL_REJ_REASON) or "99",
-        text=_optional(message, TEXT),
+        order_id=_required(fields, ORDER_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        orig_cl_ord_id=_required(fields, ORIG_CL_ORD_ID),
+        ord_status=_required(fields, ORD_STATUS),
+        response_to=_required(fields, CXL_REJ_RESPONSE_TO),
+        reason=fields.get("102") or "99",
+        text=fields.get("58"),
     )
 
 
@@ -284,6 +312,16 @@ def _set(message: fix.FieldMap, tag: int, value: str | None) -> None:
         message.setField(tag, value)
 
 
+def _build(msg_type: str, fields: list[tuple[int, str | None]]) -> fix.Message:
+    """Build a message from (tag, value) pairs in one call into QuickFIX (values None are left out).
+
+    QuickFIX fills the header (CompIDs, MsgSeqNum, SendingTime) and computes BodyLength and CheckSum
+    when it sends.
+    """
+    body = "".join(f"{tag}={value}\x01" for tag, value in fields if value is not None)
+    return fix.Message(f"8=FIX.4.4\x019=0\x0135={msg_type}\x01{body}10=000\x01", False)
+
+
 def write_logon_credentials(message: fix.Message, username: str, password: str) -> None:
     """Add Username(553) and Password(554) to an outgoing Logon."""
     message.setField(USERNAME, username)
@@ -292,105 +330,60 @@ def write_logon_credentials(message: fix.Message, username: str, password: str) 
 
 def write_new_order(order: NewOrder, transact_ns: int) -> fix.Message:
     """Build a NewOrderSingle (D)."""
-    message = _new(NEW_ORDER_SINGLE)
-    message.setField(CL_ORD_ID, order.cl_ord_id)
-    _set(message, ACCOUNT, order.account)
-    message.setField(SYMBOL, order.symbol)
-    message.setField(SIDE, order.side)
-    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
-    _set(message, ORDER_QTY, order.order_qty)
-    message.setField(ORD_TYPE, order.ord_type)
-    _set(message, PRICE, order.price)
-    message.setField(TIME_IN_FORCE, order.time_in_force)
-    return message
+    return _build(NEW_ORDER_SINGLE, [
+        (CL_ORD_ID, order.cl_ord_id), (ACCOUNT, order.account), (SYMBOL, order.symbol), (SIDE, order.side),
+        (TRANSACT_TIME, format_utc_timestamp(transact_ns)), (ORDER_QTY, order.order_qty), (ORD_TYPE, order.ord_type),
+        (PRICE, order.price), (TIME_IN_FORCE, order.time_in_force)])
 
 
 def write_cancel_request(request: CancelRequest, transact_ns: int) -> fix.Message:
     """Build an OrderCancelRequest (F)."""
-    message = _new(ORDER_CANCEL_REQUEST)
-    message.setField(ORIG_CL_ORD_ID, request.orig_cl_ord_id)
-    _set(message, ORDER_ID, request.order_id)
-    message.setField(CL_ORD_ID, request.cl_ord_id)
-    message.setField(SYMBOL, request.symbol)
-    message.setField(SIDE, request.side)
-    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
-    _set(message, ORDER_QTY, request.order_qty)
-    return message
+    return _build(ORDER_CANCEL_REQUEST, [
+        (ORIG_CL_ORD_ID, request.orig_cl_ord_id), (ORDER_ID, request.order_id), (CL_ORD_ID, request.cl_ord_id),
+        (SYMBOL, request.symbol), (SIDE, request.side), (TRANSACT_TIME, format_utc_timestamp(transact_ns)),
+        (ORDER_QTY, request.order_qty)])
 
 
 def write_replace_request(request: ReplaceRequest, transact_ns: int) -> fix.Message:
     """Build an OrderCancelReplaceRequest (G)."""
-    message = _new(ORDER_CANCEL_REPLACE_REQUEST)
-    message.setField(ORIG_CL_ORD_ID, request.orig_cl_ord_id)
-    _set(message, ORDER_ID, request.order_id)
-    message.setField(CL_ORD_ID, request.cl_ord_id)
-    message.setField(SYMBOL, request.symbol)
-    message.setField(SIDE, request.side)
-    message.setField(TRANSACT_TIME, format_utc_timestamp(transact_ns))
-    _set(message, ORDER_QTY, request.order_qty)
-    message.setField(ORD_TYPE, request.ord_type)
-    _set(message, PRICE, request.price)
-    message.setField(TIME_IN_FORCE, request.time_in_force)
-    return message
+    return _build(ORDER_CANCEL_REPLACE_REQUEST, [
+        (ORIG_CL_ORD_ID, request.orig_cl_ord_id), (ORDER_ID, request.order_id), (CL_ORD_ID, request.cl_ord_id),
+        (SYMBOL, request.symbol), (SIDE, request.side), (TRANSACT_TIME, format_utc_timestamp(transact_ns)),
+        (ORDER_QTY, request.order_qty), (ORD_TYPE, request.ord_type), (PRICE, request.price),
+        (TIME_IN_FORCE, request.time_in_force)])
 
 
 def write_status_request(request: StatusRequest) -> fix.Message:
     """Build an OrderStatusRequest (H)."""
-    message = _new(ORDER_STATUS_REQUEST)
-    _set(message, ORDER_ID, request.order_id)
-    message.setField(CL_ORD_ID, request.cl_ord_id)
-    message.setField(SYMBOL, request.symbol)
-    message.setField(SIDE, request.side)
-    return message
+    return _build(ORDER_STATUS_REQUEST, [(ORDER_ID, request.order_id), (CL_ORD_ID, request.cl_ord_id),
+                                         (SYMBOL, request.symbol), (SIDE, request.side)])
 
 
 def write_mass_status_request(request: MassStatusRequest) -> fix.Message:
     """Build an OrderMassStatusRequest (AF) for all orders."""
-    message = _new(ORDER_MASS_STATUS_REQUEST)
-    message.setField(MASS_STATUS_REQ_ID, request.mass_status_req_id)
-    message.setField(MASS_STATUS_REQ_TYPE, MASS_STATUS_ALL_ORDERS)
-    return message
+    return _build(ORDER_MASS_STATUS_REQUEST, [(MASS_STATUS_REQ_ID, request.mass_status_req_id),
+                                              (MASS_STATUS_REQ_TYPE, MASS_STATUS_ALL_ORDERS)])
 
 
 def write_execution(report: Execution) -> fix.Message:
     """Build an ExecutionReport (8)."""
-    message = _new(EXECUTION_REPORT)
-    message.setField(ORDER_ID, report.order_id)
-    _set(message, CL_ORD_ID, report.cl_ord_id)
-    _set(message, ORIG_CL_ORD_ID, report.orig_cl_ord_id)
-    _set(message, MASS_STATUS_REQ_ID, report.mass_status_req_id)
-    message.setField(EXEC_ID, report.exec_id)
-    message.setField(EXEC_TYPE, report.exec_type)
-    message.setField(ORD_STATUS, report.ord_status)
-    _set(message, ORD_REJ_REASON, report.ord_rej_reason)
-    message.setField(SYMBOL, report.symbol)
-    message.setField(SIDE, report.side)
-    _set(message, ORDER_QTY, report.order_qty)
-    _set(message, ORD_TYPE, report.ord_type)
-    _set(message, PRICE, report.price)
-    _set(message, TIME_IN_FORCE, report.time_in_force)
-    _set(message, LAST_QTY, report.last_qty)
-    _set(message, LAST_PX, report.last_px)
-    message.setField(LEAVES_QTY, report.leaves_qty)
-    message.setField(CUM_QTY, report.cum_qty)
-    message.setField(AVG_PX, report.avg_px)
-    if report.transact_time_ns is not None:
-        message.setField(TRANSACT_TIME, format_utc_timestamp(report.transact_time_ns))
-    _set(message, TEXT, report.text)
-    return message
+    return _build(EXECUTION_REPORT, [
+        (ORDER_ID, report.order_id), (CL_ORD_ID, report.cl_ord_id or None), (ORIG_CL_ORD_ID, report.orig_cl_ord_id),
+        (MASS_STATUS_REQ_ID, report.mass_status_req_id), (EXEC_ID, report.exec_id), (EXEC_TYPE, report.exec_type),
+        (ORD_STATUS, report.ord_status), (ORD_REJ_REASON, report.ord_rej_reason), (SYMBOL, report.symbol),
+        (SIDE, report.side), (ORDER_QTY, report.order_qty), (ORD_TYPE, report.ord_type), (PRICE, report.price),
+        (TIME_IN_FORCE, report.time_in_force), (LAST_QTY, report.last_qty), (LAST_PX, report.last_px),
+        (LEAVES_QTY, report.leaves_qty), (CUM_QTY, report.cum_qty), (AVG_PX, report.avg_px),
+        (TRANSACT_TIME, format_utc_timestamp(report.transact_time_ns) if report.transact_time_ns is not None
+         else None), (TEXT, report.text)])
 
 
 def write_cancel_reject(reject: CancelReject) -> fix.Message:
     """Build an OrderCancelReject (9)."""
-    message = _new(ORDER_CANCEL_REJECT)
-    message.setField(ORDER_ID, reject.order_id)
-    message.setField(CL_ORD_ID, reject.cl_ord_id)
-    message.setField(ORIG_CL_ORD_ID, reject.orig_cl_ord_id)
-    message.setField(ORD_STATUS, reject.ord_status)
-    message.setField(CXL_REJ_RESPONSE_TO, reject.response_to)
-    message.setField(CXL_REJ_REASON, reject.reason)
-    _set(message, TEXT, reject.text)
-    return message
+    return _build(ORDER_CANCEL_REJECT, [
+        (ORDER_ID, reject.order_id), (CL_ORD_ID, reject.cl_ord_id), (ORIG_CL_ORD_ID, reject.orig_cl_ord_id),
+        (ORD_STATUS, reject.ord_status), (CXL_REJ_RESPONSE_TO, reject.response_to), (CXL_REJ_REASON, reject.reason),
+        (TEXT, reject.text)])
 
 
 def write_market_data_request(request: MarketDataRequest) -> fix.Message:
