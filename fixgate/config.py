@@ -62,6 +62,10 @@ class GatewaySettings:
     comp_id: str = _rule("FIXGATE", doc="the gateway's CompID towards clients and venues", identifier=True)
     state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live")
     cancel_on_shutdown: bool = _rule(True, doc="cancel every open order on a graceful stop")
+    message_log: bool = _rule(True, doc="keep a FIX message log per session in <state_dir>/fixlog")
+    gil_switch_interval_us: int = _rule(100, doc="the interpreter's switch interval: the longest a QuickFIX "
+                                                  "thread waits for the GIL behind a busy thread", minimum=5,
+                                        maximum=5000)
     ring_capacity: int = _rule(65536, doc="slots in each event ring", power_of_two=True)
     order_capacity: int = _rule(65536, doc="most live orders in the risk book", power_of_two=True)
 

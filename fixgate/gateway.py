@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import string
+import sys
 import subprocess
 import threading
 import time
@@ -20,7 +21,7 @@ from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, trading_day_offset_ns
 from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
 from fixgate.core.events import EventSink
-from fixgate.core.journal import SqliteJournal
+from fixgate.core.journal import IntentLog, SqliteJournal
 from fixgate.core import recovery
 from fixgate.core.orders import TERMINAL
 from fixgate.core.positions import PositionTracker
@@ -62,6 +63,18 @@ def next_day_start_ns(config: Config, now_ns: int) -> int:
     offset = trading_day_offset_ns(config)
     start = now_ns - (now_ns - offset) % NANOSECONDS_PER_DAY
     return start + NANOSECONDS_PER_DAY
+
+
+def _rss_bytes() -> int | None:
+    """Return this process's resident memory, from /proc (None elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def git_commit() -> str | None:
@@ -169,19 +182,26 @@ class Gateway:
         self.positions = PositionTracker(config.risk.starting_equity)
         # Startup is recovery: the journal's snapshot and tail become the registry, positions and book.
         self.journal = SqliteJournal(self.state_dir / "journal.sqlite3")
+        self.intents = IntentLog(self.state_dir)
         self.recovered = recovery.replay(self.journal, config.risk.starting_equity,
-                                         day_start_ns=next_day_start_ns(config, self.started_ns) - NANOSECONDS_PER_DAY)
+                                         day_start_ns=next_day_start_ns(config, self.started_ns) - NANOSECONDS_PER_DAY,
+                                         intents=self.intents)
+        if self.recovered.from_intents:
+            # What only the intent log knew becomes part of the journal, so that it reads whole.
+            self.journal.append(self.recovered.from_intents)
         recovery.install(self.recovered, self.router.registry, self.positions, self.book,
                          {index: instrument.lot_size for index, instrument in enumerate(config.instruments)},
                          {index: instrument.tick_size for index, instrument in enumerate(config.instruments)})
         if self.recovered.entries or self.recovered.snapshot_seq:
             log.info("journal_replayed", entries=self.recovered.entries, snapshot_seq=self.recovered.snapshot_seq,
+                     intents_applied=self.recovered.intents_applied,
                      open_orders=len(self.recovered.live_records()), seconds=round(self.recovered.seconds, 3),
-                     illegal_transitions=self.recovered.illegal)
+                     illegal_transitions=self.recovered.illegal, illegal_reasons=self.recovered.illegal_reasons)
         self.journal_agent = recovery.JournalAgent(
             self.journal, self.router.registry,
             lambda: recovery.snapshot_state(self.router.registry, self.positions, self.book,
-                                            self.router.registry.seen_exec_ids))
+                                            self.router.registry.seen_exec_ids),
+            intents=self.intents)
         self.router.journal = self.journal_agent
         self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions,
                                            on_event=self.journal_agent.on_event)
@@ -222,6 +242,11 @@ class Gateway:
 
     def start(self) -> None:
         """Start the state thread, then QuickFIX (listen for clients, connect to venues)."""
+        # Every call into the quickfix binding releases the GIL and takes it back; a thread that
+        # wants it back waits until the holder gives it up, at the latest after the switch interval
+        # (5 ms by default). A short interval bounds what a QuickFIX thread waits behind the state
+        # thread or another session's callback.
+        sys.setswitchinterval(self.config.gateway.gil_switch_interval_us / 1e6)
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:
@@ -267,7 +292,9 @@ class Gateway:
         self.journal_agent.flush()
         self.journal.write_snapshot(self.journal.last_seq(), recovery.snapshot_state(
             self.router.registry, self.positions, self.book, self.router.registry.seen_exec_ids))
+        self.intents.rotate()
         self.journal.close()
+        self.intents.close()
         if self.admin is not None:
             self.admin.stop()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
@@ -296,6 +323,8 @@ class Gateway:
                 "open": self.book.live_orders,
             },
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
+            "stages_ns": self.router.stages.summary(),
+            "memory_rss_bytes": _rss_bytes(),
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
             "open_orders": sorted(record.venue_cl_ord_id for record in self.router.registry.open_orders()
@@ -305,7 +334,8 @@ class Gateway:
             "reconciliation": {"differences": counters.reconciled, "unknown_venue_orders": counters.unknown_venue_orders,
                                "duplicate_fills": counters.duplicate_fills},
             "journal": {"entries_written": self.journal_agent.written, "last_seq": self.journal.last_seq(),
-                        "replayed": self.recovered.entries, "replay_seconds": round(self.recovered.seconds, 3)},
+                        "replayed": self.recovered.entries, "replay_seconds": round(self.recovered.seconds, 3),
+                        "replay_illegal_transitions": self.recovered.illegal},
             "callback_errors": self.application.callback_errors,
             "state_thread_alive": self.state_thread.alive,
         }

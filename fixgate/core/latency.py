@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from collections import deque
 
 # Bucket upper bounds in nanoseconds: 100 ns to 1 s.
 CHECK_BUCKETS_NS = (100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000, 1_000_000)
@@ -60,3 +61,38 @@ class LatencyHistogram:
             if running >= target:
                 return self.bounds_ns[index] if index < len(self.bounds_ns) else None
         return None
+
+
+class StageTimes:
+    """The latest durations of each stage of the order path, for the benchmark's breakdown.
+
+    Bounded (the last `size` samples per stage); a deque append is safe from any thread.
+    """
+
+    STAGES = ("decode", "checks", "journal", "encode_send", "internal", "relay")
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.samples = {stage: deque(maxlen=size) for stage in self.STAGES}
+
+    def record(self, stage: str, nanoseconds: int) -> None:
+        self.samples[stage].append(nanoseconds)
+
+    def clear(self) -> None:
+        for samples in self.samples.values():
+            samples.clear()
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Return count and p50/p90/p99/p99.9 in nanoseconds per stage."""
+        result = {}
+        for stage, samples in self.samples.items():
+            ordered = sorted(list(samples))
+            if not ordered:
+                result[stage] = {"count": 0}
+                continue
+
+            def at(fraction: float) -> int:
+                return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+            result[stage] = {"count": len(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99),
+                             "p999": at(0.999)}
+        return result

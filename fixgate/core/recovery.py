@@ -22,7 +22,7 @@ from typing import Any, Callable
 import structlog
 
 from fixgate._fast.codes import EventKind
-from fixgate.core.journal import Journal, JournalEntry
+from fixgate.core.journal import IntentLog, Journal, JournalEntry
 from fixgate.core.messages import OrdStatus
 from fixgate.core.orders import TERMINAL, OrderEvent, OrderManager, OrderRecord, OrderRegistry, VenueRequest
 from fixgate.core.positions import Position, PositionTracker
@@ -30,8 +30,6 @@ from fixgate.core.positions import Position, PositionTracker
 log = structlog.get_logger("fixgate.recovery")
 
 KIND_NAMES = {kind: kind.name.lower() for kind in EventKind}
-# Intents the router journals itself, before sending them: the ring's copy is not written again.
-WRITTEN_AHEAD = frozenset({EventKind.ACCEPTED, EventKind.CANCEL_REQUESTED, EventKind.REPLACE_ACCEPTED})
 KINDS_BY_NAME = {name: kind for kind, name in KIND_NAMES.items()}
 
 IDENTITY = ("gateway_order_id", "session", "account", "cl_ord_id", "symbol", "instrument_id", "side", "ord_type",
@@ -61,6 +59,21 @@ def record_state(record: OrderRecord) -> dict[str, Any]:
         "notional": f"{record.notional.numerator}/{record.notional.denominator}",
         "replaced_cl_ord_ids": sorted(record.replaced_cl_ord_ids),
     }
+
+
+def accepted_state(record: OrderRecord, qty_lots: int, price: float) -> dict[str, Any]:
+    """Return `record` as it was accepted: its first ClOrdID and venue id, the accepted quantity and
+    price (from the event), nothing filled or pending (later events bring the rest)."""
+    data = record_state(record)
+    first = record.cl_ord_ids[0] if record.cl_ord_ids else record.cl_ord_id
+    data.update(cl_ord_id=first, cl_ord_ids=[first], venue_cl_ord_id=record.gateway_order_id, requests=[],
+                replaced_cl_ord_ids=[], status=OrdStatus.PENDING_NEW, status_before_pending=OrdStatus.PENDING_NEW,
+                cum_qty="0", notional="0/1")
+    if qty_lots > 0:
+        data["order_qty"] = format((record.lot_size * qty_lots).normalize(), "f")
+    if record.ord_type == "2" and price > 0.0:
+        data["price"] = repr(price)
+    return data
 
 
 def record_from_state(data: dict[str, Any]) -> OrderRecord:
@@ -115,8 +128,9 @@ class JournalAgent:
     name = "journal"
 
     def __init__(self, journal: Journal, registry: OrderRegistry, snapshot: Callable[[], dict[str, Any]], *,
-                 snapshot_every: int = 50_000) -> None:
+                 intents: IntentLog | None = None, snapshot_every: int = 50_000) -> None:
         self.journal = journal
+        self.intents = intents
         self.registry = registry
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
@@ -126,13 +140,16 @@ class JournalAgent:
         self.written = 0
 
     def write_ahead(self, kind: int, record: OrderRecord, *, qty_lots: int, price: float) -> None:
-        """Journal an intent synchronously, on the calling FIX thread, before it is sent."""
-        self.journal.append([(time.time_ns(), KIND_NAMES[kind], record.order_id,
-                              self._data(kind, record, qty_lots, price))])
+        """Write an intent to the intent log, on the calling FIX thread, before it is sent."""
+        if self.intents is not None:
+            self.intents.append(time.time_ns(), KIND_NAMES[kind], record.order_id,
+                                self._data(kind, record, qty_lots, price))
 
     def _data(self, kind: int, record: OrderRecord | None, qty_lots: int, price: float) -> dict[str, Any]:
         data: dict[str, Any] = {"qty_lots": qty_lots, "price": price}
-        if kind in (EventKind.ACCEPTED, EventKind.REJECTED):
+        if kind == EventKind.ACCEPTED:
+            data["order"] = accepted_state(record, qty_lots, price) if record is not None else None
+        elif kind == EventKind.REJECTED:
             data["order"] = record_state(record) if record is not None else None
         elif record is not None and kind in (EventKind.REPLACED, EventKind.REPLACE_ACCEPTED, EventKind.REPLACE_REJECTED,
                                              EventKind.CANCEL_REQUESTED, EventKind.CANCEL_REJECTED):
@@ -146,8 +163,6 @@ class JournalAgent:
     def on_event(self, row) -> None:
         """Turn one drained ring event (already applied by the OMS) into a journal entry."""
         kind = int(row["kind"])
-        if kind in WRITTEN_AHEAD:
-            return
         order_id = int(row["order_id"])
         record = self.registry.by_id.get(order_id)
         data = self._data(kind, record, int(row["qty_lots"]), float(row["price"]))
@@ -173,6 +188,8 @@ class JournalAgent:
         self.since_snapshot += len(entries)
         if self.since_snapshot >= self.snapshot_every:
             self.journal.write_snapshot(seq, self.snapshot())
+            if self.intents is not None:
+                self.intents.rotate()
             self.since_snapshot = 0
         return len(entries)
 
@@ -195,14 +212,20 @@ class Recovered:
     daily_notional: float = 0.0
     entries: int = 0
     snapshot_seq: int = 0
+    intents_applied: int = 0
+    snapshot_next_order_id: int = 1
     illegal: int = 0
+    illegal_reasons: dict[str, int] = field(default_factory=dict)
+    early: dict[int, list[JournalEntry]] = field(default_factory=dict)
+    from_intents: list[tuple[int, str, int, dict[str, Any]]] = field(default_factory=list)
     seconds: float = 0.0
 
     def live_records(self) -> list[OrderRecord]:
         return [record for record in self.records.values() if record.order_id > 0 and record.status not in TERMINAL]
 
 
-def replay(journal: Journal, starting_equity: Decimal, *, day_start_ns: int = 0) -> Recovered:
+def replay(journal: Journal, starting_equity: Decimal, *, day_start_ns: int = 0,
+           intents: IntentLog | None = None) -> Recovered:
     """Rebuild the order records, positions and counters from the latest snapshot and the entries after it."""
     started = time.perf_counter()
     recovered = Recovered(positions=PositionTracker(starting_equity))
@@ -218,16 +241,39 @@ def replay(journal: Journal, starting_equity: Decimal, *, day_start_ns: int = 0)
         recovered.seen_exec_ids = set(state["seen_exec_ids"])
         positions_from_state(recovered.positions, state["positions"])
         recovered.next_order_id = state["next_order_id"]
+        recovered.snapshot_next_order_id = state["next_order_id"]
         recovered.daily_orders = state["daily_orders"]
         recovered.daily_notional = state["daily_notional"]
 
     def on_fill(record: OrderRecord, quantity: Decimal, price: Fraction) -> None:
         recovered.positions.apply_fill(record.account, record.symbol, record.side == "1", quantity, price)
 
-    manager = OrderManager(registry, on_fill=on_fill)
+    def on_illegal(record, event, reason: str) -> None:
+        recovered.illegal_reasons[reason] = recovered.illegal_reasons.get(reason, 0) + 1
+
+    manager = OrderManager(registry, on_fill=on_fill, on_illegal=on_illegal)
+    requests_seen: set[str] = set()
     for entry in journal.entries(recovered.snapshot_seq):
         recovered.entries += 1
         _apply(recovered, manager, entry, day_start_ns)
+        requests_seen.update(request["venue_cl_ord_id"] for request in entry.data.get("requests", ()))
+    for record in recovered.records.values():
+        requests_seen.update(record.requests)
+    # Intents written ahead but not journaled before a crash: the last thing known of those orders.
+    for at_ns, kind, order_id, data in (intents.entries() if intents is not None else ()):
+        if kind == KIND_NAMES[EventKind.ACCEPTED]:
+            # Known, or older than the snapshot (then finished: the snapshot holds every live order).
+            if order_id in recovered.records or order_id < recovered.snapshot_next_order_id:
+                continue
+        else:
+            record = recovered.records.get(order_id)
+            fresh = [request for request in data.get("requests", ()) if request["venue_cl_ord_id"] not in requests_seen]
+            if record is None or record.status in TERMINAL or not fresh:
+                continue
+            requests_seen.update(request["venue_cl_ord_id"] for request in fresh)
+        recovered.intents_applied += 1
+        recovered.from_intents.append((at_ns, kind, order_id, data))
+        _apply(recovered, manager, JournalEntry(0, at_ns, kind, order_id, data), day_start_ns)
     recovered.illegal = manager.illegal_transitions
     for record in recovered.records.values():
         recovered.client_ids.update((record.session, cl_ord_id) for cl_ord_id in record.cl_ord_ids)
@@ -239,6 +285,20 @@ def _apply(recovered: Recovered, manager: OrderManager, entry: JournalEntry, day
     kind = KINDS_BY_NAME.get(entry.kind)
     if kind is None:
         return                                   # risk-state changes and admin actions: history only
+    if kind not in (EventKind.ACCEPTED, EventKind.REJECTED) and entry.order_id > 0 \
+            and entry.order_id not in recovered.records:
+        # The accepted event is pushed after the order is sent, so a venue's first report can be
+        # journaled just before it: hold such events until their order is known.
+        recovered.early.setdefault(entry.order_id, []).append(entry)
+        return
+    _apply_known(recovered, manager, entry, kind, day_start_ns)
+    if kind == EventKind.ACCEPTED:
+        for early in recovered.early.pop(entry.order_id, ()):
+            _apply_known(recovered, manager, early, KINDS_BY_NAME[early.kind], day_start_ns)
+
+
+def _apply_known(recovered: Recovered, manager: OrderManager, entry: JournalEntry, kind: int,
+                 day_start_ns: int) -> None:
     data = entry.data
     if kind in (EventKind.ACCEPTED, EventKind.REJECTED):
         if data.get("order") is None:

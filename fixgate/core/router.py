@@ -20,7 +20,7 @@ import structlog
 from fixgate._fast.codes import EventKind, RejectCode as R, reject_name
 from fixgate.config import ClientSettings, Config
 from fixgate.core.events import REQUESTS, VENUE, EventSink
-from fixgate.core.latency import CHECK_BUCKETS_NS, LatencyHistogram
+from fixgate.core.latency import CHECK_BUCKETS_NS, LatencyHistogram, StageTimes
 from fixgate.core.messages import (
     ORD_TYPE_LIMIT,
     ORD_TYPE_MARKET,
@@ -196,6 +196,7 @@ class Router:
             self.lot_sizes[instrument_id] = instrument.lot_size
         self.tops: dict[int, TopOfBook] = {}
         self.check_latency = LatencyHistogram(CHECK_BUCKETS_NS)
+        self.stages = StageTimes()
         self._exec_ids = itertools.count(1)
         self._request_numbers = itertools.count(1)
         self._md_requests = itertools.count(1)
@@ -232,7 +233,9 @@ class Router:
         if code == R.OK:
             started = time.perf_counter_ns()
             code = self.book.check_new_order(client.index, instrument_id, side, ord_type, qty, price, now_ns)
-            self.check_latency.record(time.perf_counter_ns() - started)
+            checked = time.perf_counter_ns() - started
+            self.check_latency.record(checked)
+            self.stages.record("checks", checked)
             if code == R.KILL_SWITCH:
                 text = f"kill switch active: {self.risk_reason or 'no reason given'}"
             elif code != R.OK:
@@ -252,12 +255,17 @@ class Router:
             lot_size=self.lot_sizes[instrument_id], session_index=client.index, venue=venue_name,
             venue_cl_ord_id=gateway_order_id)
         self.registry.add(record)
+        started = time.perf_counter_ns()
         self._write_ahead(EventKind.ACCEPTED, record, qty_lots=self._lots(record, order.order_qty), price=price)
+        journaled = time.perf_counter_ns()
         sent = self.venue_links[venue_name].send_new_order(
             NewOrder(cl_ord_id=gateway_order_id, symbol=order.symbol, side=order.side, ord_type=order.ord_type,
                      order_qty=order.order_qty, price=order.price, time_in_force=order.time_in_force,
                      account=order.account), now_ns)
         sent_ns = self.clock()
+        self.stages.record("journal", journaled - started)
+        self.stages.record("encode_send", time.perf_counter_ns() - journaled)
+        self.stages.record("internal", sent_ns - recv_ns)
         if not sent:
             self.book.on_venue_rejected(order_id)
             record.reject_text = "venue not logged on"

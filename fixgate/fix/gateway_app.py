@@ -220,9 +220,9 @@ class GatewayApplication(fix.Application):
     # -- APPLICATION MESSAGES ---------------------------------------------------------------------
 
     def fromApp(self, message, sessionID):
+        recv_ns = time.time_ns()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "in")
-        recv_ns = time.time_ns()
         try:
             msg_type = codec.message_type(message)
             target = sessionID.getTargetCompID().getString()
@@ -246,7 +246,10 @@ class GatewayApplication(fix.Application):
             self._answer_failure(message, sessionID)
 
     def _on_new_order(self, client: ClientContext, message, recv_ns: int) -> None:
-        self.router.on_new_order(client, codec.read_new_order(message), recv_ns)
+        started = time.perf_counter_ns()
+        order = codec.read_new_order(message)
+        self.router.stages.record("decode", time.perf_counter_ns() - started)
+        self.router.on_new_order(client, order, recv_ns)
 
     def _on_cancel(self, client: ClientContext, message, recv_ns: int) -> None:
         self.router.on_cancel(client, codec.read_cancel_request(message), recv_ns)
@@ -259,6 +262,7 @@ class GatewayApplication(fix.Application):
 
     def _on_execution(self, venue: str, message, recv_ns: int) -> None:
         self.router.on_venue_execution(venue, codec.read_execution(message), recv_ns)
+        self.router.stages.record("relay", time.time_ns() - recv_ns)
 
     def _on_cancel_reject(self, venue: str, message, recv_ns: int) -> None:
         self.router.on_venue_cancel_reject(venue, codec.read_cancel_reject(message), recv_ns)

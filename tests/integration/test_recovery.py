@@ -135,6 +135,7 @@ def test_gateway_when_killed_mid_flow_restarts_with_books_equal_to_the_venue(tmp
         assert status["open_orders"] == ledger["open_orders"]
         assert ledger["duplicate_cl_ord_ids"] == []                       # no venue ClOrdID twice
         assert status["illegal_transitions"] == 0
+        assert status["journal"]["replay_illegal_transitions"] == 0
         # The client's reports: every fill once (by ExecID), adding up to the venue's position.
         fills = {}
         for report in client.reports:
