@@ -19,7 +19,7 @@ import structlog
 from fixgate._fast.codes import EventKind
 from fixgate.core.events import Drainer, EventSink
 from fixgate.core.latency import PATH_BUCKETS_NS, LatencyHistogram
-from fixgate.core.orders import OrderEvent, OrderManager, OrderRecord, OrderRegistry
+from fixgate.core.orders import TERMINAL, OrderEvent, OrderManager, OrderRecord, OrderRegistry
 from fixgate.core.positions import PositionTracker, exact_price
 
 log = structlog.get_logger("fixgate.state")
@@ -68,7 +68,8 @@ class OrderStateAgent:
     name = "order-state"
 
     def __init__(self, sink: EventSink, registry: OrderRegistry, positions: PositionTracker, *,
-                 on_event: Callable | None = None) -> None:
+                 on_event: Callable | None = None, retention_ns: int = 60_000_000_000,
+                 retention_orders: int = 100_000) -> None:
         self.drainer = Drainer(sink)
         self.registry = registry
         self.positions = positions
@@ -77,6 +78,12 @@ class OrderStateAgent:
         self.latency = LatencyWindow()
         self.internal_latency = LatencyHistogram(PATH_BUCKETS_NS)
         self.events = 0
+        # Finished orders stay in memory for `retention_ns` (status requests, late reports), at most
+        # `retention_orders` of them; then only their ClOrdIDs are kept. Memory stays bounded.
+        self.retention_ns = retention_ns
+        self.retention_orders = retention_orders
+        self.finished: deque = deque()
+        self.forgotten = 0
 
     def _on_fill(self, record: OrderRecord, quantity: Decimal, price: Fraction) -> None:
         self.positions.apply_fill(record.account, record.symbol, record.side == "1", quantity, price)
@@ -94,12 +101,25 @@ class OrderStateAgent:
                 latency = int(row["sent_ns"]) - int(row["recv_ns"])
                 self.latency.add(latency)
                 self.internal_latency.record(latency)
-            self.oms.apply(OrderEvent(kind, int(row["order_id"]), int(row["qty_lots"]), float(row["price"])))
+            order_id = int(row["order_id"])
+            self.oms.apply(OrderEvent(kind, order_id, int(row["qty_lots"]), float(row["price"])))
             if self.on_event is not None:
                 self.on_event(row)
+            record = self.registry.by_id.get(order_id)
+            if record is not None and record.status in TERMINAL and not record.requests:
+                self.finished.append((time.monotonic_ns(), record))
             work += 1
         self.events += work
+        self._forget_finished()
         return work
+
+    def _forget_finished(self) -> None:
+        horizon = time.monotonic_ns() - self.retention_ns
+        while self.finished and (self.finished[0][0] < horizon or len(self.finished) > self.retention_orders):
+            _, record = self.finished.popleft()
+            if record.status in TERMINAL and self.registry.by_id.get(record.order_id) is record:
+                self.registry.forget(record)
+                self.forgotten += 1
 
 
 class MarkingAgent:

@@ -162,6 +162,19 @@ class OrderRegistry:
     def find_venue(self, venue_cl_ord_id: str) -> tuple[OrderRecord, VenueRequest | None] | None:
         return self.by_venue.get(venue_cl_ord_id)
 
+    def forget(self, record: OrderRecord) -> None:
+        """Drop a finished order from memory; its ClOrdIDs stay known (duplicates are still refused)."""
+        self.by_id.pop(record.order_id, None)
+        for cl_ord_id in record.cl_ord_ids:
+            key = (record.session, cl_ord_id)
+            if self.by_client.get(key) is record:
+                del self.by_client[key]
+            self.known_ids.add(key)
+        for venue_cl_ord_id in [record.venue_cl_ord_id, *record.requests]:
+            found = self.by_venue.get(venue_cl_ord_id)
+            if found is not None and found[0] is record:
+                del self.by_venue[venue_cl_ord_id]
+
     def open_orders(self, session: str | None = None) -> list[OrderRecord]:
         """Return every order not in a terminal state (of `session` when given)."""
         return [record for record in list(self.by_id.values())

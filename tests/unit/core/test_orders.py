@@ -85,3 +85,14 @@ def test_rejected_order_when_gateway_refused_it_is_rejected():
     record, manager, _, _ = make()
     assert apply(manager, (K.REJECTED, 0, 0.0)) == [True]
     assert record.status == S.REJECTED and record.leaves_qty == 0
+
+
+def test_registry_when_a_finished_order_is_forgotten_still_refuses_its_cl_ord_id():
+    record, manager, _, _ = make()
+    registry = manager.registry
+    registry.by_venue["V1"] = (record, None)
+    record.venue_cl_ord_id = "V1"
+    assert manager.apply(OrderEvent(K.FILLED, 1, 10, 100.0))
+    registry.forget(record)
+    assert 1 not in registry.by_id and registry.find_client("s", "c1") is None and registry.find_venue("V1") is None
+    assert registry.known_cl_ord_id("s", "c1")
