@@ -35,21 +35,43 @@ def _format_ns(value: float | None) -> str:
 
 
 def command_bench(arguments: argparse.Namespace) -> int:
-    """Run the hot-path benchmarks (fast vs reference) and print a summary table."""
+    """Run the hot-path benchmarks, then (unless --hotpath-only) the end-to-end ones; print and save."""
+    import json
+    import time
+    from pathlib import Path
+
     from fixgate.bench import hotpath
 
-    print(f"fixgate {fixgate.__version__} hot-path benchmark on {machine_description()}")
+    print(f"fixgate {fixgate.__version__} benchmarks on {machine_description()}")
     print("medians per operation over rounds; p99 per call includes one perf_counter_ns pair "
           f"(~{hotpath.timer_overhead_ns():.0f} ns here)\n")
     header = f"{'group':<38} {'fast median':>12} {'fast p99':>10} {'reference':>12} {'ratio':>8}"
     print(header)
     print("-" * len(header))
+    rows = []
     for fast, reference in hotpath.summary(quick=arguments.quick):
         ratio = reference.median_ns / fast.median_ns
+        rows.append({"group": fast.group, "fast_median_ns": fast.median_ns, "fast_p99_ns": fast.p99_ns,
+                     "reference_median_ns": reference.median_ns, "ratio": ratio})
         print(f"{fast.group:<38} {_format_ns(fast.median_ns):>12} {_format_ns(fast.p99_ns):>10} "
               f"{_format_ns(reference.median_ns):>12} {ratio:>7.0f}x")
-    print("\nbudget: check chain <= 1 µs per order; batch <= 100 ns per order. "
-          "Full suite: pytest benchmarks/")
+    print("\nbudget: check chain <= 1 µs per order; batch <= 100 ns per order.")
+    if arguments.hotpath_only:
+        return 0
+    from fixgate.bench import e2e, report
+
+    output = Path(arguments.output or f"bench-results/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    print(f"\nend to end on 127.0.0.1 (simulator, gateway and echo server in their own processes); "
+          f"results in {output}/ ...", flush=True)
+    results = e2e.run(output, quick=arguments.quick)
+    results["hotpath"] = rows
+    (output / "results.json").write_text(json.dumps(results, indent=2))
+    print()
+    print(report.table(results))
+    if arguments.update_readme:
+        readme = Path(arguments.update_readme)
+        report.update_readme(readme, results)
+        print(f"updated {readme}")
     return 0
 
 
@@ -117,7 +139,8 @@ def command_run(arguments: argparse.Namespace) -> int:
 
     config = load_config(arguments.config)
     _configure_logging(config, arguments.log_level)
-    return _serve("run", lambda: Gateway(config, state_dir=arguments.state_dir))
+    return _serve("run", lambda: Gateway(config, state_dir=arguments.state_dir,
+                                         message_log=config.gateway.message_log))
 
 
 def command_venue(arguments: argparse.Namespace) -> int:
@@ -130,7 +153,8 @@ def command_venue(arguments: argparse.Namespace) -> int:
     _configure_logging(config, arguments.log_level)
     state_dir = arguments.state_dir or Path(config.gateway.state_dir) / "simulator"
     return _serve("venue", lambda: VenueSimulator(config, state_dir, control_port=arguments.control_port,
-                                                  counterparties=arguments.counterparty or None))
+                                                  counterparties=arguments.counterparty or None,
+                                                  message_log=config.gateway.message_log))
 
 
 def command_demo(arguments: argparse.Namespace) -> int:
@@ -291,11 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fixgate {fixgate.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench = commands.add_parser(
-        "bench", help="measure the hot path, Cython against the plain-Python reference",
-        description="Measure the pre-trade check chain, the batch checker and quote validation, "
-                    "Cython against the plain-Python reference on identical inputs, and print "
-                    "medians, p99 and ratios.")
-    bench.add_argument("--quick", action="store_true", help="small inputs and few rounds (a few seconds)")
+        "bench", help="measure the hot path and the gateway end to end",
+        description="Measure the pre-trade check chain, the batch checker, quote validation and the ring, "
+                    "Cython against the plain-Python reference on identical inputs; then, end to end on "
+                    "127.0.0.1 with each side in its own process: (a) client -> simulator, (b) client -> gateway "
+                    "-> simulator, (c) a raw TCP ping-pong, the gateway's stage breakdown, throughput and "
+                    "sustained rates. Writes results.json and PNG plots.")
+    bench.add_argument("--quick", action="store_true", help="small inputs and short runs (under 30 s)")
+    bench.add_argument("--hotpath-only", action="store_true", help="only the hot-path micro-benchmarks")
+    bench.add_argument("--output", help="folder for results.json and the plots (default: bench-results/<time>)")
+    bench.add_argument("--update-readme", metavar="README", help="rewrite the performance table in this README")
     bench.set_defaults(handler=command_bench)
 
     check = commands.add_parser(

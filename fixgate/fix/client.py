@@ -118,6 +118,9 @@ class FixClient:
         self.errors = 0
         self.logouts = 0
         self.stale_not_resent = 0
+        self.first_report_ns: dict[str, int] = {}       # ClOrdID -> perf_counter_ns of its first report
+        self._expected: dict[str, threading.Event] = {}
+        self.on_first_report: Callable[[str], None] | None = None
         self._logged_on = threading.Event()
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
@@ -191,7 +194,17 @@ class FixClient:
     # -- RECEIVING --------------------------------------------------------------------------------
 
     def _receive(self, message: fix.Message) -> None:
+        arrived_ns = time.perf_counter_ns()
         msg_type = codec.message_type(message)
+        if msg_type == codec.EXECUTION_REPORT:
+            cl_ord_id = message.getField(codec.CL_ORD_ID)
+            if cl_ord_id not in self.first_report_ns:
+                self.first_report_ns[cl_ord_id] = arrived_ns
+                waiter = self._expected.pop(cl_ord_id, None)
+                if waiter is not None:
+                    waiter.set()
+                if self.on_first_report is not None:
+                    self.on_first_report(cl_ord_id)
         with self._changed:
             if msg_type == codec.EXECUTION_REPORT:
                 self.reports.append(codec.read_execution(message))
@@ -207,6 +220,12 @@ class FixClient:
         with self._changed:
             self.admin_messages.append((msg_type, text))
             self._changed.notify_all()
+
+    def expect(self, cl_ord_id: str) -> threading.Event:
+        """Return an event set when the first report for `cl_ord_id` arrives (register before sending)."""
+        event = threading.Event()
+        self._expected[cl_ord_id] = event
+        return event
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0):
         """Wait until `predicate()` returns something true; return it, or None on timeout."""
