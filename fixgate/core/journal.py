@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
+import orjson
+
 SCHEMA_VERSION = 1
 
 
@@ -164,7 +166,7 @@ class IntentLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def append(self, at_ns: int, kind: str, order_id: int, data: dict[str, Any]) -> None:
-        line = (json.dumps([at_ns, kind, order_id, data], separators=(",", ":")) + "\n").encode()
+        line = orjson.dumps([at_ns, kind, order_id, data]) + b"\n"
         with self._lock:
             os.write(self._fd, line)
 
@@ -183,8 +185,8 @@ class IntentLog:
                 continue
             for line in path.read_bytes().splitlines():
                 try:
-                    at_ns, kind, order_id, data = json.loads(line)
-                except (ValueError, TypeError):
+                    at_ns, kind, order_id, data = orjson.loads(line)
+                except (orjson.JSONDecodeError, ValueError, TypeError):
                     continue
                 found.append((at_ns, kind, order_id, data))
         return found
