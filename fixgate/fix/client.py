@@ -25,7 +25,7 @@ from fixgate.core.messages import (
     StatusRequest,
 )
 from fixgate.fix import codec
-from fixgate.fix.engine import FIX_EXCEPTIONS, Engine, InitiatorSession, session_id
+from fixgate.fix.engine import FIX_EXCEPTIONS, Engine, InitiatorSession, keep_thread_state, session_id
 
 
 class ClientApplication(fix.Application):
@@ -36,16 +36,19 @@ class ClientApplication(fix.Application):
         self.client = client
 
     def onCreate(self, sessionID):
-        pass
+        keep_thread_state()
 
     def onLogon(self, sessionID):
+        keep_thread_state()
         self.client._logged_on.set()
 
     def onLogout(self, sessionID):
+        keep_thread_state()
         self.client._logged_on.clear()
         self.client.logouts += 1
 
     def toAdmin(self, message, sessionID):
+        keep_thread_state()
         try:
             if codec.message_type(message) == codec.LOGON and self.client.username is not None:
                 codec.write_logon_credentials(message, self.client.username, self.client.password)
@@ -55,6 +58,7 @@ class ClientApplication(fix.Application):
             self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "in")
         try:
@@ -66,6 +70,7 @@ class ClientApplication(fix.Application):
             self.client.errors += 1
 
     def toApp(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
         # An order, cancel or replace that the peer missed is not sent again by the resend after a
@@ -78,10 +83,12 @@ class ClientApplication(fix.Application):
             raise fix.DoNotSend()
 
     def fromApp(self, message, sessionID):
+        keep_thread_state()
+        received = codec.Received(message)
         if self.message_log is not None:
-            self.message_log.write(sessionID, message, "in")
+            self.message_log.write_text(sessionID.toString(), received.text, "in")
         try:
-            self.client._receive(message)
+            self.client._receive(received)
         except FIX_EXCEPTIONS:
             raise
         except Exception:
@@ -193,11 +200,11 @@ class FixClient:
 
     # -- RECEIVING --------------------------------------------------------------------------------
 
-    def _receive(self, message: fix.Message) -> None:
+    def _receive(self, message: codec.Received) -> None:
         arrived_ns = time.perf_counter_ns()
-        msg_type = codec.message_type(message)
+        msg_type = message.msg_type
         if msg_type == codec.EXECUTION_REPORT:
-            cl_ord_id = message.getField(codec.CL_ORD_ID)
+            cl_ord_id = message.fields.get(str(codec.CL_ORD_ID), "")
             if cl_ord_id not in self.first_report_ns:
                 self.first_report_ns[cl_ord_id] = arrived_ns
                 waiter = self._expected.pop(cl_ord_id, None)
@@ -213,7 +220,7 @@ class FixClient:
             elif msg_type in (codec.MARKET_DATA_SNAPSHOT, codec.MARKET_DATA_INCREMENTAL):
                 self.market_data.extend(codec.read_market_data(message, msg_type == codec.MARKET_DATA_INCREMENTAL))
             elif msg_type == "j":
-                self.business_rejects.append(message.getField(codec.TEXT) if message.isSetField(codec.TEXT) else "")
+                self.business_rejects.append(message.fields.get(str(codec.TEXT), ""))
             self._changed.notify_all()
 
     def _admin(self, msg_type: str, text: str) -> None:

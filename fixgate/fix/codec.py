@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from typing import Union
 
 import quickfix as fix
 import quickfix44 as fix44
@@ -90,15 +91,54 @@ MASS_STATUS_ALL_ORDERS = "7"
 
 # -- READING ----------------------------------------------------------------------------------------
 
-def _optional(message: fix.FieldMap, tag: int) -> str | None:
+def split_fields(text: str) -> dict[str, str]:
+    """Return every field of a raw FIX message by tag (as text); a repeated tag keeps its last value."""
+    fields = {}
+    for item in text.split("\x01"):
+        tag, _, value = item.partition("=")
+        fields[tag] = value
+    return fields
+
+
+class Received:
+    """An incoming message read whole with one call into QuickFIX: its text, its fields, its MsgType.
+
+    Each call into the binding releases and retakes the GIL, so a callback reads the message once
+    and hands this to the message log and the readers, instead of each asking QuickFIX again. The
+    QuickFIX message is kept for the readers of repeating groups.
+    """
+
+    __slots__ = ("message", "text", "fields", "msg_type", "read_ns")
+
+    def __init__(self, message: fix.Message) -> None:
+        started = time.perf_counter_ns()
+        self.message = message
+        self.text = message.toString()
+        self.fields = split_fields(self.text)
+        self.msg_type = self.fields.get("35", "")
+        self.read_ns = time.perf_counter_ns() - started     # for the gateway's decode stage
+
+
+Incoming = Union[fix.Message, Received]
+
+
+def _quickfix(message: Incoming) -> fix.Message:
+    return message.message if isinstance(message, Received) else message
+
+
+def _optional(message: fix.FieldMap | Received, tag: int) -> str | None:
+    if isinstance(message, Received):
+        return message.fields.get(str(tag))
     try:
         return message.getField(tag)
     except fix.FieldNotFound:
         return None
 
 
-def message_type(message: fix.Message) -> str:
+def message_type(message: Incoming) -> str:
     """Return MsgType(35)."""
+    if isinstance(message, Received):
+        return message.msg_type
     return message.getHeader().getField(MSG_TYPE)
 
 
@@ -110,13 +150,24 @@ def parse_utc_timestamp_ns(text: str) -> int:
     return seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")[:9]) if fraction else 0)
 
 
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_utc_timestamp(now_ns: int) -> str:
-    """Return a FIX UTCTimestamp with microseconds for `now_ns`."""
+    """Return a FIX UTCTimestamp with microseconds for `now_ns`.
+
+    The text up to the second is formatted once per second and reused (strftime is most of the cost).
+    """
+    global _last_second
     seconds, rest = divmod(now_ns, 1_000_000_000)
-    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}"
+    second, prefix = _last_second
+    if second != seconds:
+        prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, prefix)
+    return f"{prefix}.{rest // 1000:06d}"
 
 
-def sending_time_ns(message: fix.Message) -> int | None:
+def sending_time_ns(message: Incoming) -> int | None:
     """Return SendingTime(52) in nanoseconds, or None when absent or unreadable."""
     text = _optional(message.getHeader(), SENDING_TIME)
     if text is None:
@@ -127,23 +178,21 @@ def sending_time_ns(message: fix.Message) -> int | None:
         return None
 
 
-def read_logon_credentials(message: fix.Message) -> tuple[str | None, str | None]:
+def read_logon_credentials(message: Incoming) -> tuple[str | None, str | None]:
     """Return Username(553) and Password(554) of a Logon."""
     return _optional(message, USERNAME), _optional(message, PASSWORD)
 
 
-def fields_of(message: fix.Message) -> dict[str, str]:
+def fields_of(message: Incoming) -> dict[str, str]:
     """Return every field of `message` by tag (as text): one call into QuickFIX, not one per field.
 
     Each call into the binding releases and retakes the GIL; reading a message whole and splitting it
     here is what keeps a busy gateway's threads from queueing for the GIL field by field. Repeating
     groups are not read this way (their tags repeat); the market-data readers use QuickFIX's groups.
     """
-    fields = {}
-    for item in message.toString().split("\x01"):
-        tag, _, value = item.partition("=")
-        fields[tag] = value
-    return fields
+    if isinstance(message, Received):
+        return message.fields
+    return split_fields(message.toString())
 
 
 def _required(fields: dict[str, str], tag: int) -> str:
@@ -153,7 +202,7 @@ def _required(fields: dict[str, str], tag: int) -> str:
     return value
 
 
-def read_new_order(message: fix.Message) -> NewOrder:
+def read_new_order(message: Incoming) -> NewOrder:
     """Read a NewOrderSingle (D)."""
     fields = fields_of(message)
     return NewOrder(
@@ -168,7 +217,7 @@ def read_new_order(message: fix.Message) -> NewOrder:
     )
 
 
-def read_cancel_request(message: fix.Message) -> CancelRequest:
+def read_cancel_request(message: Incoming) -> CancelRequest:
     """Read an OrderCancelRequest (F)."""
     fields = fields_of(message)
     return CancelRequest(
@@ -181,7 +230,7 @@ def read_cancel_request(message: fix.Message) -> CancelRequest:
     )
 
 
-def read_replace_request(message: fix.Message) -> ReplaceRequest:
+def read_replace_request(message: Incoming) -> ReplaceRequest:
     """Read an OrderCancelReplaceRequest (G)."""
     fields = fields_of(message)
     return ReplaceRequest(
@@ -197,7 +246,7 @@ def read_replace_request(message: fix.Message) -> ReplaceRequest:
     )
 
 
-def read_status_request(message: fix.Message) -> StatusRequest:
+def read_status_request(message: Incoming) -> StatusRequest:
     """Read an OrderStatusRequest (H)."""
     fields = fields_of(message)
     return StatusRequest(
@@ -208,13 +257,14 @@ def read_status_request(message: fix.Message) -> StatusRequest:
     )
 
 
-def read_mass_status_request(message: fix.Message) -> MassStatusRequest:
+def read_mass_status_request(message: Incoming) -> MassStatusRequest:
     """Read an OrderMassStatusRequest (AF)."""
     return MassStatusRequest(mass_status_req_id=_required(fields_of(message), MASS_STATUS_REQ_ID))
 
 
-def read_market_data_request(message: fix.Message) -> MarketDataRequest:
+def read_market_data_request(message: Incoming) -> MarketDataRequest:
     """Read a MarketDataRequest (V)."""
+    message = _quickfix(message)
     symbols = []
     group = fix44.MarketDataRequest.NoRelatedSym()
     for index in range(1, int(_optional(message, NO_RELATED_SYM) or 0) + 1):
@@ -224,7 +274,7 @@ def read_market_data_request(message: fix.Message) -> MarketDataRequest:
                              subscribe=message.getField(SUBSCRIPTION_REQUEST_TYPE) != "2")
 
 
-def read_execution(message: fix.Message) -> Execution:
+def read_execution(message: Incoming) -> Execution:
     """Read an ExecutionReport (8)."""
     fields = fields_of(message)
     get = fields.get
@@ -252,7 +302,7 @@ def read_execution(message: fix.Message) -> Execution:
     )
 
 
-def read_cancel_reject(message: fix.Message) -> CancelReject:
+def read_cancel_reject(message: Incoming) -> CancelReject:
     """Read an OrderCancelReject (9)."""
     fields = fields_of(message)
     return CancelReject(
@@ -266,8 +316,9 @@ def read_cancel_reject(message: fix.Message) -> CancelReject:
     )
 
 
-def read_market_data(message: fix.Message, incremental: bool) -> list[MarketData]:
+def read_market_data(message: Incoming, incremental: bool) -> list[MarketData]:
     """Read a snapshot (W, one symbol) or an incremental refresh (X, entries of any symbols)."""
+    message = _quickfix(message)
     sent_ns = sending_time_ns(message)
     md_req_id = _optional(message, MD_REQ_ID)
     if incremental:

@@ -10,8 +10,10 @@ configuration is where peers are told to connect.
 
 from __future__ import annotations
 
+import ctypes
 import site
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,25 @@ BEGIN_STRING = "FIX.4.4"
 # callback of the quickfix binding ends the process, so callbacks catch everything else.
 FIX_EXCEPTIONS = (fix.FieldNotFound, fix.IncorrectDataFormat, fix.IncorrectTagValue,
                   fix.UnsupportedMessageType, fix.RejectLogon, fix.DoNotSend, fix.FieldConvertError)
+
+
+_thread_state = threading.local()
+
+
+def keep_thread_state() -> None:
+    """Keep the calling thread's Python thread state from one QuickFIX callback to the next.
+
+    The binding enters Python with ``PyGILState_Ensure`` and leaves with ``PyGILState_Release``,
+    so a QuickFIX thread that has no thread state of its own gets a new one for every callback
+    and loses it afterwards: an allocation (with an mmap for the frame stack) and a release per
+    message, and thread-locals that forget between messages. One extra ``Ensure``, never
+    released, keeps the thread state for the life of the thread (a few kilobytes per QuickFIX
+    connection thread). Every application callback calls this first; after the first call on a
+    thread it costs one attribute lookup.
+    """
+    if not getattr(_thread_state, "kept", False):
+        ctypes.pythonapi.PyGILState_Ensure()
+        _thread_state.kept = True
 
 
 def data_dictionary_path() -> Path:

@@ -17,7 +17,7 @@ from fixgate.core.messages import CancelReject, CancelRequest, Execution, Market
 from fixgate.core.messages import ExecType, OrdStatus, ReplaceRequest, StatusRequest
 from fixgate.core.router import ClientContext, Router
 from fixgate.fix import codec
-from fixgate.fix.engine import FIX_EXCEPTIONS, session_id
+from fixgate.fix.engine import FIX_EXCEPTIONS, keep_thread_state, session_id
 
 log = structlog.get_logger("fixgate.fix")
 
@@ -132,6 +132,7 @@ class GatewayApplication(fix.Application):
         self.router = router
         self.venues = venues
         self.callback_errors = 0
+        self._targets: dict[str, str] = {}
         self._client_handlers = {
             codec.NEW_ORDER_SINGLE: self._on_new_order,
             codec.ORDER_CANCEL_REQUEST: self._on_cancel,
@@ -149,9 +150,11 @@ class GatewayApplication(fix.Application):
     # -- SESSION CALLBACKS ------------------------------------------------------------------------
 
     def onCreate(self, sessionID):
+        keep_thread_state()
         pass
 
     def onLogon(self, sessionID):
+        keep_thread_state()
         try:
             target = sessionID.getTargetCompID().getString()
             client = self.router.clients.get(target)
@@ -169,6 +172,7 @@ class GatewayApplication(fix.Application):
             self._failed("onLogon", sessionID)
 
     def onLogout(self, sessionID):
+        keep_thread_state()
         try:
             target = sessionID.getTargetCompID().getString()
             client = self.router.clients.get(target)
@@ -180,6 +184,7 @@ class GatewayApplication(fix.Application):
             self._failed("onLogout", sessionID)
 
     def toAdmin(self, message, sessionID):
+        keep_thread_state()
         try:
             if codec.message_type(message) == codec.LOGON:
                 target = sessionID.getTargetCompID().getString()
@@ -194,16 +199,18 @@ class GatewayApplication(fix.Application):
             self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
+        keep_thread_state()
+        received = codec.Received(message)
+        session = sessionID.toString()
         if self.message_log is not None:
-            self.message_log.write(sessionID, message, "in")
+            self.message_log.write_text(session, received.text, "in")
         try:
-            if codec.message_type(message) != codec.LOGON:
+            if received.msg_type != codec.LOGON:
                 return
-            target = sessionID.getTargetCompID().getString()
-            client = self.router.clients.get(target)
+            client = self.router.clients.get(self._target(session, sessionID))
             if client is None:
                 return
-            username, password = codec.read_logon_credentials(message)
+            username, password = codec.read_logon_credentials(received)
             if username != client.settings.username or password != client.settings.password:
                 log.warning("logon_refused", session=client.name, reason="wrong username or password")
                 raise fix.RejectLogon("wrong username or password")
@@ -214,70 +221,79 @@ class GatewayApplication(fix.Application):
             raise fix.RejectLogon("logon could not be checked")
 
     def toApp(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
 
     # -- APPLICATION MESSAGES ---------------------------------------------------------------------
 
     def fromApp(self, message, sessionID):
+        keep_thread_state()
         recv_ns = time.time_ns()
+        received = codec.Received(message)
+        session = sessionID.toString()
         if self.message_log is not None:
-            self.message_log.write(sessionID, message, "in")
+            self.message_log.write_text(session, received.text, "in")
         try:
-            msg_type = codec.message_type(message)
-            target = sessionID.getTargetCompID().getString()
+            target = self._target(session, sessionID)
             client = self.router.clients.get(target)
             if client is not None:
-                handler = self._client_handlers.get(msg_type)
+                handler = self._client_handlers.get(received.msg_type)
                 if handler is None:
                     raise fix.UnsupportedMessageType()
-                handler(client, message, recv_ns)
+                handler(client, received, recv_ns)
                 return
             venue = self.venues.get(target)
             if venue is not None:
-                handler = self._venue_handlers.get(msg_type)
+                handler = self._venue_handlers.get(received.msg_type)
                 if handler is None:
                     raise fix.UnsupportedMessageType()
-                handler(venue, message, recv_ns)
+                handler(venue, received, recv_ns)
         except FIX_EXCEPTIONS:
             raise
         except Exception:
             self._failed("fromApp", sessionID)
             self._answer_failure(message, sessionID)
 
-    def _on_new_order(self, client: ClientContext, message, recv_ns: int) -> None:
+    def _target(self, session: str, sessionID) -> str:
+        """Return the TargetCompID of a session, asking QuickFIX once per session."""
+        target = self._targets.get(session)
+        if target is None:
+            target = self._targets[session] = sessionID.getTargetCompID().getString()
+        return target
+
+    def _on_new_order(self, client: ClientContext, message: codec.Received, recv_ns: int) -> None:
         started = time.perf_counter_ns()
         order = codec.read_new_order(message)
-        self.router.stages.record("decode", time.perf_counter_ns() - started)
+        self.router.stages.record("decode", message.read_ns + time.perf_counter_ns() - started)
         self.router.on_new_order(client, order, recv_ns)
 
-    def _on_cancel(self, client: ClientContext, message, recv_ns: int) -> None:
+    def _on_cancel(self, client: ClientContext, message: codec.Received, recv_ns: int) -> None:
         self.router.on_cancel(client, codec.read_cancel_request(message), recv_ns)
 
-    def _on_replace(self, client: ClientContext, message, recv_ns: int) -> None:
+    def _on_replace(self, client: ClientContext, message: codec.Received, recv_ns: int) -> None:
         self.router.on_replace(client, codec.read_replace_request(message), recv_ns)
 
-    def _on_status(self, client: ClientContext, message, recv_ns: int) -> None:
+    def _on_status(self, client: ClientContext, message: codec.Received, recv_ns: int) -> None:
         self.router.on_status(client, codec.read_status_request(message))
 
-    def _on_execution(self, venue: str, message, recv_ns: int) -> None:
+    def _on_execution(self, venue: str, message: codec.Received, recv_ns: int) -> None:
         self.router.on_venue_execution(venue, codec.read_execution(message), recv_ns)
         self.router.stages.record("relay", time.time_ns() - recv_ns)
 
-    def _on_cancel_reject(self, venue: str, message, recv_ns: int) -> None:
+    def _on_cancel_reject(self, venue: str, message: codec.Received, recv_ns: int) -> None:
         self.router.on_venue_cancel_reject(venue, codec.read_cancel_reject(message), recv_ns)
 
-    def _on_snapshot(self, venue: str, message, recv_ns: int) -> None:
+    def _on_snapshot(self, venue: str, message: codec.Received, recv_ns: int) -> None:
         for data in codec.read_market_data(message, incremental=False):
             self.router.on_market_data(venue, data, recv_ns)
 
-    def _on_incremental(self, venue: str, message, recv_ns: int) -> None:
+    def _on_incremental(self, venue: str, message: codec.Received, recv_ns: int) -> None:
         for data in codec.read_market_data(message, incremental=True):
             self.router.on_market_data(venue, data, recv_ns)
 
-    def _on_market_data_reject(self, venue: str, message, recv_ns: int) -> None:
-        log.error("market_data_refused", venue=venue, text=message.getField(codec.TEXT)
-                  if message.isSetField(codec.TEXT) else None)
+    def _on_market_data_reject(self, venue: str, message: codec.Received, recv_ns: int) -> None:
+        log.error("market_data_refused", venue=venue, text=message.fields.get(str(codec.TEXT)))
 
     # -- FAILURES ---------------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from fixgate.fix.codec import format_utc_timestamp
+
 PASSWORD = re.compile("(?:(?<=\x01)|^)554=[^\x01]*")
 MASK = "554=********"
 
@@ -22,9 +24,6 @@ def mask_credentials(text: str) -> str:
     return PASSWORD.sub(MASK, text) if "554=" in text else text
 
 
-def _timestamp() -> str:
-    now = time.time()
-    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1_000_000):06d}"
 
 
 class MessageLog:
@@ -60,12 +59,19 @@ class MessageLog:
         """Log `message` of `session_id` ('in' or 'out'), password masked; never raises (a full
         disk must not stop trading), but counts what it could not write."""
         try:
-            handle = self._file(session_id.toString())
+            self.write_text(session_id.toString(), message.toString(), direction)
+        except Exception:
+            self.errors += 1
+
+    def write_text(self, session: str, text: str, direction: str) -> None:
+        """Log the raw message `text` of `session` (its SessionID as text), as `write` does."""
+        try:
+            handle = self._file(session)
             if handle is not None:
-                text = mask_credentials(message.toString()).replace("\x01", "|")
+                line = mask_credentials(text).replace("\x01", "|")
                 with self._lock:
                     if not self.closed:
-                        handle.write(f"{_timestamp()} {direction} {text}\n")
+                        handle.write(f"{format_utc_timestamp(time.time_ns())} {direction} {line}\n")
         except Exception:
             self.errors += 1
 

@@ -32,7 +32,7 @@ from fixgate.core.messages import (
     MarketDataEntry,
 )
 from fixgate.fix import codec
-from fixgate.fix.engine import FIX_EXCEPTIONS, AcceptorSession, Engine, session_id
+from fixgate.fix.engine import FIX_EXCEPTIONS, AcceptorSession, Engine, keep_thread_state, session_id
 from fixgate.simulator.market_maker import MarketMaker
 from fixgate.simulator.matching import (
     BookChanged,
@@ -84,14 +84,17 @@ class SimulatorApplication(fix.Application):
         super().__init__()
         self.venue = venue
         self.callback_errors = 0
+        self._parties: dict[str, str] = {}     # SessionID as text -> the party's CompID
 
     def onCreate(self, sessionID):
-        pass
+        keep_thread_state()
 
     def onLogon(self, sessionID):
+        keep_thread_state()
         log.info("session_logged_on", session=sessionID.getTargetCompID().getString(), side="simulator")
 
     def onLogout(self, sessionID):
+        keep_thread_state()
         try:
             self.venue.unsubscribe(sessionID.getTargetCompID().getString())
             log.info("session_logged_out", session=sessionID.getTargetCompID().getString(), side="simulator")
@@ -99,22 +102,31 @@ class SimulatorApplication(fix.Application):
             self._failed("onLogout", sessionID)
 
     def toAdmin(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
 
     def fromAdmin(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "in")
 
     def toApp(self, message, sessionID):
+        keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
 
     def fromApp(self, message, sessionID):
+        keep_thread_state()
+        received = codec.Received(message)
+        session = sessionID.toString()
         if self.message_log is not None:
-            self.message_log.write(sessionID, message, "in")
+            self.message_log.write_text(session, received.text, "in")
         try:
-            self.venue.on_message(sessionID.getTargetCompID().getString(), message)
+            party = self._parties.get(session)
+            if party is None:
+                party = self._parties[session] = sessionID.getTargetCompID().getString()
+            self.venue.on_message(party, received)
         except FIX_EXCEPTIONS:
             raise
         except Exception:
@@ -224,7 +236,7 @@ class VenueSimulator:
 
     # -- ORDERS -----------------------------------------------------------------------------------
 
-    def on_message(self, party: str, message: fix.Message) -> None:
+    def on_message(self, party: str, message: codec.Incoming) -> None:
         """Handle one application message from `party` (called on QuickFIX's thread)."""
         msg_type = codec.message_type(message)
         now_ns = time.time_ns()
