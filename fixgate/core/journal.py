@@ -12,7 +12,6 @@ the reconciliation after logon then restore.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -98,7 +97,7 @@ class SqliteJournal:
             rows = []
             for at_ns, kind, order_id, data in entries:
                 self._seq += 1
-                rows.append((self._seq, at_ns, kind, order_id, json.dumps(data, separators=(",", ":"))))
+                rows.append((self._seq, at_ns, kind, order_id, orjson.dumps(data).decode()))
             try:
                 self.connection.execute("BEGIN")
                 self.connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
@@ -113,7 +112,7 @@ class SqliteJournal:
         with self._lock:
             try:
                 self.connection.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?)",
-                                        (seq, time.time_ns(), json.dumps(state, separators=(",", ":"))))
+                                        (seq, time.time_ns(), orjson.dumps(state).decode()))
                 self.connection.execute("DELETE FROM snapshots WHERE seq < (SELECT MAX(seq) FROM snapshots)")
             except sqlite3.Error as error:
                 raise JournalError(f"{self.path}: cannot write a snapshot: {error}") from None
@@ -122,7 +121,7 @@ class SqliteJournal:
         with self._lock:
             try:
                 row = self.connection.execute("SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1").fetchone()
-                return None if row is None else (row[0], json.loads(row[1]))
+                return None if row is None else (row[0], orjson.loads(row[1]))
             except (sqlite3.Error, ValueError) as error:
                 raise JournalError(f"{self.path}: unreadable snapshot: {error}") from None
 
@@ -132,7 +131,7 @@ class SqliteJournal:
             cursor = self.connection.execute(
                 "SELECT seq, at_ns, kind, order_id, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,))
             for seq, at_ns, kind, order_id, data in cursor:
-                yield JournalEntry(seq, at_ns, kind, order_id, json.loads(data))
+                yield JournalEntry(seq, at_ns, kind, order_id, orjson.loads(data))
         except (sqlite3.Error, ValueError) as error:
             raise JournalError(f"{self.path}: unreadable event: {error}") from None
 
