@@ -64,11 +64,12 @@ def record_state(record: OrderRecord) -> dict[str, Any]:
 def accepted_state(record: OrderRecord, qty_lots: int, price: float) -> dict[str, Any]:
     """Return `record` as it was accepted: its first ClOrdID and venue id, the accepted quantity and
     price (from the event), nothing filled or pending (later events bring the rest)."""
-    data = record_state(record)
+    data = {name: getattr(record, name) for name in IDENTITY}
     first = record.cl_ord_ids[0] if record.cl_ord_ids else record.cl_ord_id
-    data.update(cl_ord_id=first, cl_ord_ids=[first], venue_cl_ord_id=record.gateway_order_id, requests=[],
-                replaced_cl_ord_ids=[], status=OrdStatus.PENDING_NEW, status_before_pending=OrdStatus.PENDING_NEW,
-                cum_qty="0", notional="0/1")
+    data.update(order_id=record.order_id, lot_size=str(record.lot_size), cl_ord_id=first, cl_ord_ids=[first],
+                venue_cl_ord_id=record.gateway_order_id, requests=[], replaced_cl_ord_ids=[],
+                status=OrdStatus.PENDING_NEW, status_before_pending=OrdStatus.PENDING_NEW, cum_qty="0",
+                notional="0/1")
     if qty_lots > 0:
         data["order_qty"] = format((record.lot_size * qty_lots).normalize(), "f")
     if record.ord_type == "2" and price > 0.0:
@@ -135,15 +136,24 @@ class JournalAgent:
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
         self.pending: list[tuple[int, str, int, dict[str, Any]]] = []
+        self._accepted: dict[int, tuple[int, float, dict[str, Any]]] = {}  # order id -> its written intent
         self._lock = threading.Lock()
         self.since_snapshot = 0
         self.written = 0
 
     def write_ahead(self, kind: int, record: OrderRecord, *, qty_lots: int, price: float) -> None:
-        """Write an intent to the intent log, on the calling FIX thread, before it is sent."""
+        """Write an intent to the intent log, on the calling FIX thread, before it is sent.
+
+        An accepted order's entry is kept until its ACCEPTED event reaches `on_event`, which journals
+        the same data rather than build it a second time.
+        """
         if self.intents is not None:
-            self.intents.append(time.time_ns(), KIND_NAMES[kind], record.order_id,
-                                self._data(kind, record, qty_lots, price))
+            data = self._data(kind, record, qty_lots, price)
+            self.intents.append(time.time_ns(), KIND_NAMES[kind], record.order_id, data)
+            if kind == EventKind.ACCEPTED:
+                if len(self._accepted) >= 65_536:         # events lost to a full ring never come for theirs
+                    self._accepted.clear()
+                self._accepted[record.order_id] = (qty_lots, price, data)
 
     def _data(self, kind: int, record: OrderRecord | None, qty_lots: int, price: float) -> dict[str, Any]:
         data: dict[str, Any] = {"qty_lots": qty_lots, "price": price}
@@ -165,7 +175,12 @@ class JournalAgent:
         kind = int(row["kind"])
         order_id = int(row["order_id"])
         record = self.registry.by_id.get(order_id)
-        data = self._data(kind, record, int(row["qty_lots"]), float(row["price"]))
+        qty_lots, price = int(row["qty_lots"]), float(row["price"])
+        written = self._accepted.pop(order_id, None) if kind == EventKind.ACCEPTED else None
+        if written is not None and written[0] == qty_lots and written[1] == price:
+            data = written[2]
+        else:
+            data = self._data(kind, record, qty_lots, price)
         if kind == EventKind.REJECTED:
             data["reject_code"] = int(row["reject_code"])
         elif kind == EventKind.FILLED:

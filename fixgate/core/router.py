@@ -255,8 +255,9 @@ class Router:
             lot_size=self.lot_sizes[instrument_id], session_index=client.index, venue=venue_name,
             venue_cl_ord_id=gateway_order_id)
         self.registry.add(record)
+        qty_lots = self._lots(record, order.order_qty)
         started = time.perf_counter_ns()
-        self._write_ahead(EventKind.ACCEPTED, record, qty_lots=self._lots(record, order.order_qty), price=price)
+        self._write_ahead(EventKind.ACCEPTED, record, qty_lots=qty_lots, price=price)
         journaled = time.perf_counter_ns()
         sent = self.venue_links[venue_name].send_new_order(
             NewOrder(cl_ord_id=gateway_order_id, symbol=order.symbol, side=order.side, ord_type=order.ord_type,
@@ -277,7 +278,7 @@ class Router:
             return
         self.counters.accepted += 1
         if not self._push(REQUESTS, EventKind.ACCEPTED, record, recv_ns=recv_ns, sent_ns=sent_ns,
-                          qty_lots=self._lots(record, order.order_qty), price=price):
+                          qty_lots=qty_lots, price=price):
             log.error("event_ring_full", event="accepted", order_id=gateway_order_id)
         log.debug("order_accepted", session=client.name, cl_ord_id=order.cl_ord_id, symbol=order.symbol,
                   order_id=gateway_order_id, latency_ns=sent_ns - recv_ns)
@@ -754,6 +755,8 @@ class Router:
     def _lots(self, record: OrderRecord, quantity: str | None) -> int:
         if quantity is None:
             return 0
+        if record.lot_size == 1 and quantity.isascii() and quantity.isdigit():
+            return int(quantity)
         try:
             return int((Decimal(quantity) / record.lot_size).to_integral_value())
         except (InvalidOperation, ValueError):
