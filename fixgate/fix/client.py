@@ -73,14 +73,6 @@ class ClientApplication(fix.Application):
         keep_thread_state()
         if self.message_log is not None:
             self.message_log.write(sessionID, message, "out")
-        # An order, cancel or replace that the peer missed is not sent again by the resend after a
-        # reconnect (QuickFIX gap-fills it instead): a stale order must not reach a market later.
-        header = message.getHeader()
-        if header.isSetField(43) and header.getField(43) == "Y" and \
-                header.getField(35) in (codec.NEW_ORDER_SINGLE, codec.ORDER_CANCEL_REQUEST,
-                                        codec.ORDER_CANCEL_REPLACE_REQUEST):
-            self.client.stale_not_resent += 1
-            raise fix.DoNotSend()
 
     def fromApp(self, message, sessionID):
         keep_thread_state()
@@ -124,7 +116,6 @@ class FixClient:
         self.business_rejects: list[str] = []
         self.errors = 0
         self.logouts = 0
-        self.stale_not_resent = 0
         self.first_report_ns: dict[str, int] = {}       # ClOrdID -> perf_counter_ns of its first report
         self._expected: dict[str, threading.Event] = {}
         self.on_first_report: Callable[[str], None] | None = None

@@ -119,9 +119,13 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
         if isinstance(session, AcceptorSession):
             lines += ["ConnectionType=acceptor", f"SocketAcceptPort={session.port}"]
         else:
+            # What an initiator sends are orders, cancels and replaces: after a reconnect, a peer's
+            # ResendRequest is answered with a gap fill, never with a stale order (the gateway's
+            # reconciliation asks the venue what it has instead). Not storing them also saves two
+            # file writes per message.
             lines += ["ConnectionType=initiator", f"SocketConnectHost={session.host}",
                       f"SocketConnectPort={session.port}", f"HeartBtInt={session.heartbeat_seconds}",
-                      f"ReconnectInterval={session.reconnect_seconds}"]
+                      f"ReconnectInterval={session.reconnect_seconds}", "PersistMessages=N"]
     return "\n".join(lines) + "\n"
 
 

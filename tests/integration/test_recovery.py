@@ -191,3 +191,22 @@ def test_run_when_the_journal_is_unreadable_refuses_to_trade(tmp_path, config_fo
                              str(state)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "fixgate recover" in result.stderr
+
+
+def test_venue_when_it_asks_for_a_resend_after_a_reconnect_gets_a_gap_fill_not_a_stale_order(stack):
+    from fixgate.simulator.venue import VenueSimulator
+
+    client = stack.client()
+    resting = client.new_order("AAPL", "1", "5", "189.00")
+    assert client.wait_report(resting, exec_type=ExecType.NEW)
+    stack.venue.stop(0.2)
+    # The venue comes back having lost what it received: it expects the gateway's messages from 1 again,
+    # so its logon is followed by a ResendRequest for everything the gateway ever sent it.
+    seqnums = next((stack.directory / "simulator" / "store").glob("*FIXGATE.seqnums"))
+    sender, _, _ = seqnums.read_text().partition(" : ")
+    seqnums.write_text(f"{sender} : {1:010d}")
+    stack.venue = VenueSimulator(stack.config, stack.directory / "simulator", message_log=False)
+    stack.venue.start()
+    assert stack.gateway.wait_for_venues(15)
+    time.sleep(1.0)                                   # the resend request and its answer
+    assert stack.venue.orders_received == 0          # the order of before the disconnect was not sent again
