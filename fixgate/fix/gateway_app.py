@@ -30,6 +30,9 @@ class QuickFixVenueLink:
         self.target = target
         self._session = None
         self._released = False
+        # Kept by the application's onLogon and onLogout, so that no order asks QuickFIX (each call
+        # into the binding is a GIL hand-off); sendToTarget still has the last word.
+        self.logged_on = False
 
     def _lookup(self):
         if self._released:
@@ -56,8 +59,7 @@ class QuickFixVenueLink:
         self._session = None
 
     def is_logged_on(self) -> bool:
-        session = self._lookup()
-        return session is not None and session.isLoggedOn()
+        return self.logged_on and not self._released
 
     def _send(self, message: fix.Message) -> bool:
         if not self.is_logged_on():
@@ -163,6 +165,7 @@ class GatewayApplication(fix.Application):
                 return
             venue = self.venues.get(target)
             if venue is not None:
+                self.router.venue_links[venue].logged_on = True
                 log.info("session_logged_on", session=venue, side="venue")
                 request = self.router.market_data_request(venue)
                 if request is not None and self.router.config.venue(venue).market_data:
@@ -179,6 +182,7 @@ class GatewayApplication(fix.Application):
             if client is not None:
                 self.router.on_client_logout(client)
             elif target in self.venues:
+                self.router.venue_links[self.venues[target]].logged_on = False
                 log.warning("session_logged_out", session=self.venues[target], side="venue")
         except Exception:
             self._failed("onLogout", sessionID)
