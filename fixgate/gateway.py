@@ -217,9 +217,9 @@ class Gateway:
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
                                     on_transition=self._count_transition)
         self.router.risk_reason = machine.reason
-        self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
-                                        on_error=self._agent_failed)
         self.application = GatewayApplication(self.router, {venue.comp_id: venue.name for venue in config.venues})
+        self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
+                                        on_error=self._agent_failed, busy=self.application.busy)
         sessions: list[AcceptorSession | InitiatorSession] = [
             AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
             for client in config.clients

@@ -168,13 +168,22 @@ class StateThread:
     callback thread would then wait for it (up to the interpreter's switch interval) on each call
     into QuickFIX. Sleeping `idle_sleep_s` between empty passes costs at most that much staleness in
     the OMS and positions, which the order path never waits for.
+
+    The FIX threads go first: while `busy()` says one is handling a message, a pass waits another
+    `idle_sleep_s`, up to `max_defer_s` in a row (so the state thread is never starved, and under
+    load it works in larger batches). Otherwise each of the FIX thread's calls into QuickFIX, which
+    let go of the GIL, could hand the GIL to a pass and wait for it to end.
     """
 
     def __init__(self, agents: list[Agent], *, idle_sleep_s: float = 0.0005, name: str = "fixgate-state",
-                 on_error: Callable[[str, Exception], None] | None = None) -> None:
+                 on_error: Callable[[str, Exception], None] | None = None,
+                 busy: Callable[[], bool] | None = None, max_defer_s: float = 0.002) -> None:
         self.agents = agents
         self.idle_sleep_s = idle_sleep_s
         self.on_error = on_error
+        self.busy = busy
+        self.max_defers = max(0, int(max_defer_s / idle_sleep_s))
+        self.deferred = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = 0
@@ -184,7 +193,14 @@ class StateThread:
         self._thread.start()
 
     def _run(self) -> None:
+        defers = 0
         while not self._stop.is_set():
+            if self.busy is not None and defers < self.max_defers and self.busy():
+                defers += 1
+                self.deferred += 1
+                time.sleep(self.idle_sleep_s)
+                continue
+            defers = 0
             work = 0
             for agent in self.agents:
                 try:

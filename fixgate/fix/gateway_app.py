@@ -8,6 +8,7 @@ exception escaping a callback of the quickfix binding ends the process.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import quickfix as fix
@@ -135,6 +136,7 @@ class GatewayApplication(fix.Application):
         self.venues = venues
         self.callback_errors = 0
         self._targets: dict[str, str] = {}
+        self._handling: set[int] = set()        # threads inside fromApp; the state thread lets them go first
         self._client_handlers = {
             codec.NEW_ORDER_SINGLE: self._on_new_order,
             codec.ORDER_CANCEL_REQUEST: self._on_cancel,
@@ -231,8 +233,20 @@ class GatewayApplication(fix.Application):
 
     # -- APPLICATION MESSAGES ---------------------------------------------------------------------
 
+    def busy(self) -> bool:
+        """Whether a QuickFIX thread is handling an application message right now."""
+        return bool(self._handling)
+
     def fromApp(self, message, sessionID):
         keep_thread_state()
+        ident = threading.get_ident()
+        self._handling.add(ident)
+        try:
+            self._from_app(message, sessionID)
+        finally:
+            self._handling.discard(ident)
+
+    def _from_app(self, message, sessionID):
         recv_ns = time.time_ns()
         received = codec.Received(message)
         session = sessionID.toString()
