@@ -78,7 +78,7 @@ class ClientApplication(fix.Application):
         keep_thread_state()
         received = codec.Received(message)
         if self.message_log is not None:
-            self.message_log.write_text(sessionID.toString(), received.text, "in")
+            self.message_log.write(sessionID, received.text, "in")
         try:
             self.client._receive(received)
         except FIX_EXCEPTIONS:

@@ -122,6 +122,25 @@ class Received:
 Incoming = Union[fix.Message, Received]
 
 
+class SessionNames:
+    """A session's SessionID as text (``FIX.4.4:FIXGATE->CLIENT1``), asked of QuickFIX once per session.
+
+    QuickFIX hands every callback a reference to the session's own SessionID, whose address stays the
+    same for the life of the session; the address (read without a call into QuickFIX) is the key.
+    One instance belongs to one engine's application, so addresses are never reused under it.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+
+    def __call__(self, session_id: fix.SessionID) -> str:
+        key = int(session_id.this)
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = session_id.toString()
+        return name
+
+
 def _quickfix(message: Incoming) -> fix.Message:
     return message.message if isinstance(message, Received) else message
 

@@ -136,6 +136,7 @@ class GatewayApplication(fix.Application):
         self.venues = venues
         self.callback_errors = 0
         self._targets: dict[str, str] = {}
+        self._names = codec.SessionNames()
         self._handling: set[int] = set()        # threads inside fromApp; the state thread lets them go first
         self._client_handlers = {
             codec.NEW_ORDER_SINGLE: self._on_new_order,
@@ -207,7 +208,7 @@ class GatewayApplication(fix.Application):
     def fromAdmin(self, message, sessionID):
         keep_thread_state()
         received = codec.Received(message)
-        session = sessionID.toString()
+        session = self._names(sessionID)
         if self.message_log is not None:
             self.message_log.write_text(session, received.text, "in")
         try:
@@ -249,7 +250,7 @@ class GatewayApplication(fix.Application):
     def _from_app(self, message, sessionID):
         recv_ns = time.time_ns()
         received = codec.Received(message)
-        session = sessionID.toString()
+        session = self._names(sessionID)
         if self.message_log is not None:
             self.message_log.write_text(session, received.text, "in")
         try:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from fixgate.fix.codec import format_utc_timestamp
+from fixgate.fix.codec import SessionNames, format_utc_timestamp
 
 PASSWORD = re.compile("(?:(?<=\x01)|^)554=[^\x01]*")
 MASK = "554=********"
@@ -49,6 +49,7 @@ class MessageLog:
         self.closed = False
         self.errors = 0
         self.flush_interval_s = flush_interval_s
+        self._names = SessionNames()
         self._stop = threading.Event()
         self._flusher = threading.Thread(target=self._flush_periodically, name="fixgate-fixlog", daemon=True)
         self._flusher.start()
@@ -79,10 +80,11 @@ class MessageLog:
         return handle
 
     def write(self, session_id, message, direction: str) -> None:
-        """Log `message` of `session_id` ('in' or 'out'), password masked; never raises (a full
-        disk must not stop trading), but counts what it could not write."""
+        """Log `message` (a QuickFIX message or its text) of `session_id` ('in' or 'out'), password
+        masked; never raises (a full disk must not stop trading), but counts what it could not write."""
         try:
-            self.write_text(session_id.toString(), message.toString(), direction)
+            self.write_text(self._names(session_id), message if isinstance(message, str) else message.toString(),
+                            direction)
         except Exception:
             self.errors += 1
 

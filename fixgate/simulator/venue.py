@@ -85,6 +85,7 @@ class SimulatorApplication(fix.Application):
         self.venue = venue
         self.callback_errors = 0
         self._parties: dict[str, str] = {}     # SessionID as text -> the party's CompID
+        self._names = codec.SessionNames()
 
     def onCreate(self, sessionID):
         keep_thread_state()
@@ -119,7 +120,7 @@ class SimulatorApplication(fix.Application):
     def fromApp(self, message, sessionID):
         keep_thread_state()
         received = codec.Received(message)
-        session = sessionID.toString()
+        session = self._names(sessionID)
         if self.message_log is not None:
             self.message_log.write_text(session, received.text, "in")
         try:
