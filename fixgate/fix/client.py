@@ -76,10 +76,10 @@ class ClientApplication(fix.Application):
 
     def fromApp(self, message, sessionID):
         keep_thread_state()
-        received = codec.Received(message)
-        if self.message_log is not None:
-            self.message_log.write(sessionID, received.text, "in")
         try:
+            received = codec.Received(message)
+            if self.message_log is not None:
+                self.message_log.write(sessionID, received.text, "in")
             self.client._receive(received)
         except FIX_EXCEPTIONS:
             raise

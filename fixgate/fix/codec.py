@@ -188,7 +188,7 @@ def format_utc_timestamp(now_ns: int) -> str:
 
 def sending_time_ns(message: Incoming) -> int | None:
     """Return SendingTime(52) in nanoseconds, or None when absent or unreadable."""
-    text = _optional(message.getHeader(), SENDING_TIME)
+    text = _optional(message if isinstance(message, Received) else message.getHeader(), SENDING_TIME)
     if text is None:
         return None
     try:

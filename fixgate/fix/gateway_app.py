@@ -156,7 +156,6 @@ class GatewayApplication(fix.Application):
 
     def onCreate(self, sessionID):
         keep_thread_state()
-        pass
 
     def onLogon(self, sessionID):
         keep_thread_state()
@@ -207,11 +206,11 @@ class GatewayApplication(fix.Application):
 
     def fromAdmin(self, message, sessionID):
         keep_thread_state()
-        received = codec.Received(message)
-        session = self._names(sessionID)
-        if self.message_log is not None:
-            self.message_log.write_text(session, received.text, "in")
         try:
+            received = codec.Received(message)
+            session = self._names(sessionID)
+            if self.message_log is not None:
+                self.message_log.write_text(session, received.text, "in")
             if received.msg_type != codec.LOGON:
                 return
             client = self.router.clients.get(self._target(session, sessionID))
@@ -249,11 +248,11 @@ class GatewayApplication(fix.Application):
 
     def _from_app(self, message, sessionID):
         recv_ns = time.time_ns()
-        received = codec.Received(message)
-        session = self._names(sessionID)
-        if self.message_log is not None:
-            self.message_log.write_text(session, received.text, "in")
         try:
+            received = codec.Received(message)
+            session = self._names(sessionID)
+            if self.message_log is not None:
+                self.message_log.write_text(session, received.text, "in")
             target = self._target(session, sessionID)
             client = self.router.clients.get(target)
             if client is not None:

@@ -119,11 +119,11 @@ class SimulatorApplication(fix.Application):
 
     def fromApp(self, message, sessionID):
         keep_thread_state()
-        received = codec.Received(message)
-        session = self._names(sessionID)
-        if self.message_log is not None:
-            self.message_log.write_text(session, received.text, "in")
         try:
+            received = codec.Received(message)
+            session = self._names(sessionID)
+            if self.message_log is not None:
+                self.message_log.write_text(session, received.text, "in")
             party = self._parties.get(session)
             if party is None:
                 party = self._parties[session] = sessionID.getTargetCompID().getString()
