@@ -325,30 +325,28 @@ def plot(results: dict[str, Any], samples: dict[str, list[int]], output: Path) -
         axis.plot(range(len(quantiles)), np.percentile(np.asarray(values) / 1e3, quantiles), marker="o",
                   label=labels[key])
     axis.set_xticks(range(len(quantiles)), [f"p{q:g}" for q in quantiles])
-    axis.set_yscale("log")
     axis.set_ylabel("round trip (µs)")
-    axis.set_title("fixgate round trips on 127.0.0.1")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(output / "latency.png", dpi=100)
-    plt.close(figure)
+    _save(plt, figure, axis, "fixgate round trips on 127.0.0.1", output / "latency.png")
     steps = results.get("sustained", [])
     if steps:
         figure, axis = plt.subplots(figsize=(8, 5))
-        axis.plot([step["achieved_per_second"] for step in steps], [step["latency"].get("p50_us", 0) for step in steps],
-                  marker="o", label="p50")
-        axis.plot([step["achieved_per_second"] for step in steps], [step["latency"].get("p99_us", 0) for step in steps],
-                  marker="o", label="p99")
+        rates = [step["achieved_per_second"] for step in steps]
+        for key, label in (("p50_us", "p50"), ("p99_us", "p99")):
+            axis.plot(rates, [step["latency"].get(key, 0) for step in steps], marker="o", label=label)
         axis.set_xlabel("orders per second through the gateway")
         axis.set_ylabel("order to first report (µs)")
-        axis.set_yscale("log")
-        axis.set_title("fixgate sustained throughput against latency")
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
-        figure.tight_layout()
-        figure.savefig(output / "throughput.png", dpi=100)
-        plt.close(figure)
+        _save(plt, figure, axis, "fixgate sustained throughput against latency", output / "throughput.png")
+
+
+def _save(plt, figure, axis, title: str, path: Path) -> None:
+    """Finish a plot the same way for every figure (log scale, grid, legend) and write it."""
+    axis.set_yscale("log")
+    axis.set_title(title)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 if __name__ == "__main__":
