@@ -67,7 +67,7 @@ cdef class RiskBook:
     cdef readonly int64_t order_capacity
     cdef readonly int64_t order_mask
     cdef readonly int64_t next_order_id
-    cdef readonly int64_t last_order_id
+    cdef readonly int64_t last_order_id     # for old callers only: ids come back from the check itself
     cdef readonly int64_t live_orders
     cdef readonly uint8_t risk_state
     cdef readonly double equity
@@ -81,15 +81,26 @@ cdef class RiskBook:
     cdef int64_t[64] event_codes        # order events by RejectCode, OK included
 
     # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
+    # The units entry points are the decision path: quantities and prices arrive as whole lots and
+    # ticks (-1: not a positive number in range, 0: off the grid, > 0: on it; above MAX_UNITS counts
+    # as -1). The double entry points convert with `units_of` and call them.
+    cdef RejectCode check_new_order_units_c(self, int32_t session_id, int32_t instrument_id, int side,
+                                            int ord_type, int64_t qty_lots, int64_t price_ticks,
+                                            int64_t now_ns, int64_t* order_id) noexcept nogil
+    cdef RejectCode check_replace_units_c(self, int64_t order_id, int64_t new_qty_lots,
+                                          int64_t new_price_ticks, int64_t now_ns) noexcept nogil
     cdef RejectCode check_new_order_c(self, int32_t session_id, int32_t instrument_id, int side,
                                       int ord_type, double qty, double price,
                                       int64_t now_ns) noexcept nogil
     cdef RejectCode check_replace_c(self, int64_t order_id, double new_qty, double new_price,
                                     int64_t now_ns) noexcept nogil
+    cdef void _new_order_units(self, int32_t instrument_id, int ord_type, double qty, double price,
+                               int64_t* qty_lots, int64_t* price_ticks) noexcept nogil
     cdef RejectCode _decide_new(self, int32_t session_id, int32_t instrument_id, int side,
-                                int ord_type, double qty, double price, int64_t now_ns) noexcept nogil
-    cdef RejectCode _decide_replace(self, int64_t order_id, double new_qty, double new_price,
-                                    int64_t now_ns) noexcept nogil
+                                int ord_type, int64_t qty_lots, int64_t price_ticks, int64_t now_ns,
+                                int64_t* order_id) noexcept nogil
+    cdef RejectCode _decide_replace(self, int64_t order_id, int64_t new_qty_lots,
+                                    int64_t new_price_ticks, int64_t now_ns) noexcept nogil
     cdef RejectCode _check_limits(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
                                   uint8_t side, int ord_type, int64_t lots, double price, double ref,
                                   double notional, int64_t delta_lots, int64_t delta_tick_lots,
@@ -99,6 +110,8 @@ cdef class RiskBook:
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------
     cdef RejectCode on_acked_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode on_filled_units_c(self, int64_t order_id, int64_t qty_lots,
+                                      int64_t price_ticks) noexcept nogil
     cdef RejectCode on_filled_c(self, int64_t order_id, double qty, double price) noexcept nogil
     cdef RejectCode on_canceled_c(self, int64_t order_id) noexcept nogil
     cdef RejectCode on_replaced_c(self, int64_t order_id) noexcept nogil

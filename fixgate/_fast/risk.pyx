@@ -3,6 +3,8 @@
 Every decision returns a `RejectCode` (OK = 0); the first failing check wins. The book moves in the
 same call that decides, so a burst can never slip past a limit: an accepted order reserves its open
 quantity and notional at once; acks, fills, cancels, rejects and replaces move the reservation.
+The units entry points (`*_units_c`: whole lots and ticks, as the wire edge parses them) are the one
+decision path; the double entry points convert with `units_of` and call them.
 Calls made with the GIL held run to the end without releasing it, so each call is atomic with
 respect to the other Python threads that share the book.
 """
@@ -14,7 +16,7 @@ from libc.stdlib cimport free
 
 from fixgate._fast cimport enums as e
 from fixgate._fast.memory cimport alloc_prefaulted
-from fixgate._fast.instruments cimport NO_COUNT_LIMIT, units_of
+from fixgate._fast.instruments cimport MAX_UNITS, NO_COUNT_LIMIT, units_of
 
 # The NumPy layout of `OrderRequest`, for `check_batch`.
 ORDER_DTYPE = np.dtype(
@@ -55,8 +57,32 @@ cdef inline bint _reduces(const Exposure* exposure, uint8_t side, int64_t delta_
 
 
 cdef inline int64_t _market_ticks(double ref, double tick_size) noexcept nogil:
-    cdef int64_t ticks = <int64_t>floor(ref / tick_size + 0.5)
+    """Return the reference price in whole ticks (at least one) for a market order to reserve at,
+    or 0 when it is not a positive number below MAX_UNITS ticks: no reference the book can use."""
+    cdef double units = ref / tick_size
+    cdef int64_t ticks
+    if not (ref > 0.0 and units < MAX_UNITS):
+        return 0
+    ticks = <int64_t>floor(units + 0.5)
     return ticks if ticks > 0 else 1
+
+
+cdef inline int64_t _in_range(int64_t units) noexcept nogil:
+    """Return whole lots or ticks as the check chain reads them: -1 when negative or above
+    MAX_UNITS (so that lots x ticks fits an int64), else `units` (0 still means off the grid)."""
+    if units < 0 or units > <int64_t>MAX_UNITS:
+        return -1
+    return units
+
+
+cdef inline int64_t _fill_ticks(double price, double tick_size) noexcept nogil:
+    """Return a fill price in whole ticks: on the grid as `units_of` reads it, off the grid the
+    nearest whole tick, -1 when it is not a positive number below MAX_UNITS ticks. 0 (a price below
+    half a tick) and -1 leave `last_fill_price` as it is."""
+    cdef int64_t ticks = units_of(price, tick_size)
+    if ticks == 0:
+        ticks = <int64_t>floor(price / tick_size + 0.5)
+    return ticks
 
 
 cdef class RiskBook:
@@ -151,34 +177,74 @@ cdef class RiskBook:
 
     # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
 
+    cdef RejectCode check_new_order_units_c(self, int32_t session_id, int32_t instrument_id, int side,
+                                            int ord_type, int64_t qty_lots, int64_t price_ticks,
+                                            int64_t now_ns, int64_t* order_id) noexcept nogil:
+        # The one decision path for new orders; the id of an accepted order goes to `order_id`.
+        cdef RejectCode code
+        order_id[0] = 0
+        self._roll_day(now_ns)
+        code = self._decide_new(session_id, instrument_id, side, ord_type, qty_lots, price_ticks, now_ns,
+                                order_id)
+        self.checks += 1
+        self.decisions[<int>code] += 1
+        return code
+
+    cdef RejectCode check_replace_units_c(self, int64_t order_id, int64_t new_qty_lots,
+                                          int64_t new_price_ticks, int64_t now_ns) noexcept nogil:
+        # The one decision path for replaces.
+        cdef RejectCode code
+        self._roll_day(now_ns)
+        code = self._decide_replace(order_id, new_qty_lots, new_price_ticks, now_ns)
+        self.checks += 1
+        self.decisions[<int>code] += 1
+        return code
+
     cdef RejectCode check_new_order_c(self, int32_t session_id, int32_t instrument_id, int side,
                                       int ord_type, double qty, double price,
                                       int64_t now_ns) noexcept nogil:
-        cdef RejectCode code
-        self._roll_day(now_ns)
-        code = self._decide_new(session_id, instrument_id, side, ord_type, qty, price, now_ns)
-        self.checks += 1
-        self.decisions[<int>code] += 1
-        return code
+        cdef int64_t qty_lots, price_ticks, order_id
+        self._new_order_units(instrument_id, ord_type, qty, price, &qty_lots, &price_ticks)
+        return self.check_new_order_units_c(session_id, instrument_id, side, ord_type, qty_lots,
+                                            price_ticks, now_ns, &order_id)
 
     cdef RejectCode check_replace_c(self, int64_t order_id, double new_qty, double new_price,
                                     int64_t now_ns) noexcept nogil:
-        cdef RejectCode code
-        self._roll_day(now_ns)
-        code = self._decide_replace(order_id, new_qty, new_price, now_ns)
-        self.checks += 1
-        self.decisions[<int>code] += 1
-        return code
+        # An unknown order keeps -1 / 0: the chain answers UNKNOWN_ORDER before it reads them.
+        cdef OrderSlot* order = self._find(order_id)
+        cdef InstrumentSpec* spec
+        cdef int64_t qty_lots = -1
+        cdef int64_t price_ticks = 0
+        if order != NULL:
+            spec = &self.instruments.specs[order.instrument_id]
+            qty_lots = units_of(new_qty, spec.lot_size)
+            if order.ord_type == e.LIMIT:
+                price_ticks = units_of(new_price, spec.tick_size)
+        return self.check_replace_units_c(order_id, qty_lots, price_ticks, now_ns)
+
+    cdef void _new_order_units(self, int32_t instrument_id, int ord_type, double qty, double price,
+                               int64_t* qty_lots, int64_t* price_ticks) noexcept nogil:
+        # Convert a new order's doubles on its instrument's grid; a market order's price is 0 (not
+        # read). An unknown instrument gives -1 / 0: the chain answers UNKNOWN_INSTRUMENT first.
+        cdef InstrumentSpec* spec
+        qty_lots[0] = -1
+        price_ticks[0] = 0
+        if self.instruments.contains(instrument_id):
+            spec = &self.instruments.specs[instrument_id]
+            qty_lots[0] = units_of(qty, spec.lot_size)
+            if ord_type == e.LIMIT:
+                price_ticks[0] = units_of(price, spec.tick_size)
 
     cdef RejectCode _decide_new(self, int32_t session_id, int32_t instrument_id, int side,
-                                int ord_type, double qty, double price, int64_t now_ns) noexcept nogil:
+                                int ord_type, int64_t qty_lots, int64_t price_ticks, int64_t now_ns,
+                                int64_t* order_id) noexcept nogil:
         cdef InstrumentSpec* spec
         cdef Exposure* exposure
         cdef OrderSlot* order
         cdef RejectCode code
         cdef uint8_t book_side
-        cdef int64_t lots, ticks, order_id
-        cdef double ref, notional
+        cdef int64_t lots, ticks, new_id
+        cdef double ref, price, notional
         if self.risk_state == e.KILLED:
             return e.KILL_SWITCH
         if not self.instruments.contains(instrument_id):
@@ -197,7 +263,7 @@ cdef class RiskBook:
             return e.INVALID_SIDE
         if ord_type != e.MARKET and ord_type != e.LIMIT:
             return e.INVALID_ORDER_TYPE
-        lots = units_of(qty, spec.lot_size)
+        lots = _in_range(qty_lots)
         if lots < 0:
             return e.INVALID_QUANTITY
         if lots == 0:
@@ -207,15 +273,16 @@ cdef class RiskBook:
             return e.CIRCUIT_BREAKER
         ref = self.quotes.reference_price_c(instrument_id)
         if ord_type == e.LIMIT:
-            ticks = units_of(price, spec.tick_size)
+            ticks = _in_range(price_ticks)
             if ticks < 0:
                 return e.INVALID_PRICE
             if ticks == 0:
                 return e.PRICE_OFF_TICK
         else:
-            if not (ref > 0.0):
-                return e.NO_REFERENCE_PRICE
             ticks = _market_ticks(ref, spec.tick_size)
+            if ticks == 0:
+                return e.NO_REFERENCE_PRICE
+        price = <double>ticks * spec.tick_size
         notional = <double>(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
                                   notional, lots, lots * ticks, True, notional, now_ns)
@@ -224,20 +291,21 @@ cdef class RiskBook:
         if self.live_orders >= self.order_capacity:
             return e.ORDER_TABLE_FULL
         # Accepted: reserve at once.
-        order_id = self._allocate()
-        order = &self.orders[order_id & self.order_mask]
-        order[0] = OrderSlot(order_id, instrument_id, session_id, book_side, <uint8_t>ord_type,
+        new_id = self._allocate()
+        order = &self.orders[new_id & self.order_mask]
+        order[0] = OrderSlot(new_id, instrument_id, session_id, book_side, <uint8_t>ord_type,
                              False, False, lots, 0, ticks, 0, 0, 0, 0)
         exposure.open_orders += 1
         self.live_orders += 1
         self.daily_orders += 1
         self.daily_notional += notional
         self._settle(order)
-        self.last_order_id = order_id
+        self.last_order_id = new_id
+        order_id[0] = new_id
         return e.OK
 
-    cdef RejectCode _decide_replace(self, int64_t order_id, double new_qty, double new_price,
-                                    int64_t now_ns) noexcept nogil:
+    cdef RejectCode _decide_replace(self, int64_t order_id, int64_t new_qty_lots,
+                                    int64_t new_price_ticks, int64_t now_ns) noexcept nogil:
         cdef OrderSlot* order
         cdef InstrumentSpec* spec
         cdef Exposure* exposure
@@ -257,7 +325,7 @@ cdef class RiskBook:
         code = self.throttle.try_acquire_c(order.session_id, order.instrument_id, now_ns)
         if code != e.OK:
             return code
-        lots = units_of(new_qty, spec.lot_size)
+        lots = _in_range(new_qty_lots)
         if lots < 0:
             return e.INVALID_QUANTITY
         if lots == 0:
@@ -266,12 +334,12 @@ cdef class RiskBook:
             return e.REPLACE_BELOW_FILLED
         ref = self.quotes.reference_price_c(order.instrument_id)
         if order.ord_type == e.LIMIT:
-            ticks = units_of(new_price, spec.tick_size)
+            ticks = _in_range(new_price_ticks)
             if ticks < 0:
                 return e.INVALID_PRICE
             if ticks == 0:
                 return e.PRICE_OFF_TICK
-            price = new_price
+            price = <double>ticks * spec.tick_size
         else:
             ticks = order.price_ticks
             price = ref
@@ -361,16 +429,46 @@ cdef class RiskBook:
                         double qty, double price, int64_t now_ns):
         """Run the check chain on a new order and reserve it when accepted; return the `RejectCode`.
 
-        On OK the order's id is in `last_order_id`. `price` is ignored for market orders.
+        `qty` and `price` are converted to lots and ticks with `units_of` and decided by
+        `check_new_order_units`; `price` is ignored for market orders. The id of an accepted order
+        is only in `last_order_id`: new code calls `check_new_order_units`, which returns it.
         """
         return self.check_new_order_c(session_id, instrument_id, side, ord_type, qty, price, now_ns)
+
+    def check_new_order_units(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
+                              int64_t qty_lots, int64_t price_ticks, int64_t now_ns):
+        """Run the check chain on a new order given in whole lots and ticks; return (code, order id).
+
+        Parameters
+        ----------
+        qty_lots, price_ticks : int
+            Whole lots and ticks: -1 (or any negative, or above MAX_UNITS) is not a valid number
+            (INVALID_QUANTITY / INVALID_PRICE), 0 is off the grid (QUANTITY_NOT_LOT_MULTIPLE /
+            PRICE_OFF_TICK). `price_ticks` is ignored for market orders.
+
+        Returns
+        -------
+        tuple of int
+            The `RejectCode` and the new order's id (0 unless the code is OK).
+        """
+        cdef int64_t order_id = 0
+        cdef RejectCode code = self.check_new_order_units_c(session_id, instrument_id, side, ord_type, qty_lots,
+                                                            price_ticks, now_ns, &order_id)
+        return code, order_id
 
     def check_replace(self, int64_t order_id, double new_qty, double new_price, int64_t now_ns):
         """Check a cancel/replace of a live order; on OK the replace is pending until the venue answers.
 
         `new_qty` is the new total order quantity (filled part included), as in FIX OrderQty(38).
+        Converted on the order's grid with `units_of` and decided by `check_replace_units`.
         """
         return self.check_replace_c(order_id, new_qty, new_price, now_ns)
+
+    def check_replace_units(self, int64_t order_id, int64_t new_qty_lots, int64_t new_price_ticks,
+                            int64_t now_ns):
+        """Check a cancel/replace given in whole lots and ticks (as `check_new_order_units`); return
+        the `RejectCode`. `new_price_ticks` is ignored for market orders."""
+        return self.check_replace_units_c(order_id, new_qty_lots, new_price_ticks, now_ns)
 
     def check_batch(self, OrderRequest[::1] orders, uint8_t[::1] codes, int64_t[::1] order_ids,
                     int64_t now_ns):
@@ -383,19 +481,20 @@ cdef class RiskBook:
         cdef Py_ssize_t accepted = 0
         cdef RejectCode code
         cdef OrderRequest* request
+        cdef int64_t qty_lots, price_ticks
         if codes.shape[0] < count or order_ids.shape[0] < count:
             raise ValueError(f"codes and order_ids must hold at least {count} entries")
         with nogil:
             for index in range(count):
                 request = &orders[index]
-                code = self.check_new_order_c(request.session_id, request.instrument_id, request.side,
-                                              request.ord_type, request.qty, request.price, now_ns)
+                self._new_order_units(request.instrument_id, request.ord_type, request.qty, request.price,
+                                      &qty_lots, &price_ticks)
+                code = self.check_new_order_units_c(request.session_id, request.instrument_id, request.side,
+                                                    request.ord_type, qty_lots, price_ticks, now_ns,
+                                                    &order_ids[index])
                 codes[index] = <uint8_t>code
                 if code == e.OK:
-                    order_ids[index] = self.last_order_id
                     accepted += 1
-                else:
-                    order_ids[index] = 0
         return accepted
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------
@@ -407,13 +506,17 @@ cdef class RiskBook:
         order.acked = True
         return self._count_event(e.OK)
 
-    cdef RejectCode on_filled_c(self, int64_t order_id, double qty, double price) noexcept nogil:
+    cdef RejectCode on_filled_units_c(self, int64_t order_id, int64_t qty_lots,
+                                      int64_t price_ticks) noexcept nogil:
+        # The one path that books fills. `price_ticks` > 0 (and within MAX_UNITS) becomes the
+        # instrument's last fill price; anything else leaves it as it is: the quantity is booked
+        # whatever the price, because the position is what the venue says it is.
         cdef OrderSlot* order = self._find(order_id)
         cdef Exposure* exposure
         cdef int64_t lots, leaves
         if order == NULL:
             return self._count_event(e.UNKNOWN_ORDER)
-        lots = units_of(qty, self.instruments.specs[order.instrument_id].lot_size)
+        lots = _in_range(qty_lots)
         if lots < 0:
             return self._count_event(e.INVALID_QUANTITY)
         if lots == 0:
@@ -424,12 +527,25 @@ cdef class RiskBook:
             exposure.position_lots += lots
         else:
             exposure.position_lots -= lots
-        if isfinite(price) and price > 0.0:
-            exposure.last_fill_price = price
+        if _in_range(price_ticks) > 0:
+            exposure.last_fill_price = <double>price_ticks * self.instruments.specs[order.instrument_id].tick_size
         order.cum_lots += lots
         self._settle(order)
         # An overfill is still booked: the position is what the venue says it is.
         return self._count_event(e.OVERFILL if lots > leaves else e.OK)
+
+    cdef RejectCode on_filled_c(self, int64_t order_id, double qty, double price) noexcept nogil:
+        # Converts on the order's grid; an off-tick price is booked at its nearest whole tick (see
+        # `_fill_ticks`). An unknown order keeps -1 / 0: UNKNOWN_ORDER comes first.
+        cdef OrderSlot* order = self._find(order_id)
+        cdef InstrumentSpec* spec
+        cdef int64_t qty_lots = -1
+        cdef int64_t price_ticks = 0
+        if order != NULL:
+            spec = &self.instruments.specs[order.instrument_id]
+            qty_lots = units_of(qty, spec.lot_size)
+            price_ticks = _fill_ticks(price, spec.tick_size)
+        return self.on_filled_units_c(order_id, qty_lots, price_ticks)
 
     cdef RejectCode on_canceled_c(self, int64_t order_id) noexcept nogil:
         cdef OrderSlot* order = self._find(order_id)
@@ -472,8 +588,22 @@ cdef class RiskBook:
 
     def on_filled(self, int64_t order_id, double qty, double price):
         """Move a fill of `qty` from open to position; return OK, OVERFILL (booked all the same),
-        UNKNOWN_ORDER, INVALID_QUANTITY or QUANTITY_NOT_LOT_MULTIPLE (not booked)."""
+        UNKNOWN_ORDER, INVALID_QUANTITY or QUANTITY_NOT_LOT_MULTIPLE (not booked).
+
+        `price` becomes the last fill price at its nearest whole tick; a price that is not a
+        positive number below MAX_UNITS ticks, or below half a tick, leaves the last fill price as
+        it is (the quantity is booked all the same).
+        """
         return self.on_filled_c(order_id, qty, price)
+
+    def on_filled_units(self, int64_t order_id, int64_t qty_lots, int64_t price_ticks):
+        """Move a fill of `qty_lots` whole lots from open to position; return the code as `on_filled`.
+
+        `qty_lots` < 0 (or above MAX_UNITS) is INVALID_QUANTITY, 0 is QUANTITY_NOT_LOT_MULTIPLE
+        (neither is booked); `price_ticks` in 1..MAX_UNITS becomes the last fill price
+        (`price_ticks * tick_size`), any other value leaves it as it is.
+        """
+        return self.on_filled_units_c(order_id, qty_lots, price_ticks)
 
     def on_canceled(self, int64_t order_id):
         """Release what an order still reserves: cancelled, expired or done for the day."""
@@ -616,6 +746,12 @@ cdef class RiskBook:
         cdef int64_t index
         return sorted(self.orders[index].order_id for index in range(self.order_capacity)
                       if self.orders[index].order_id != 0)
+
+    def order_ids_of_session(self, int32_t session_id):
+        """Return the ids of the live orders of `session_id`, ascending."""
+        cdef int64_t index
+        return sorted(self.orders[index].order_id for index in range(self.order_capacity)
+                      if self.orders[index].order_id != 0 and self.orders[index].session_id == session_id)
 
     # -- EXPOSURE -----------------------------------------------------------------------------------
 

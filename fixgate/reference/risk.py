@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from fixgate.reference.codes import OrdType, RejectCode as R, RiskState, Side
-from fixgate.reference.instruments import NO_COUNT_LIMIT, InstrumentSpec, Instruments, units_of
+from fixgate.reference.instruments import MAX_UNITS, NO_COUNT_LIMIT, InstrumentSpec, Instruments, units_of
 from fixgate.reference.quotes import QuoteBook
 from fixgate.reference.throttle import Throttle
 
@@ -73,8 +73,27 @@ def _reduces(exposure: Exposure, side: int, delta_lots: int) -> bool:
 
 
 def _market_ticks(ref: float, tick_size: float) -> int:
-    ticks = math.floor(ref / tick_size + 0.5)
-    return ticks if ticks > 0 else 1
+    """Return the reference price in whole ticks (at least one), or 0 when it is not a positive
+    number below MAX_UNITS ticks."""
+    units = ref / tick_size
+    if not (ref > 0.0 and units < MAX_UNITS):
+        return 0
+    return max(math.floor(units + 0.5), 1)
+
+
+def _in_range(units: int) -> int:
+    """Return whole lots or ticks as the check chain reads them: -1 when negative or above
+    MAX_UNITS, else `units` (0 still means off the grid)."""
+    return -1 if units < 0 or units > MAX_UNITS else units
+
+
+def _fill_ticks(price: float, tick_size: float) -> int:
+    """Return a fill price in whole ticks: on the grid as `units_of` reads it, off the grid the
+    nearest whole tick, -1 when it is not a positive number below MAX_UNITS ticks."""
+    ticks = units_of(price, tick_size)
+    if ticks == 0:
+        ticks = math.floor(price / tick_size + 0.5)
+    return ticks
 
 
 class RiskBook:
@@ -152,22 +171,46 @@ class RiskBook:
 
     # -- PRE-TRADE CHECKS ---------------------------------------------------------------------------
 
-    def check_new_order(self, session_id: int, instrument_id: int, side: int, ord_type: int,
-                        qty: float, price: float, now_ns: int) -> int:
-        """Run the check chain on a new order and reserve it when accepted; return the `RejectCode`."""
+    def check_new_order_units(self, session_id: int, instrument_id: int, side: int, ord_type: int,
+                              qty_lots: int, price_ticks: int, now_ns: int) -> tuple[int, int]:
+        """Run the check chain on a new order given in whole lots and ticks; return (code, order id).
+
+        -1 (any negative, or above MAX_UNITS) is not a valid number, 0 is off the grid; the id is 0
+        unless the code is OK. `price_ticks` is ignored for market orders.
+        """
         self._roll_day(now_ns)
-        code = self._decide_new(session_id, instrument_id, side, ord_type, qty, price, now_ns)
+        code, order_id = self._decide_new(session_id, instrument_id, side, ord_type, qty_lots, price_ticks,
+                                          now_ns)
+        self.checks += 1
+        self.decisions[code] += 1
+        return code, order_id
+
+    def check_replace_units(self, order_id: int, new_qty_lots: int, new_price_ticks: int, now_ns: int) -> int:
+        """Check a cancel/replace given in whole lots and ticks; return the `RejectCode`."""
+        self._roll_day(now_ns)
+        code = self._decide_replace(order_id, new_qty_lots, new_price_ticks, now_ns)
         self.checks += 1
         self.decisions[code] += 1
         return code
 
+    def check_new_order(self, session_id: int, instrument_id: int, side: int, ord_type: int,
+                        qty: float, price: float, now_ns: int) -> int:
+        """Run the check chain on a new order and reserve it when accepted; return the `RejectCode`."""
+        qty_lots, price_ticks = self._new_order_units(instrument_id, ord_type, qty, price)
+        code, _ = self.check_new_order_units(session_id, instrument_id, side, ord_type, qty_lots, price_ticks,
+                                             now_ns)
+        return code
+
     def check_replace(self, order_id: int, new_qty: float, new_price: float, now_ns: int) -> int:
         """Check a cancel/replace of a live order; on OK the replace is pending until the venue answers."""
-        self._roll_day(now_ns)
-        code = self._decide_replace(order_id, new_qty, new_price, now_ns)
-        self.checks += 1
-        self.decisions[code] += 1
-        return code
+        order = self._find(order_id)
+        qty_lots, price_ticks = -1, 0
+        if order is not None:
+            spec = self.instruments.specs[order.instrument_id]
+            qty_lots = units_of(new_qty, spec.lot_size)
+            if order.ord_type == LIMIT:
+                price_ticks = units_of(new_price, spec.tick_size)
+        return self.check_replace_units(order_id, qty_lots, price_ticks, now_ns)
 
     def check_batch(self, orders, codes, order_ids, now_ns: int) -> int:
         """Check `orders` (rows with ORDER_DTYPE fields) in order; return how many passed."""
@@ -177,62 +220,72 @@ class RiskBook:
         accepted = 0
         for index in range(count):
             request = orders[index]
-            code = self.check_new_order(int(request["session_id"]), int(request["instrument_id"]),
-                                        int(request["side"]), int(request["ord_type"]),
-                                        float(request["qty"]), float(request["price"]), now_ns)
+            instrument_id, ord_type = int(request["instrument_id"]), int(request["ord_type"])
+            qty_lots, price_ticks = self._new_order_units(instrument_id, ord_type, float(request["qty"]),
+                                                          float(request["price"]))
+            code, order_id = self.check_new_order_units(int(request["session_id"]), instrument_id,
+                                                        int(request["side"]), ord_type, qty_lots, price_ticks,
+                                                        now_ns)
             codes[index] = code
+            order_ids[index] = order_id
             if code == R.OK:
-                order_ids[index] = self.last_order_id
                 accepted += 1
-            else:
-                order_ids[index] = 0
         return accepted
 
-    def _decide_new(self, session_id, instrument_id, side, ord_type, qty, price, now_ns) -> int:
-        if self.risk_state == RiskState.KILL_SWITCH:
-            return R.KILL_SWITCH
+    def _new_order_units(self, instrument_id: int, ord_type: int, qty: float, price: float) -> tuple[int, int]:
         if not self.instruments.known(instrument_id):
-            return R.UNKNOWN_INSTRUMENT
+            return -1, 0
+        spec = self.instruments.specs[instrument_id]
+        price_ticks = units_of(price, spec.tick_size) if ord_type == LIMIT else 0
+        return units_of(qty, spec.lot_size), price_ticks
+
+    def _decide_new(self, session_id, instrument_id, side, ord_type, qty_lots, price_ticks,
+                    now_ns) -> tuple[int, int]:
+        if self.risk_state == RiskState.KILL_SWITCH:
+            return R.KILL_SWITCH, 0
+        if not self.instruments.known(instrument_id):
+            return R.UNKNOWN_INSTRUMENT, 0
         spec = self.instruments.specs[instrument_id]
         if spec.halted:
-            return R.INSTRUMENT_HALTED
+            return R.INSTRUMENT_HALTED, 0
         code = self.throttle.try_acquire(session_id, instrument_id, now_ns)
         if code != R.OK:
-            return code
+            return code, 0
         if side == BUY:
             book_side = BUY
         elif side == SELL or side == Side.SELL_SHORT:
             book_side = SELL
         else:
-            return R.INVALID_SIDE
+            return R.INVALID_SIDE, 0
         if ord_type != MARKET and ord_type != LIMIT:
-            return R.INVALID_ORDER_TYPE
-        lots = units_of(qty, spec.lot_size)
+            return R.INVALID_ORDER_TYPE, 0
+        lots = _in_range(qty_lots)
         if lots < 0:
-            return R.INVALID_QUANTITY
+            return R.INVALID_QUANTITY, 0
         if lots == 0:
-            return R.QUANTITY_NOT_LOT_MULTIPLE
+            return R.QUANTITY_NOT_LOT_MULTIPLE, 0
         exposure = self.exposures[instrument_id]
         if self.risk_state == RiskState.CIRCUIT_BREAKER and not _reduces(exposure, book_side, lots):
-            return R.CIRCUIT_BREAKER
+            return R.CIRCUIT_BREAKER, 0
         ref = self.quotes.reference_price(instrument_id)
         if ord_type == LIMIT:
-            ticks = units_of(price, spec.tick_size)
+            ticks = _in_range(price_ticks)
             if ticks < 0:
-                return R.INVALID_PRICE
+                return R.INVALID_PRICE, 0
             if ticks == 0:
-                return R.PRICE_OFF_TICK
+                return R.PRICE_OFF_TICK, 0
         else:
-            if not (ref > 0.0):
-                return R.NO_REFERENCE_PRICE
             ticks = _market_ticks(ref, spec.tick_size)
+            if ticks == 0:
+                return R.NO_REFERENCE_PRICE, 0
+        price = float(ticks) * spec.tick_size
         notional = float(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
                                   notional, lots, lots * ticks, True, notional, now_ns)
         if code != R.OK:
-            return code
+            return code, 0
         if self.live_orders >= self.order_capacity:
-            return R.ORDER_TABLE_FULL
+            return R.ORDER_TABLE_FULL, 0
         order_id = self._allocate()
         order = OrderSlot(order_id, instrument_id, session_id, book_side, ord_type,
                           False, False, lots, 0, ticks, 0, 0, 0, 0)
@@ -243,9 +296,9 @@ class RiskBook:
         self.daily_notional += notional
         self._settle(order)
         self.last_order_id = order_id
-        return R.OK
+        return R.OK, order_id
 
-    def _decide_replace(self, order_id, new_qty, new_price, now_ns) -> int:
+    def _decide_replace(self, order_id, new_qty_lots, new_price_ticks, now_ns) -> int:
         if self.risk_state == RiskState.KILL_SWITCH:
             return R.KILL_SWITCH
         order = self._find(order_id)
@@ -259,7 +312,7 @@ class RiskBook:
         code = self.throttle.try_acquire(order.session_id, order.instrument_id, now_ns)
         if code != R.OK:
             return code
-        lots = units_of(new_qty, spec.lot_size)
+        lots = _in_range(new_qty_lots)
         if lots < 0:
             return R.INVALID_QUANTITY
         if lots == 0:
@@ -268,12 +321,12 @@ class RiskBook:
             return R.REPLACE_BELOW_FILLED
         ref = self.quotes.reference_price(order.instrument_id)
         if order.ord_type == LIMIT:
-            ticks = units_of(new_price, spec.tick_size)
+            ticks = _in_range(new_price_ticks)
             if ticks < 0:
                 return R.INVALID_PRICE
             if ticks == 0:
                 return R.PRICE_OFF_TICK
-            price = new_price
+            price = float(ticks) * spec.tick_size
         else:
             ticks = order.price_ticks
             price = ref
@@ -362,12 +415,13 @@ class RiskBook:
         order.acked = True
         return self._count_event(R.OK)
 
-    def on_filled(self, order_id: int, qty: float, price: float) -> int:
-        """Move a fill of `qty` from open to position."""
+    def on_filled_units(self, order_id: int, qty_lots: int, price_ticks: int) -> int:
+        """Move a fill of `qty_lots` whole lots from open to position; `price_ticks` in 1..MAX_UNITS
+        becomes the last fill price, any other value leaves it as it is."""
         order = self._find(order_id)
         if order is None:
             return self._count_event(R.UNKNOWN_ORDER)
-        lots = units_of(qty, self.instruments.specs[order.instrument_id].lot_size)
+        lots = _in_range(qty_lots)
         if lots < 0:
             return self._count_event(R.INVALID_QUANTITY)
         if lots == 0:
@@ -378,11 +432,21 @@ class RiskBook:
             exposure.position_lots += lots
         else:
             exposure.position_lots -= lots
-        if math.isfinite(price) and price > 0.0:
-            exposure.last_fill_price = price
+        if _in_range(price_ticks) > 0:
+            exposure.last_fill_price = float(price_ticks) * self.instruments.specs[order.instrument_id].tick_size
         order.cum_lots += lots
         self._settle(order)
         return self._count_event(R.OVERFILL if lots > leaves else R.OK)
+
+    def on_filled(self, order_id: int, qty: float, price: float) -> int:
+        """Move a fill of `qty` from open to position; an off-tick price counts at its nearest tick."""
+        order = self._find(order_id)
+        qty_lots, price_ticks = -1, 0
+        if order is not None:
+            spec = self.instruments.specs[order.instrument_id]
+            qty_lots = units_of(qty, spec.lot_size)
+            price_ticks = _fill_ticks(price, spec.tick_size)
+        return self.on_filled_units(order_id, qty_lots, price_ticks)
 
     def on_canceled(self, order_id: int) -> int:
         """Release what an order still reserves: cancelled, expired or done for the day."""
@@ -534,6 +598,11 @@ class RiskBook:
     def live_order_ids(self) -> list[int]:
         """Return the ids of every live order, ascending."""
         return sorted(order.order_id for order in self.orders if order is not None)
+
+    def order_ids_of_session(self, session_id: int) -> list[int]:
+        """Return the ids of the live orders of `session_id`, ascending."""
+        return sorted(order.order_id for order in self.orders
+                      if order is not None and order.session_id == session_id)
 
     # -- EXPOSURE -----------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Hypothesis draws a configuration and a sequence of quotes, trades, orders, replaces, venue events,
 risk-state changes and clock steps; both implementations get the same calls and must return the same
-codes and hold the same state after every step.
+codes and ids and hold the same state after every step. Orders, replaces and fills go sometimes
+through the double API and sometimes through the units API (whole lots and ticks, with -1, 0 and
+values past MAX_UNITS and int64 mixed in); on the grid the two APIs must decide alike.
 """
 
 import math
@@ -17,12 +19,14 @@ from fixgate._fast import quotes as fast_quotes
 from fixgate._fast import risk as fast_risk
 from fixgate._fast import throttle as fast_throttle
 from fixgate.reference import instruments as ref_instruments
+from fixgate.reference.instruments import MAX_UNITS
 from fixgate.reference import quotes as ref_quotes
 from fixgate.reference import risk as ref_risk
 from fixgate.reference import throttle as ref_throttle
 
 START_NS = 1_700_000_000_000_000_000
 SESSIONS = 3
+MAX_LOTS = int(MAX_UNITS)
 
 ticks = st.sampled_from([0.01, 0.05, 0.25, 1.0, 0.0001, 0.5])
 lots = st.sampled_from([1.0, 0.1, 0.001, 100.0, 0.0001])
@@ -94,7 +98,19 @@ quote = st.tuples(st.just("quote"), instrument_ids, price_moves,
                   st.sampled_from([False] * 9 + [True]), odd_numbers)
 new_order = st.tuples(st.just("new"), session_ids, instrument_ids, st.sampled_from([1, 2, 5, 1, 2, 3]),
                       st.sampled_from([2, 2, 2, 1, 4]), multipliers, price_moves, oddities, odd_numbers)
-fill = st.tuples(st.just("fill"), order_refs, st.integers(-1, 50), st.sampled_from([0] * 9 + [1]))
+fill = st.tuples(st.just("fill"), order_refs, st.integers(-1, 50), st.sampled_from([0] * 9 + [1]),
+                 st.sampled_from([None] * 9 + [0.0, -1.0, math.nan, math.inf, 1e300, 5e-324, 0.003]))
+
+# Whole lots or ticks as a wire parser might hand them over: -1 (not a number in range), 0 (off the
+# grid), the MAX_UNITS edge, and values past it up to the ends of an int64.
+odd_units = st.sampled_from([-1, 0, -2, 1, MAX_LOTS, MAX_LOTS + 1, 2**62, 2**63 - 1, -2**63])
+unit_oddities = st.integers(0, 9)                                # 0, 3..9: on the grid
+new_order_units = st.tuples(st.just("new_units"), session_ids, instrument_ids,
+                            st.sampled_from([1, 2, 5, 1, 2, 3]), st.sampled_from([2, 2, 2, 1, 4]), multipliers,
+                            price_moves, unit_oddities, odd_units)
+replace_units = st.tuples(st.just("replace_units"), order_refs, multipliers, price_moves, unit_oddities,
+                          odd_units)
+fill_units = st.tuples(st.just("fill_units"), order_refs, st.integers(-1, 50), unit_oddities, odd_units)
 venue_event = st.tuples(st.sampled_from(["ack", "cancel", "venue_reject", "replaced", "replace_rejected",
                                          "replaced", "ack"]), order_refs)
 
@@ -104,6 +120,9 @@ COMMANDS = {
     "fill": fill,
     "venue": venue_event,
     "replace": st.tuples(st.just("replace"), order_refs, multipliers, price_moves, oddities, odd_numbers),
+    "new_units": new_order_units,
+    "replace_units": replace_units,
+    "fill_units": fill_units,
     "trade": st.tuples(st.just("trade"), instrument_ids, price_moves, st.sampled_from([False] * 9 + [True]),
                        odd_numbers),
     "state": st.tuples(st.just("state"), st.sampled_from([0, 0, 1, 2, 3])),
@@ -115,8 +134,9 @@ COMMANDS = {
     "reset_quotes": st.tuples(st.just("reset_quotes"), instrument_ids),
 }
 # How often each kind of command comes up, by repetition.
-WEIGHTED_KINDS = (["new"] * 8 + ["quote"] * 4 + ["fill"] * 4 + ["venue"] * 4 + ["replace"] * 3
-                  + ["advance"] * 3 + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"])
+WEIGHTED_KINDS = (["new"] * 5 + ["new_units"] * 4 + ["quote"] * 4 + ["fill"] * 3 + ["fill_units"] * 2
+                  + ["venue"] * 4 + ["replace"] * 2 + ["replace_units"] * 2 + ["advance"] * 3
+                  + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"])
 commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
 
 
@@ -152,6 +172,72 @@ def resolve(book, instrument_id):
 
 def pick(accepted, index):
     return accepted[index % len(accepted)] if accepted else index
+
+
+def ticks_of(book, instrument_id, move):
+    """The tick count of the base price moved by `move`: at least one, at most the int64 maximum."""
+    tick = book.instruments.spec(instrument_id)["tick_size"] if book.instruments.known(instrument_id) else 0.01
+    return min(max(round(base_price(book, instrument_id) * (1.0 + move) / tick), 1), 2**63 - 1)
+
+
+def fill_lots_of(order, fraction):
+    """A fill of a share of the order's leaves (`fraction` / 40), or two lots past them when < 0."""
+    leaves = (order["qty_lots"] - order["cum_lots"]) if order else 10
+    return max(leaves * fraction // 40, 1) if fraction >= 0 else leaves + 2
+
+
+def units_call(command, book, now_ns, accepted):
+    """Return the units call of a units command: (method name, arguments)."""
+    kind = command[0]
+    if kind == "new_units":
+        _, session_id, instrument_id, side, ord_type, qty_lots, move, oddity, odd_value = command
+        instrument_id = resolve(book, instrument_id)
+        price_ticks = ticks_of(book, instrument_id, move)
+        if oddity == 1:
+            qty_lots = odd_value
+        elif oddity == 2:
+            price_ticks = odd_value
+        return "check_new_order_units", (session_id, instrument_id, side, ord_type, qty_lots, price_ticks, now_ns)
+    if kind == "replace_units":
+        _, index, qty_lots, move, oddity, odd_value = command
+        order_id = pick(accepted, index)
+        order = book.order(order_id)
+        price_ticks = ticks_of(book, order["instrument_id"] if order else 0, move)
+        if oddity == 1:
+            qty_lots = odd_value
+        elif oddity == 2:
+            price_ticks = odd_value
+        return "check_replace_units", (order_id, qty_lots, price_ticks, now_ns)
+    if kind == "fill_units":
+        _, index, fraction, oddity, odd_value = command
+        order_id = pick(accepted, index)
+        order = book.order(order_id)
+        qty_lots = fill_lots_of(order, fraction)
+        price_ticks = ticks_of(book, order["instrument_id"] if order else 0, 0.0)
+        if oddity == 1:
+            qty_lots = odd_value
+        elif oddity == 2:
+            price_ticks = odd_value
+        return "on_filled_units", (order_id, qty_lots, price_ticks)
+    raise AssertionError(kind)
+
+
+def as_doubles(book, name, arguments):
+    """The double call that stands for a units call with on-grid values: lots x lot, ticks x tick."""
+    if name == "check_new_order_units":
+        session_id, instrument_id, side, ord_type, qty_lots, price_ticks, now_ns = arguments
+        if not book.instruments.known(instrument_id):                   # no grid: any number will do
+            return "check_new_order", (session_id, instrument_id, side, ord_type, 1.0, 1.0, now_ns)
+        spec = book.instruments.spec(instrument_id)
+        return "check_new_order", (session_id, instrument_id, side, ord_type, qty_lots * spec["lot_size"],
+                                   price_ticks * spec["tick_size"], now_ns)
+    order_id, qty_lots, price_ticks = arguments[:3]
+    order = book.order(order_id)
+    spec = book.instruments.spec(order["instrument_id"] if order else 0)
+    qty, price = qty_lots * spec["lot_size"], price_ticks * spec["tick_size"]
+    if name == "check_replace_units":
+        return "check_replace", (order_id, qty, price, arguments[3])
+    return "on_filled", (order_id, qty, price)
 
 
 def apply(book, command, now_ns, accepted):
@@ -201,15 +287,18 @@ def apply(book, command, now_ns, accepted):
             price = odd_value
         return book.check_replace(order_id, qty, price, now_ns), now_ns
     if kind == "fill":
-        _, index, fraction, oddity = command
+        _, index, fraction, oddity, odd_price = command
         order_id = pick(accepted, index)
         order = book.order(order_id)
         instrument_id = order["instrument_id"] if order else 0
         lot = book.instruments.spec(instrument_id)["lot_size"]
-        leaves = (order["qty_lots"] - order["cum_lots"]) if order else 10
-        fill_lots = max(leaves * fraction // 40, 1) if fraction >= 0 else leaves + 2
+        fill_lots = fill_lots_of(order, fraction)
         qty = fill_lots * lot if oddity != 1 else fill_lots * lot * 1.5 + lot * 0.3
-        return book.on_filled(order_id, qty, base_price(book, instrument_id)), now_ns
+        price = base_price(book, instrument_id) if odd_price is None else odd_price
+        return book.on_filled(order_id, qty, price), now_ns
+    if kind in ("new_units", "replace_units", "fill_units"):
+        name, arguments = units_call(command, book, now_ns, accepted)
+        return getattr(book, name)(*arguments), now_ns
     if kind in ("ack", "cancel", "venue_reject", "replaced", "replace_rejected"):
         method = {"ack": book.on_acked, "cancel": book.on_canceled, "venue_reject": book.on_venue_rejected,
                   "replaced": book.on_replaced, "replace_rejected": book.on_replace_rejected}[kind]
@@ -231,6 +320,19 @@ def apply(book, command, now_ns, accepted):
             book.quotes.reset(command[1])
         return None, now_ns
     raise AssertionError(kind)
+
+
+def accepted_id(command, result, book):
+    """The id of the order a command created, or None: a units check returns it, the double check
+    leaves it only in `last_order_id`."""
+    if command[0] == "new_units" and result[0] == 0:
+        assert result[1] > 0 and result[1] == book.last_order_id
+        return result[1]
+    if command[0] == "new" and result == 0:
+        return book.last_order_id
+    if command[0] == "new_units":
+        assert result[1] == 0
+    return None
 
 
 def state_of(book):
@@ -281,11 +383,13 @@ def test_risk_book_when_driven_by_any_script_matches_reference(specs, book_confi
         fast_result, _ = apply(fast, command, now_ns, accepted)
         reference_result, now_ns = apply(reference, command, now_ns, accepted)
         assert fast_result == reference_result, (step, command)
-        if command[0] == "new" and fast_result == 0:
-            assert fast.last_order_id == reference.last_order_id
-            accepted.append(fast.last_order_id)
+        order_id = accepted_id(command, fast_result, fast)
+        if order_id is not None:
+            assert accepted_id(command, reference_result, reference) == order_id
+            accepted.append(order_id)
         assert state_of(fast) == state_of(reference), (step, command)
         assert_consistent(fast)
+        assert_consistent(reference)
 
 
 @given(
@@ -317,21 +421,78 @@ def test_check_batch_when_given_any_rows_matches_reference(specs, book_config, r
     assert state_of(fast) == state_of(reference)
 
 
+# Well-formed orders on the grid, mostly for known sessions and instruments and without a throttle,
+# so that many are accepted and replaces and fills find them live.
+on_grid_commands = st.sampled_from(["new_units"] * 6 + ["replace_units"] * 3 + ["fill_units"] * 3
+                                   + ["venue"] * 2 + ["quote"] * 2 + ["advance", "state", "trade"]).flatmap(
+    lambda kind: st.tuples(st.just(kind), st.sampled_from([0, 1, 2, 0, -1]), st.sampled_from([0, 0, 1, 2, 3]),
+                           st.sampled_from([1, 2, 5]), st.sampled_from([2, 2, 1]), st.integers(1, 3000),
+                           price_moves, st.just(0), st.just(1))
+    if kind == "new_units" else
+    st.tuples(st.just(kind), order_refs, st.integers(1, 3000), price_moves, st.just(0), st.just(1))
+    if kind == "replace_units" else
+    st.tuples(st.just(kind), order_refs, st.integers(-1, 50), st.just(0), st.just(1))
+    if kind == "fill_units" else COMMANDS[kind])
+
+
+@pytest.mark.parametrize("implementation", [FAST, REFERENCE], ids=["fast", "reference"])
+@given(
+    specs=st.lists(instrument_specs, min_size=1, max_size=3),
+    book_config=books,
+    quote_config=quote_books,
+    script=st.lists(on_grid_commands, min_size=5, max_size=80),
+)
+def test_units_api_when_values_on_the_grid_decides_as_the_double_api(implementation, specs, book_config,
+                                                                     quote_config, script):
+    units = build(implementation, specs, book_config, {}, quote_config)
+    doubles = build(implementation, specs, book_config, {}, quote_config)
+    now_ns = START_NS
+    accepted = []
+    for step, command in enumerate(script):
+        if command[0] not in ("new_units", "replace_units", "fill_units"):
+            units_result, _ = apply(units, command, now_ns, accepted)
+            doubles_result, now_ns = apply(doubles, command, now_ns, accepted)
+            assert units_result == doubles_result, (step, command)
+        else:
+            name, arguments = units_call(command, units, now_ns, accepted)
+            double_name, double_arguments = as_doubles(doubles, name, arguments)
+            units_result = getattr(units, name)(*arguments)
+            doubles_result = getattr(doubles, double_name)(*double_arguments)
+            if name == "check_new_order_units":
+                code, order_id = units_result
+                assert code == doubles_result, (step, command)
+                if code == 0:
+                    assert order_id == doubles.last_order_id
+                    accepted.append(order_id)
+            else:
+                assert units_result == doubles_result, (step, command)
+        assert state_of(units) == state_of(doubles), (step, command)
+
+
 def random_command(rng):
     """Draw one command of a busy, mostly well-formed trading flow."""
     roll = rng.random()
-    if roll < 0.35:
+    if roll < 0.25:
         oddity = rng.choice([0] * 30 + [1, 2, 3, 4])
         return ("new", rng.choice([0, 1, 2]), rng.choice([0, 1, 2]), rng.choice([1, 2, 5]),
                 rng.choice([2, 2, 2, 1]), rng.randint(1, 60), rng.uniform(-0.05, 0.05), oddity,
                 rng.choice([0.0, -2.0, math.nan, math.inf]))
+    if roll < 0.35:
+        return ("new_units", rng.choice([0, 1, 2]), rng.choice([0, 1, 2]), rng.choice([1, 2, 5]),
+                rng.choice([2, 2, 2, 1]), rng.randint(1, 60), rng.uniform(-0.05, 0.05),
+                rng.choice([0] * 30 + [1, 2]), rng.choice([-1, 0, MAX_LOTS + 1]))
+    if roll < 0.48:
+        return ("fill", rng.randrange(1000), rng.choice([5, 10, 20, 40, 40, -1]), rng.choice([0] * 30 + [1]), None)
     if roll < 0.55:
-        return ("fill", rng.randrange(1000), rng.choice([5, 10, 20, 40, 40, -1]), rng.choice([0] * 30 + [1]))
+        return ("fill_units", rng.randrange(1000), rng.choice([5, 10, 20, 40, 40, -1]),
+                rng.choice([0] * 30 + [1, 2]), rng.choice([-1, 0]))
     if roll < 0.65:
         return ("quote", rng.choice([0, 1, 2]), rng.uniform(-0.02, 0.02), rng.choice([0.0004, 0.001, 0.03]),
                 rng.choice([0, 1_000, 2_000_000_000]), False, 0.0)
     if roll < 0.72:
-        return ("replace", rng.randrange(1000), rng.randint(1, 80), rng.uniform(-0.05, 0.05), 0, 0.0)
+        kind = rng.choice(["replace", "replace_units"])
+        return (kind, rng.randrange(1000), rng.randint(1, 80), rng.uniform(-0.05, 0.05), 0,
+                0.0 if kind == "replace" else 0)
     if roll < 0.90:
         return (rng.choice(["ack", "cancel", "venue_reject", "replaced", "replace_rejected", "ack"]),
                 rng.randrange(1000))
@@ -370,8 +531,9 @@ def test_risk_book_when_a_long_seeded_flow_runs_matches_reference(seed):
         fast_result, _ = apply(fast, command, now_ns, accepted)
         reference_result, now_ns = apply(reference, command, now_ns, accepted)
         assert fast_result == reference_result, (step, command)
-        if command[0] == "new" and fast_result == 0:
-            accepted.append(fast.last_order_id)
+        order_id = accepted_id(command, fast_result, fast)
+        if order_id is not None:
+            accepted.append(order_id)
             del accepted[:-200]
         if step % 100 == 0:
             assert state_of(fast) == state_of(reference), step

@@ -9,14 +9,21 @@ import pytest
 
 
 from fixgate._fast.codes import OrdType, RejectCode as R, RiskState, Side
+from fixgate.reference.instruments import MAX_UNITS
 
 T0 = 1_700_000_000_000_000_000
+MAX_LOTS = int(MAX_UNITS)                   # the largest lot or tick count the units API takes
+INT64_MAX, INT64_MIN = 2**63 - 1, -2**63
 BUY, SELL, SELL_SHORT = Side.BUY, Side.SELL, Side.SELL_SHORT
 LIMIT, MARKET = OrdType.LIMIT, OrdType.MARKET
 
 
 def order(book, qty, price=100.0, side=BUY, ord_type=LIMIT, *, instrument=0, session=0, now=T0):
     return book.check_new_order(session, instrument, side, ord_type, qty, price, now)
+
+
+def order_units(book, lots, ticks=10_000, side=BUY, ord_type=LIMIT, *, instrument=0, session=0, now=T0):
+    return book.check_new_order_units(session, instrument, side, ord_type, lots, ticks, now)
 
 
 def filled(book, qty, price=100.0, side=BUY, instrument=0):
@@ -118,6 +125,18 @@ def test_check_when_market_order_has_no_reference_price_rejects(make_book):
     assert book.quotes.on_trade(0, 99.5, T0, T0) == R.OK
     assert order(book, 1, ord_type=MARKET) == R.OK
     assert book.order(book.last_order_id)["price_ticks"] == 9950      # reserved at the reference
+
+
+def test_check_when_market_reference_beyond_max_units_ticks_rejects_no_reference_price(make_book):
+    book = make_book([("ABC", {"reference_price": 0.0})])
+    assert book.quotes.on_trade(0, 1e300, T0, T0) == R.OK            # no ticks the book can reserve at
+    assert order(book, 1, ord_type=MARKET) == R.NO_REFERENCE_PRICE
+    assert order_units(book, 1, ord_type=MARKET) == (R.NO_REFERENCE_PRICE, 0)
+    book = make_book([("ABC", {"reference_price": MAX_UNITS * 0.01})])
+    assert order(book, 1, ord_type=MARKET) == R.NO_REFERENCE_PRICE     # MAX_UNITS ticks is not below it
+    book = make_book([("ABC", {"reference_price": (MAX_UNITS - 1) * 0.01})])
+    assert order_units(book, 1, ord_type=MARKET) == (R.OK, 1)
+    assert book.order(1)["price_ticks"] == MAX_LOTS - 1
 
 
 def test_check_when_limit_order_has_collar_but_no_reference_rejects(make_book):
@@ -428,6 +447,210 @@ def test_check_batch_when_rows_mix_accepts_and_rejects_matches_single_calls(impl
     assert ids.tolist() == [1, 2, 0, 0, 3, 0]
     with pytest.raises(ValueError, match="at least 6"):
         batch_book.check_batch(orders, codes[:2], ids, T0)
+
+
+# -- UNITS API ----------------------------------------------------------------------------------------
+
+def test_check_new_order_units_when_on_lot_and_tick_accepts_and_returns_distinct_ids(make_book):
+    book = make_book()
+    assert order_units(book, 10, 10_000) == (R.OK, 1)
+    assert order_units(book, 3, 9_999, SELL) == (R.OK, 2)
+    assert book.order(1)["qty_lots"] == 10 and book.order(1)["price_ticks"] == 10_000
+    assert book.order(2)["side"] == SELL and book.order(2)["price_ticks"] == 9_999
+    assert book.exposure(0)["open_buy_tick_lots"] == 10 * 10_000
+    assert book.last_order_id == 2                                    # still kept for old callers
+    assert book.counters()["checks"] == 2
+
+
+@pytest.mark.parametrize("lots, code", [
+    (-1, R.INVALID_QUANTITY), (0, R.QUANTITY_NOT_LOT_MULTIPLE), (-2, R.INVALID_QUANTITY),
+    (MAX_LOTS + 1, R.INVALID_QUANTITY), (INT64_MAX, R.INVALID_QUANTITY), (INT64_MIN, R.INVALID_QUANTITY),
+])
+def test_check_new_order_units_when_lots_not_a_whole_positive_count_rejects_with_id_zero(make_book, lots, code):
+    book = make_book()
+    assert order_units(book, lots) == (code, 0)
+    assert book.live_orders == 0 and book.daily_orders == 0
+    assert book.counters()["decisions"] == {code: 1}
+
+
+@pytest.mark.parametrize("ticks, code", [
+    (-1, R.INVALID_PRICE), (0, R.PRICE_OFF_TICK), (-2, R.INVALID_PRICE),
+    (MAX_LOTS + 1, R.INVALID_PRICE), (INT64_MAX, R.INVALID_PRICE), (INT64_MIN, R.INVALID_PRICE),
+])
+def test_check_new_order_units_when_limit_ticks_not_a_whole_positive_count_rejects_with_id_zero(
+        make_book, ticks, code):
+    book = make_book()
+    assert order_units(book, 1, ticks) == (code, 0)
+    assert book.live_orders == 0
+
+
+def test_check_new_order_units_when_lots_and_ticks_at_max_units_reserves_without_overflow(make_book):
+    book = make_book()
+    assert order_units(book, MAX_LOTS, MAX_LOTS) == (R.OK, 1)        # 10**18 tick-lots fit an int64
+    assert book.exposure(0)["open_buy_tick_lots"] == MAX_LOTS * MAX_LOTS
+    assert order_units(book, MAX_LOTS + 1, 1) == (R.INVALID_QUANTITY, 0)
+    assert order_units(book, 1, MAX_LOTS + 1) == (R.INVALID_PRICE, 0)
+
+
+def test_check_new_order_units_when_fields_wrong_reports_them_where_the_double_check_does(make_book):
+    book = make_book([("ABC", {"max_order_qty": 10})])
+    assert order_units(book, -1, -1, side=3) == (R.INVALID_SIDE, 0)              # side before quantity
+    assert order_units(book, -1, -1, ord_type=3) == (R.INVALID_ORDER_TYPE, 0)    # type before quantity
+    assert order_units(book, 0, -1) == (R.QUANTITY_NOT_LOT_MULTIPLE, 0)          # quantity before price
+    assert order_units(book, 11, 0) == (R.PRICE_OFF_TICK, 0)                      # price before size
+    assert order_units(book, 11, 10_000) == (R.MAX_ORDER_QUANTITY, 0)
+    assert order_units(book, -1, instrument=7) == (R.UNKNOWN_INSTRUMENT, 0)      # instrument before all
+    book.set_risk_state(RiskState.CIRCUIT_BREAKER)
+    assert order_units(book, -1, -1) == (R.INVALID_QUANTITY, 0)                  # quantity before breaker
+    assert order_units(book, 1, -1) == (R.CIRCUIT_BREAKER, 0)                    # breaker before price
+    book.set_risk_state(RiskState.KILL_SWITCH)
+    assert order_units(book, -1, -1, side=3, instrument=7) == (R.KILL_SWITCH, 0)
+
+
+def test_check_new_order_units_when_market_order_ignores_ticks_and_reserves_at_reference(make_book):
+    book = make_book()
+    assert order_units(book, 2, -1, ord_type=MARKET) == (R.OK, 1)
+    assert order_units(book, 2, INT64_MAX, ord_type=MARKET) == (R.OK, 2)
+    assert book.order(1)["price_ticks"] == book.order(2)["price_ticks"] == 10_000
+    assert order_units(book, 0, 10_000, ord_type=MARKET) == (R.QUANTITY_NOT_LOT_MULTIPLE, 0)
+
+
+def test_check_new_order_units_when_price_on_the_collar_edge_decides_as_the_double_check(make_book):
+    book = make_book([("ABC", {"price_collar": 0.05})])
+    assert order_units(book, 1, 10_500)[0] == order(book, 1, 105.00) == R.OK
+    assert order_units(book, 1, 10_501)[0] == order(book, 1, 105.01) == R.PRICE_COLLAR
+    assert order_units(book, 1, 9_500, SELL)[0] == order(book, 1, 95.00, SELL) == R.OK
+    assert order_units(book, 1, 9_499, SELL)[0] == order(book, 1, 94.99, SELL) == R.PRICE_COLLAR
+
+
+def test_check_new_order_when_doubles_off_the_grid_converts_them_as_before(make_book):
+    book = make_book([("ABC", {"lot_size": 0.1, "tick_size": 0.05})])
+    assert order(book, 0.15) == R.QUANTITY_NOT_LOT_MULTIPLE                    # units_of gives 0
+    assert order(book, 1e300) == R.INVALID_QUANTITY                              # units_of gives -1
+    assert order(book, 1, 100.02) == R.PRICE_OFF_TICK
+    assert order(book, 0.1 * 3, 100.05) == R.OK
+    assert book.order(book.last_order_id)["qty_lots"] == 3
+    assert book.order(book.last_order_id)["price_ticks"] == 2001
+
+
+def test_check_replace_units_when_on_lot_and_tick_makes_the_replace_pending(make_book):
+    book = make_book()
+    _, order_id = order_units(book, 10, 10_000)
+    assert book.check_replace_units(order_id, 15, 10_100, T0) == R.OK
+    slot = book.order(order_id)
+    assert slot["replace_pending"] and slot["new_qty_lots"] == 15 and slot["new_price_ticks"] == 10_100
+    assert book.exposure(0)["open_buy_tick_lots"] == 15 * 10_100
+
+
+@pytest.mark.parametrize("lots, ticks, code", [
+    (-1, 10_000, R.INVALID_QUANTITY), (0, 10_000, R.QUANTITY_NOT_LOT_MULTIPLE),
+    (MAX_LOTS + 1, 10_000, R.INVALID_QUANTITY), (INT64_MIN, 10_000, R.INVALID_QUANTITY),
+    (0, -1, R.QUANTITY_NOT_LOT_MULTIPLE),                                       # quantity before price
+    (4, -1, R.REPLACE_BELOW_FILLED),                                            # filled before price
+    (6, -1, R.INVALID_PRICE), (6, 0, R.PRICE_OFF_TICK), (6, MAX_LOTS + 1, R.INVALID_PRICE),
+    (6, INT64_MAX, R.INVALID_PRICE),
+])
+def test_check_replace_units_when_lots_or_ticks_wrong_rejects_in_chain_order(make_book, lots, ticks, code):
+    book = make_book()
+    _, order_id = order_units(book, 10, 10_000)
+    assert book.on_filled_units(order_id, 4, 10_000) == R.OK
+    before = book.order(order_id)
+    assert book.check_replace_units(order_id, lots, ticks, T0) == code
+    assert book.order(order_id) == before
+
+
+def test_check_replace_units_when_order_unknown_or_market_answers_before_reading_ticks(make_book):
+    book = make_book()
+    assert book.check_replace_units(999, -1, -1, T0) == R.UNKNOWN_ORDER
+    _, order_id = order_units(book, 2, ord_type=MARKET)
+    assert book.check_replace_units(order_id, 3, -1, T0) == R.OK             # a market order has no price
+    assert book.order(order_id)["new_price_ticks"] == 10_000
+    assert book.check_replace_units(order_id, 4, 10_000, T0) == R.REPLACE_PENDING
+
+
+def test_on_filled_units_when_on_lot_books_position_and_last_fill_price(make_book):
+    book = make_book([("ABC", {"reference_price": 0.0})])
+    _, order_id = order_units(book, 10, 4_200)
+    assert book.on_filled_units(order_id, 4, 4_200) == R.OK
+    assert book.exposure(0)["position_lots"] == 4
+    assert book.exposure(0)["last_fill_price"] == 4_200 * 0.01
+    assert book.on_filled_units(order_id, 7, 4_201) == R.OVERFILL
+    assert book.exposure(0)["position_lots"] == 11
+    assert book.live_orders == 0
+
+
+@pytest.mark.parametrize("lots, code", [
+    (-1, R.INVALID_QUANTITY), (0, R.QUANTITY_NOT_LOT_MULTIPLE), (MAX_LOTS + 1, R.INVALID_QUANTITY),
+    (INT64_MIN, R.INVALID_QUANTITY),
+])
+def test_on_filled_units_when_lots_not_a_whole_positive_count_books_nothing(make_book, lots, code):
+    book = make_book()
+    _, order_id = order_units(book, 10)
+    assert book.on_filled_units(order_id, lots, 10_000) == code
+    assert book.exposure(0)["position_lots"] == 0 and book.exposure(0)["open_buy_lots"] == 10
+    assert book.on_filled_units(0, 1, 10_000) == R.UNKNOWN_ORDER
+
+
+@pytest.mark.parametrize("ticks", [0, -1, MAX_LOTS + 1, INT64_MAX])
+def test_on_filled_units_when_ticks_not_a_valid_price_books_quantity_keeps_last_fill_price(make_book, ticks):
+    book = make_book()
+    _, order_id = order_units(book, 10)
+    assert book.on_filled_units(order_id, 2, 9_900) == R.OK
+    assert book.on_filled_units(order_id, 3, ticks) == R.OK
+    assert book.exposure(0)["position_lots"] == 5
+    assert book.exposure(0)["last_fill_price"] == 9_900 * 0.01
+
+
+@pytest.mark.parametrize("price, last_fill_price", [
+    (100.004, 100.0), (100.006, 10_001 * 0.01), (0.004, 99.0), (-1.0, 99.0), (math.nan, 99.0),
+    (math.inf, 99.0), (1e300, 99.0),
+])
+def test_on_filled_when_price_off_tick_or_nonsense_books_quantity_at_nearest_tick_or_keeps_price(
+        make_book, price, last_fill_price):
+    book = make_book()
+    assert order(book, 10) == R.OK
+    order_id = book.last_order_id
+    assert book.on_filled(order_id, 1, 99.0) == R.OK
+    assert book.on_filled(order_id, 1, price) == R.OK
+    assert book.exposure(0)["position_lots"] == 2
+    assert book.exposure(0)["last_fill_price"] == last_fill_price
+
+
+def test_check_batch_when_rows_accepted_returns_the_ids_the_units_check_hands_out(make_book):
+    import numpy as np
+
+    from fixgate._fast.risk import ORDER_DTYPE
+
+    batch_book = make_book(order_capacity=4)
+    units_book = make_book(order_capacity=4)
+    for book in (batch_book, units_book):                             # a resting order holds slot 1
+        assert order_units(book, 1) == (R.OK, 1)
+        for _ in range(3):
+            code, order_id = order_units(book, 1)
+            assert code == R.OK and book.on_canceled(order_id) == R.OK
+    rows = [(0, 0, 1, 2, 2.0, 100.0), (0, 0, 1, 2, 0.5, 100.0), (0, 0, 2, 2, 3.0, 100.01),
+            (0, 0, 1, 1, 1.0, -1.0), (0, 0, 1, 2, 1.0, 100.0)]
+    orders = np.array(rows, dtype=ORDER_DTYPE)
+    codes = np.full(len(rows), 255, np.uint8)
+    ids = np.full(len(rows), -7, np.int64)
+    assert batch_book.check_batch(orders, codes, ids, T0) == 3
+    expected = [order_units(units_book, 2), order_units(units_book, 0), order_units(units_book, 3, 10_001, SELL),
+                order_units(units_book, 1, ord_type=MARKET), order_units(units_book, 1)]
+    assert list(zip(codes.tolist(), ids.tolist())) == expected
+    assert ids.tolist() == [6, 0, 7, 8, 0]                             # 5 skipped (slot of 1); table full
+    assert codes.tolist()[-1] == R.ORDER_TABLE_FULL
+    assert batch_book.snapshot() == units_book.snapshot()
+
+
+def test_order_ids_of_session_when_orders_of_several_sessions_live_lists_one_session_ascending(make_book):
+    book = make_book()
+    ids = [order_units(book, 1, session=session)[1] for session in (1, 0, 1, 2, 1)]
+    assert ids == [1, 2, 3, 4, 5]
+    assert book.on_canceled(3) == R.OK
+    assert book.order_ids_of_session(1) == [1, 5]
+    assert book.order_ids_of_session(0) == [2]
+    assert book.order_ids_of_session(3) == []
+    assert sorted(sum((book.order_ids_of_session(s) for s in range(3)), [])) == book.live_order_ids()
 
 
 # -- CONFIGURATION ------------------------------------------------------------------------------------
