@@ -63,11 +63,18 @@ class GatewaySettings:
     state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live")
     cancel_on_shutdown: bool = _rule(True, doc="cancel every open order on a graceful stop")
     message_log: bool = _rule(True, doc="keep a FIX message log per session in <state_dir>/fixlog")
-    gil_switch_interval_us: int = _rule(100, doc="the interpreter's switch interval: the longest a QuickFIX "
-                                                  "thread waits for the GIL behind a busy thread", minimum=5,
-                                        maximum=5000)
-    ring_capacity: int = _rule(65536, doc="slots in each event ring", power_of_two=True)
+    ring_capacity: int = _rule(65536, doc="slots in the event ring from the engine to the state thread",
+                               power_of_two=True)
     order_capacity: int = _rule(65536, doc="most live orders in the risk book", power_of_two=True)
+    max_outbound_queue_bytes: int = _rule(16 * 1024 * 1024, doc="bytes queued to one peer beyond what its "
+                                                                "socket holds before it is disconnected as a "
+                                                                "slow consumer", minimum=65536)
+    slow_consumer_timeout_ms: int = _rule(5000, doc="a peer with bytes queued that reads none for this long is "
+                                                    "disconnected as a slow consumer", minimum=100)
+    reconcile_timeout_ms: int = _rule(10000, doc="a venue that has not answered every status request of its "
+                                                 "reconciliation by then is marked not ready", minimum=100)
+    watchdog_ms: int = _rule(2000, doc="an engine thread inside one callback for longer makes /health fail",
+                             minimum=100)
 
 
 @dataclass(frozen=True)

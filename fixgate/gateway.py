@@ -1,46 +1,52 @@
-"""The composition root: build every part of the gateway from a `Config`, start it, stop it."""
+"""The composition root: build every part of the gateway from a `Config`, start it, stop it.
+
+The order path runs in the native engine (``fixgate._engine``): QuickFIX C++ sessions, the hot
+path's checks, the id maps, write-ahead and the event ring, with no Python on it. Python builds it,
+recovers its state from the journal before it starts, runs the state thread (OMS view, positions,
+journal, marking, the risk-state machine) and the admin API, and stops it.
+"""
 
 from __future__ import annotations
 
 import os
 import string
-import sys
 import subprocess
 import threading
 import time
+from bisect import bisect_left
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from fixgate import __version__
+from fixgate._engine.engine import NativeEngine, decimal_step, stage_bucket_bounds
+from fixgate._fast.codes import reject_name
+from fixgate._fast.describe import RejectDescriber
 from fixgate._fast.instruments import Instruments
 from fixgate._fast.quotes import QuoteBook
 from fixgate._fast.risk import RiskBook
 from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, trading_day_offset_ns
-from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
-from fixgate.core.events import EventSink
-from fixgate.core.journal import IntentLog, SqliteJournal
+from fixgate.core import events as ev
 from fixgate.core import recovery
-from fixgate.core.orders import TERMINAL
-from fixgate.core.positions import PositionTracker
+from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
+from fixgate.core.events import Event
+from fixgate.core.journal import IntentLog, SqliteJournal
+from fixgate.core.orders import Instrument
 from fixgate.core.risk_state import RiskLimits, RiskStateMachine, Transition
-from fixgate.core.router import Router
 from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
-from fixgate.fix.engine import AcceptorSession, Engine, InitiatorSession
-from fixgate.fix.gateway_app import (
-    GatewayApplication,
-    QuickFixClientLink,
-    QuickFixVenueControl,
-    QuickFixVenueLink,
-)
+from fixgate.fix.engine import AcceptorSession, InitiatorSession, settings_text
 from fixgate.ops import metrics
 
 log = structlog.get_logger("fixgate.gateway")
 
 NANOSECONDS_PER_DAY = 86_400_000_000_000
 MILLISECOND = 1_000_000
+
+CANCEL_REASONS = {"kill_switch": ev.CANCEL_KILL_SWITCH, "circuit_breaker": ev.CANCEL_CIRCUIT_BREAKER,
+                  "shutdown": ev.CANCEL_SHUTDOWN}
 
 
 def _optional_float(value) -> float | None:
@@ -151,8 +157,101 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
     )
 
 
+def instruments_of(config: Config) -> list[Instrument]:
+    return [Instrument(instrument.symbol, instrument.venue, Decimal(instrument.lot_size),
+                       Decimal(instrument.tick_size)) for instrument in config.instruments]
+
+
+def engine_config(config: Config, state_dir: Path, token: str, *, message_log: bool) -> dict[str, Any]:
+    """Return the native engine's configuration, writing QuickFIX's settings files under `state_dir`."""
+    sessions_dir = state_dir / "sessions"
+    for folder in (sessions_dir, state_dir / "store", state_dir / "fixlog"):
+        folder.mkdir(parents=True, exist_ok=True)
+    acceptor = [AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
+                for client in config.clients]
+    initiator = [InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
+                                  venue.heartbeat_seconds, venue.reconnect_seconds) for venue in config.venues]
+    paths = {}
+    for role, sessions in (("acceptor", acceptor), ("initiator", initiator)):
+        path = sessions_dir / f"gateway-{role}.cfg"
+        if sessions:
+            path.write_text(settings_text(state_dir, sessions, day_start_utc=config.risk.trading_day_start_utc))
+        paths[role] = str(path) if sessions else ""
+    venue_index = {venue.name: index for index, venue in enumerate(config.venues)}
+    symbols = {instrument.symbol: index for index, instrument in enumerate(config.instruments)}
+    gateway = config.gateway
+    return {
+        "comp_id": gateway.comp_id,
+        "token": token,
+        "acceptor_settings": paths["acceptor"],
+        "initiator_settings": paths["initiator"],
+        "fixlog_dir": str(state_dir / "fixlog") if message_log else "",
+        "intent_log": str(state_dir / "intents.log"),
+        "instruments": [{"symbol": instrument.symbol, "venue": venue_index[instrument.venue],
+                         "lot": decimal_step(Decimal(instrument.lot_size)),
+                         "tick": decimal_step(Decimal(instrument.tick_size))} for instrument in config.instruments],
+        "clients": [{"name": client.name, "comp_id": client.comp_id, "username": client.username,
+                     "password": client.password,
+                     "instruments": None if "*" in client.instruments
+                     else [symbols[symbol] for symbol in client.instruments if symbol in symbols],
+                     "cancel_on_disconnect": client.cancel_on_disconnect} for client in config.clients],
+        "venues": [{"name": venue.name, "comp_id": venue.comp_id, "username": venue.username,
+                    "password": venue.password, "market_data": venue.market_data} for venue in config.venues],
+        "ring_capacity": gateway.ring_capacity,
+        "max_queued_bytes": gateway.max_outbound_queue_bytes,
+        "stall_limit_ms": gateway.slow_consumer_timeout_ms,
+        "reconcile_timeout_ms": gateway.reconcile_timeout_ms,
+    }
+
+
+def stage_summary(buckets: list[int]) -> dict[str, float]:
+    """Return count and p50/p90/p99/p99.9 (ns, bucket midpoints) of an engine stage histogram."""
+    total = sum(buckets)
+    if not total:
+        return {"count": 0}
+    cumulative = []
+    running = 0
+    for count in buckets:
+        running += count
+        cumulative.append(running)
+    result: dict[str, float] = {"count": total}
+    for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
+        index = min(bisect_left(cumulative, fraction * total), len(buckets) - 1)
+        low, high = stage_bucket_bounds(index)
+        result[name] = (low + high) / 2
+    return result
+
+
+class EngineOrders:
+    """What the risk-state agent asks of the order path: cancel all, count the orders received."""
+
+    def __init__(self, engine: NativeEngine, sessions: dict[str, int]) -> None:
+        self.engine = engine
+        self.sessions = sessions
+
+    def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int:
+        index = -1 if session is None else self.sessions[session]
+        return self.engine.cancel_all(index, CANCEL_REASONS.get(reason, ev.CANCEL_BY_OPERATOR), reason)
+
+    def orders_received(self) -> int:
+        return self.engine.counters()["received"]
+
+
+class EngineVenues:
+    """Log every venue session out (kill switch) or back in (resume)."""
+
+    def __init__(self, engine: NativeEngine) -> None:
+        self.engine = engine
+
+    def log_out(self, reason: str) -> None:
+        self.engine.log_out_venues(reason)
+
+    def log_on(self) -> None:
+        self.engine.log_on_venues()
+
+
 class Gateway:
-    """The gateway process: FIX sessions, hot path, router and state thread.
+    """The gateway process: the native engine, the state thread, the admin API.
 
     Parameters
     ----------
@@ -161,7 +260,7 @@ class Gateway:
     state_dir : Path, optional
         Overrides ``config.gateway.state_dir``.
     message_log : bool
-        Keep QuickFIX's message logs in files.
+        Keep FIX message logs in files.
     """
 
     def __init__(self, config: Config, *, state_dir: Path | None = None, message_log: bool = True,
@@ -172,39 +271,43 @@ class Gateway:
         self.clock = time.time_ns
         self.started_ns = time.time_ns()
         self.commit = git_commit()
-        self.book = build_book(config, self.started_ns)
-        self.sink = EventSink(config.gateway.ring_capacity)
         self.token = run_token(self.started_ns)
-        venue_links = {venue.name: QuickFixVenueLink(config.gateway.comp_id, venue.comp_id)
-                       for venue in config.venues}
-        self.router = Router(config, self.book, self.sink, QuickFixClientLink(config.gateway.comp_id),
-                             venue_links, run_token=self.token)
-        self.positions = PositionTracker(config.risk.starting_equity)
-        # Startup is recovery: the journal's snapshot and tail become the registry, positions and book.
+        self.book = build_book(config, self.started_ns)
+        self.describer = RejectDescriber(self.book)
+        self.instruments = instruments_of(config)
+        self.session_names = [client.name for client in config.clients]
+        self.session_index = {name: index for index, name in enumerate(self.session_names)}
+        self.venue_names = [venue.name for venue in config.venues]
+        self.day_start_ns = next_day_start_ns(config, self.started_ns) - NANOSECONDS_PER_DAY
+        # Startup is recovery: the journal's snapshot and tail, then the intents it never got.
         self.journal = SqliteJournal(self.state_dir / "journal.sqlite3")
         self.intents = IntentLog(self.state_dir)
-        self.recovered = recovery.replay(self.journal, config.risk.starting_equity,
-                                         day_start_ns=next_day_start_ns(config, self.started_ns) - NANOSECONDS_PER_DAY,
-                                         intents=self.intents)
+        self.recovered = recovery.replay(self.journal, self.intents, self.instruments, self.session_names,
+                                         self.venue_names, config.risk.starting_equity,
+                                         day_start_ns=self.day_start_ns)
         if self.recovered.from_intents:
             # What only the intent log knew becomes part of the journal, so that it reads whole.
-            self.journal.append(self.recovered.from_intents)
-        recovery.install(self.recovered, self.router.registry, self.positions, self.book,
-                         {index: instrument.lot_size for index, instrument in enumerate(config.instruments)},
-                         {index: instrument.tick_size for index, instrument in enumerate(config.instruments)})
+            self.journal.write([(time.time_ns(), b"".join(ev.event_bytes(event)
+                                                          for event in self.recovered.from_intents))], [])
+        self.orders = self.recovered.orders
+        self.positions = self.recovered.positions
+        self.engine = NativeEngine(engine_config(config, self.state_dir, self.token, message_log=message_log),
+                                   self.book, self.describer)
+        recovery.install(self.recovered, self.engine, self.book)
         if self.recovered.entries or self.recovered.snapshot_seq:
             log.info("journal_replayed", entries=self.recovered.entries, snapshot_seq=self.recovered.snapshot_seq,
-                     intents_applied=self.recovered.intents_applied,
-                     open_orders=len(self.recovered.live_records()), seconds=round(self.recovered.seconds, 3),
-                     illegal_transitions=self.recovered.illegal, illegal_reasons=self.recovered.illegal_reasons)
+                     intents_applied=self.recovered.intents_applied, open_orders=len(self.recovered.live_views()),
+                     seconds=round(self.recovered.seconds, 3), illegal_transitions=self.recovered.illegal,
+                     illegal_reasons=self.recovered.illegal_reasons)
+        self.replayer = recovery.Replayer(self.orders, self.positions, self.recovered.daily,
+                                          on_illegal=self._on_illegal)
+        self.replayer.next_order_id = self.recovered.next_order_id
+        self.replayer.last_seq = self.recovered.last_event_seq
         self.journal_agent = recovery.JournalAgent(
-            self.journal, self.router.registry,
-            lambda: recovery.snapshot_state(self.router.registry, self.positions, self.book,
-                                            self.router.registry.seen_exec_ids),
-            intents=self.intents)
-        self.router.journal = self.journal_agent
-        self.order_state = OrderStateAgent(self.sink, self.router.registry, self.positions,
-                                           on_event=self.journal_agent.on_event)
+            self.journal, self._snapshot_state, rotate_intents=self._rotate_intents,
+            on_failure=lambda error: self._alarm(ev.ALARM_JOURNAL_WRITE_FAILED, f"the journal cannot be written: {error}"))
+        self.order_state = OrderStateAgent(self.engine.drain, self.replayer, self.journal_agent,
+                                           on_engine_event=self._on_engine_event)
         self.marking = MarkingAgent(self.book, self.positions)
         self.audit = AuditLog(self.state_dir / "audit.log",
                               forward=lambda record: self.journal_agent.note(record.get("event", "audit"), record))
@@ -212,23 +315,19 @@ class Gateway:
         machine = RiskStateMachine(risk_limits(config))
         restore(machine, self.risk_store, self.started_ns)
         self.transition_counts: dict[str, int] = {}
-        self.risk_agent = RiskAgent(machine, self.book, self.positions, self.router, QuickFixVenueControl(venue_links),
-                                    self.risk_store, self.audit,
+        self.alarm_counts: dict[str, int] = {}
+        self.alarms: list[dict[str, Any]] = []
+        self.venue_states = {name: ev.VENUE_DOWN for name in self.venue_names}
+        self.clients_logged_on = {name: False for name in self.session_names}
+        self.risk_agent = RiskAgent(machine, self.book, self.positions, EngineOrders(self.engine, self.session_index),
+                                    EngineVenues(self.engine), self.risk_store, self.audit,
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
                                     on_transition=self._count_transition)
-        self.router.risk_reason = machine.reason
-        self.application = GatewayApplication(self.router, {venue.comp_id: venue.name for venue in config.venues})
+        self.engine.set_risk_reason(machine.reason)
+        self._fatal: list[str] = []
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
-                                        on_error=self._agent_failed, busy=self.application.busy)
-        sessions: list[AcceptorSession | InitiatorSession] = [
-            AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
-            for client in config.clients
-        ] + [
-            InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
-                             venue.heartbeat_seconds, venue.reconnect_seconds)
-            for venue in config.venues
-        ]
-        self.engine = Engine(self.application, self.state_dir, "gateway", sessions, message_log=message_log)
+                                        wait=self.engine.wait_events, wake=self.engine.wake_consumer,
+                                        on_error=self._agent_failed)
         self.registry = metrics.build_registry(self)
         self.admin = None
         if config.admin.enabled if admin is None else admin:
@@ -241,12 +340,7 @@ class Gateway:
     # -- LIFE CYCLE -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the state thread, then QuickFIX (listen for clients, connect to venues)."""
-        # Every call into the quickfix binding releases the GIL and takes it back; a thread that
-        # wants it back waits until the holder gives it up, at the latest after the switch interval
-        # (5 ms by default). A short interval bounds what a QuickFIX thread waits behind the state
-        # thread or another session's callback.
-        sys.setswitchinterval(self.config.gateway.gil_switch_interval_us / 1e6)
+        """Start the state thread, then the engine (listen for clients, connect to venues)."""
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:
@@ -260,84 +354,166 @@ class Gateway:
 
     def venues_logged_on(self) -> bool:
         """Return True when every venue session is logged on."""
-        return all(link.is_logged_on() for link in self.router.venue_links.values())
+        return all(self.engine.venue_logged_on(index) for index in range(len(self.venue_names)))
 
-    def wait_for_venues(self, timeout: float = 10.0) -> bool:
-        """Wait until every venue is logged on; return False on timeout."""
+    def wait_for_venues(self, timeout: float = 10.0, *, ready: bool = False) -> bool:
+        """Wait until every venue is logged on (and reconciled, when `ready`); False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.venues_logged_on():
+            if self.venues_logged_on() and (not ready or self.venues_ready()):
                 return True
             time.sleep(0.02)
-        return self.venues_logged_on()
+        return self.venues_logged_on() and (not ready or self.venues_ready())
+
+    def venues_ready(self) -> bool:
+        return all(self.engine.venue_state(index) == ev.VENUE_READY for index in range(len(self.venue_names)))
 
     def stop(self, *, cancel_open_orders: bool | None = None, timeout: float = 5.0,
              logout_timeout: float = 2.0) -> None:
         """Stop gracefully: refuse new orders, optionally cancel what is open and wait (up to
         `timeout`) for the venues to confirm, log out (waiting up to `logout_timeout`), drain the
-        rings."""
+        events, journal them, write a snapshot."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.router.accepting = False
+        self.engine.set_accepting(False)
         cancel = self.config.gateway.cancel_on_shutdown if cancel_open_orders is None else cancel_open_orders
-        if cancel and self.router.cancel_all(reason="shutdown"):
+        if cancel and self.engine.cancel_all(-1, ev.CANCEL_SHUTDOWN, "shutdown"):
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.book.live_orders:
                 time.sleep(0.02)
-        for link in self.router.venue_links.values():
-            link.release()
-        self.engine.stop(logout_timeout)
+        self.engine.stop(int(logout_timeout * 1000))
         self.state_thread.stop()
         self.journal_agent.flush()
-        self.journal.write_snapshot(self.journal.last_seq(), recovery.snapshot_state(
-            self.router.registry, self.positions, self.book, self.router.registry.seen_exec_ids))
-        self.intents.rotate()
+        try:
+            self.journal_agent.write_snapshot()
+        except Exception:
+            log.exception("snapshot_failed")
         self.journal.close()
-        self.intents.close()
         if self.admin is not None:
             self.admin.stop()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
                  events=self.order_state.events)
 
+    def settle(self, timeout: float = 3.0) -> bool:
+        """Wait until the state thread has applied every event the engine pushed so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ring = self.engine.ring()
+            if ring["occupancy"] == 0 and ring["overflow"] == 0:
+                passes = self.state_thread.passes
+                while self.state_thread.passes < passes + 2 and time.monotonic() < deadline:
+                    time.sleep(0.002)
+                if self.engine.ring()["occupancy"] == 0:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    # -- ENGINE EVENTS (state thread) -------------------------------------------------------------
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        return recovery.snapshot_state(self.orders, self.positions, self.replayer.daily, self.replayer.next_order_id,
+                                       self.orders.next_reject_id, self.replayer.last_seq)
+
+    def _rotate_intents(self) -> None:
+        if self.engine.rotate_intents(str(self.intents.previous)) != 0:
+            log.error("intent_log_rotation_failed", path=str(self.intents.path))
+
+    def _on_illegal(self, view, event: Event, reason: str) -> None:
+        log.warning("illegal_transition", order_id=view.gateway_order_id if view else event.order_id,
+                    cl_ord_id=view.cl_ord_id if view else None, event_kind=ev.KIND_NAMES.get(event.kind),
+                    reason=reason)
+
+    def _on_engine_event(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.SESSION_LOGON or kind == ev.SESSION_LOGOUT:
+            logged_on = kind == ev.SESSION_LOGON
+            if event.flags & ev.FLAG_VENUE:
+                name, side = self.venue_names[event.venue_id], "venue"
+            else:
+                name, side = self.session_names[event.session_id], "client"
+                self.clients_logged_on[name] = logged_on
+            (log.info if logged_on or side == "client" else log.warning)(
+                "session_logged_on" if logged_on else "session_logged_out", session=name, side=side)
+        elif kind == ev.VENUE_STATE:
+            name = self.venue_names[event.venue_id]
+            self.venue_states[name] = event.status
+            (log.warning if event.status == ev.VENUE_REFUSED else log.info)(
+                "venue_state_changed", venue=name, state=ev.VENUE_STATE_NAMES.get(event.status),
+                reason=ev.text(event.text_a))
+        elif kind == ev.ALARM:
+            self._alarm(event.code, ev.alarm_text(event), order_id=event.order_id)
+        elif kind == ev.RECONCILED:
+            log.warning("order_reconciled", order_id=event.order_id, difference=ev.text(event.text_a))
+        elif kind == ev.LOGON_REFUSED:
+            log.warning("logon_refused", comp_id=ev.text(event.text_a), reason=ev.text(event.text_b))
+
+    def _alarm(self, code: int, text: str, *, order_id: int = 0) -> None:
+        name = ev.ALARM_NAMES.get(code, f"alarm_{code}")
+        self.alarm_counts[name] = self.alarm_counts.get(name, 0) + 1
+        self.alarms.append({"alarm": name, "text": text, "order_id": order_id, "at_ns": time.time_ns()})
+        del self.alarms[:-100]
+        log.error("alarm_raised", alarm=name, text=text, order_id=order_id or None)
+        if code in ev.FATAL_ALARMS:
+            self.risk_agent.report_fatal(f"{name}: {text}")
+
+    def _agent_failed(self, agent: str, error: Exception) -> None:
+        """An agent of the state thread raised: the books may no longer be right, so stop trading."""
+        self._alarm(ev.ALARM_STATE_THREAD_FAILED, f"{agent} failed: {type(error).__name__}: {error}")
+
+    def _count_transition(self, transition: Transition) -> None:
+        name = transition.after.name
+        self.transition_counts[name] = self.transition_counts.get(name, 0) + 1
+        self.engine.set_risk_reason(transition.reason)
+
     # -- STATUS -----------------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, Any]:
+        return self.engine.counters()
 
     def status(self) -> dict[str, Any]:
         """Return a snapshot for people: sessions, counters, latency, positions, open orders."""
-        counters = self.router.counters
+        counters = self.engine.counters()
         latency = self.order_state.latency
+        rejected = {reject_name(code): count for code, count in counters["rejected_by_code"].items()}
         return {
             "name": self.config.gateway.name,
             "version": __version__,
             "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
             "risk_state": int(self.book.risk_state),
-            "clients": {client.name: client.logged_on for client in self.router.clients.values()},
-            "venues": {name: link.is_logged_on() for name, link in self.router.venue_links.items()},
+            "clients": {name: self.engine.client_logged_on(index) for index, name in enumerate(self.session_names)},
+            "venues": {name: self.engine.venue_logged_on(index) for index, name in enumerate(self.venue_names)},
+            "venue_states": {name: ev.VENUE_STATE_NAMES.get(self.engine.venue_state(index))
+                             for index, name in enumerate(self.venue_names)},
             "orders": {
-                "received": counters.received,
-                "accepted": counters.accepted,
-                "rejected": dict(counters.rejected),
-                "fills": counters.fills,
-                "cancels": counters.cancels,
-                "replaces": counters.replaces,
+                "received": counters["received"],
+                "accepted": counters["accepted"],
+                "rejected": rejected,
+                "fills": counters["fills"],
+                "cancels": counters["cancels"],
+                "replaces": counters["replaces"],
                 "open": self.book.live_orders,
             },
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
-            "stages_ns": self.router.stages.summary(),
+            "stages_ns": {name: stage_summary(buckets) for name, buckets in self.engine.stages().items()},
             "memory_rss_bytes": _rss_bytes(),
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
-            "open_orders": sorted(record.venue_cl_ord_id for record in self.router.registry.open_orders()
-                                  if record.order_id > 0),
-            "ring": {"occupancy": self.sink.occupancy(), "full": self.sink.full_count()},
-            "illegal_transitions": self.order_state.oms.illegal_transitions,
-            "reconciliation": {"differences": counters.reconciled, "unknown_venue_orders": counters.unknown_venue_orders,
-                               "duplicate_fills": counters.duplicate_fills},
-            "journal": {"entries_written": self.journal_agent.written, "last_seq": self.journal.last_seq(),
+            "open_orders": sorted(view.venue_cl_ord_id for view in self.orders.open_orders()),
+            "ring": self.engine.ring(),
+            "illegal_transitions": self.order_state.illegal_transitions,
+            "reconciliation": {"differences": counters["reconciled"],
+                               "unknown_venue_orders": counters["unknown_venue_orders"],
+                               "duplicate_fills": counters["duplicate_fills"]},
+            "journal": {"events_written": self.journal_agent.written, "last_seq": self.journal.last_seq(),
+                        "pending_events": self.journal_agent.pending_events, "failing": self.journal_agent.failing,
                         "replayed": self.recovered.entries, "replay_seconds": round(self.recovered.seconds, 3),
                         "replay_illegal_transitions": self.recovered.illegal},
-            "callback_errors": self.application.callback_errors,
+            "alarms": dict(self.alarm_counts),
+            "recent_alarms": list(self.alarms[-10:]),
+            "callback_errors": counters["callback_errors"],
             "state_thread_alive": self.state_thread.alive,
+            "watchdog": self.watchdog(),
         }
 
     def positions_snapshot(self) -> dict[str, Any]:
@@ -351,31 +527,47 @@ class Gateway:
         return {"version": __version__, "commit": self.commit or "unknown", "config_sha256": self.config.sha256,
                 "name": self.config.gateway.name}
 
+    def watchdog(self) -> dict[str, Any]:
+        """Whether every thread of the gateway is making progress."""
+        limit_ns = self.config.gateway.watchdog_ms * MILLISECOND
+        callback_ns = self.engine.longest_callback_ns()
+        service_ns = self.engine.service_age_ns() if self.engine.started else 0
+        state_age_s = self.state_thread.beat_age_s()
+        problems = []
+        if callback_ns > limit_ns:
+            problems.append(f"an engine thread has been inside one callback for {callback_ns / 1e9:.1f} s")
+        if service_ns > limit_ns:
+            problems.append(f"the engine's service thread last went round {service_ns / 1e9:.1f} s ago")
+        if not self.state_thread.alive and not self._stopped.is_set():
+            problems.append("the state thread has stopped")
+        elif state_age_s * 1e9 > limit_ns and not self._stopped.is_set():
+            problems.append(f"the state thread last went round {state_age_s:.1f} s ago")
+        return {"ok": not problems, "problems": problems, "longest_callback_ns": callback_ns,
+                "service_age_ns": service_ns, "state_thread_age_s": round(state_age_s, 3)}
+
     def health(self) -> dict[str, Any]:
         """Liveness, and what runs: version, commit, configuration digest, uptime."""
-        return {"status": "ok", "name": self.config.gateway.name, "version": __version__,
-                "git_commit": self.commit, "config_sha256": self.config.sha256,
-                "uptime_s": round(self.uptime_seconds(), 3), "pid": os.getpid()}
+        watchdog = self.watchdog()
+        return {"status": "ok" if watchdog["ok"] else "stalled", "name": self.config.gateway.name,
+                "version": __version__, "git_commit": self.commit, "config_sha256": self.config.sha256,
+                "uptime_s": round(self.uptime_seconds(), 3), "pid": os.getpid(), "watchdog": watchdog}
 
     def readiness(self) -> dict[str, Any]:
-        """Ready when every venue is logged on and the state thread is alive."""
-        venues = {name: link.is_logged_on() for name, link in self.router.venue_links.items()}
+        """Ready when every venue is logged on and reconciled, and every thread makes progress."""
+        venues = {name: self.engine.venue_logged_on(index) for index, name in enumerate(self.venue_names)}
+        states = {name: ev.VENUE_STATE_NAMES.get(self.engine.venue_state(index))
+                  for index, name in enumerate(self.venue_names)}
         alive = self.state_thread.alive
-        return {"ready": all(venues.values()) and alive, "venues": venues, "state_thread_alive": alive}
+        watchdog = self.watchdog()
+        ready = all(venues.values()) and all(state == "ready" for state in states.values()) and alive and watchdog["ok"]
+        return {"ready": ready, "venues": venues, "venue_states": states,
+                "venue_reasons": {name: self.engine.venue_state_reason(index)
+                                  for index, name in enumerate(self.venue_names)},
+                "state_thread_alive": alive, "watchdog": watchdog}
 
     def metrics_text(self) -> bytes:
         return metrics.exposition(self.registry)
 
-    def _agent_failed(self, agent: str, error: Exception) -> None:
-        """An agent of the state thread raised: the books may no longer be right, so stop trading."""
-        self.risk_agent.report_fatal(f"{agent} failed: {type(error).__name__}: {error}")
-
-    def _count_transition(self, transition: Transition) -> None:
-        name = transition.after.name
-        self.transition_counts[name] = self.transition_counts.get(name, 0) + 1
-        self.router.risk_reason = transition.reason
-
     def open_orders(self) -> list[dict[str, Any]]:
         """Return every order not in a terminal state."""
-        return [record.summary() for record in self.router.registry.by_id.values()
-                if record.status not in TERMINAL and record.order_id > 0]
+        return [view.summary() for view in self.orders.open_orders()]

@@ -1,118 +1,165 @@
-"""Order events from the FIX threads to the state thread: one SPSC ring per producing thread.
+"""The engine's complete events as Python reads them: one 256-byte record per state change.
 
-Each thread that produces events gets its own ring on first use, keyed by the OS thread's id (not a
-``threading.local``: QuickFIX's threads enter Python through the binding with a fresh thread state
-on every callback, which a thread-local would see as a new thread each time). Every ring has
-exactly one producer, whichever QuickFIX or admin thread it is. Rings carry a role: `REQUESTS`
-for what a client (or an operator) asked and the gateway decided, `VENUE` for what a venue
-reported. A request event is always pushed before the message that it causes is sent, so the state
-thread, which drains the venue rings first and the request rings second and then applies requests
-before venue reports, sees every order's events in causal order.
+The C struct is ``fg_event`` in ``fixgate/_engine/native/event.h``; `EVENT_DTYPE` is its NumPy view
+(the engine refuses to load unless the two agree, field by field). Every event carries the engine's
+sequence number; every order event but ACKED is also written to the intent log before anything
+reveals it, so recovery applies what the journal lacks by sequence. The state thread drains events
+into arrays of it, the journal stores each record's bytes, and the intent log holds the same bytes
+for intents written ahead. A record carries everything its consumer needs: ids, lots, ticks, the
+client's ids, the venue's ids, timestamps.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
-from fixgate._fast.ring import EVENT_DTYPE, SpscRing
+from fixgate._fast.codes import EventKind
 
-REQUESTS = "requests"
-VENUE = "venue"
-ROLES = (REQUESTS, VENUE)
+EVENT_BYTES = 256
+
+EVENT_DTYPE = np.dtype([
+    ("recv_ns", np.int64), ("sent_ns", np.int64), ("order_id", np.int64), ("qty_lots", np.int64),
+    ("price_ticks", np.int64), ("cum_lots", np.int64), ("aux", np.int64), ("seq", np.int64), ("instrument_id", np.int32),
+    ("session_id", np.int16), ("venue_id", np.int16), ("kind", np.uint8), ("side", np.uint8),
+    ("ord_type", np.uint8), ("tif", np.uint8), ("status", np.uint8), ("code", np.uint8), ("flags", np.uint8),
+    ("reserved", np.uint8), ("text_a", "S64"), ("text_b", "S64"), ("text_c", "S48"),
+])
+assert EVENT_DTYPE.itemsize == EVENT_BYTES
+
+# -- KINDS ------------------------------------------------------------------------------------------
+
+ACCEPTED = int(EventKind.ACCEPTED)
+REJECTED = int(EventKind.REJECTED)
+ACKED = int(EventKind.ACKED)
+FILLED = int(EventKind.FILLED)
+CANCELED = int(EventKind.CANCELED)
+REPLACE_ACCEPTED = int(EventKind.REPLACE_ACCEPTED)
+REPLACED = int(EventKind.REPLACED)
+REPLACE_REJECTED = int(EventKind.REPLACE_REJECTED)
+VENUE_REJECTED = int(EventKind.VENUE_REJECTED)
+EXPIRED = int(EventKind.EXPIRED)
+CANCEL_REQUESTED = int(EventKind.CANCEL_REQUESTED)
+CANCEL_REJECTED = int(EventKind.CANCEL_REJECTED)
+DONE_FOR_DAY = int(EventKind.DONE_FOR_DAY)
+SESSION_LOGON = 32
+SESSION_LOGOUT = 33
+ALARM = 34
+RECONCILED = 35
+VENUE_STATE = 36
+LOGON_REFUSED = 37
+
+ORDER_KINDS = frozenset({ACCEPTED, REJECTED, ACKED, FILLED, CANCELED, REPLACE_ACCEPTED, REPLACED, REPLACE_REJECTED,
+                         VENUE_REJECTED, EXPIRED, CANCEL_REQUESTED, CANCEL_REJECTED, DONE_FOR_DAY})
+INTENT_KINDS = frozenset({ACCEPTED, CANCEL_REQUESTED, REPLACE_ACCEPTED})
+
+KIND_NAMES = {int(kind): kind.name.lower() for kind in EventKind}
+KIND_NAMES.update({SESSION_LOGON: "session_logon", SESSION_LOGOUT: "session_logout", ALARM: "alarm",
+                   RECONCILED: "reconciled", VENUE_STATE: "venue_state", LOGON_REFUSED: "logon_refused"})
+
+# -- FLAGS ------------------------------------------------------------------------------------------
+
+FLAG_VENUE = 1
+FLAG_GATEWAY = 2
+FLAG_RECONCILED = 4
+FLAG_DUPLICATE = 8
+FLAG_OFF_GRID = 16
+
+# -- ALARMS -----------------------------------------------------------------------------------------
+
+ALARM_NAMES = {
+    1: "internal_error", 2: "error_after_send", 3: "fill_off_lot", 4: "fill_price_off_tick", 5: "overfill",
+    6: "venue_session_reject", 7: "venue_business_reject", 8: "reconciliation_refused", 9: "slow_consumer",
+    10: "ring_overflow", 11: "unknown_venue_order", 12: "unknown_venue_report", 13: "error_before_send",
+    # raised on the state thread, not by the engine
+    32: "journal_write_failed", 33: "state_thread_failed",
+}
+ALARM_INTERNAL_ERROR = 1
+ALARM_ERROR_AFTER_SEND = 2
+ALARM_FILL_OFF_LOT = 3
+ALARM_JOURNAL_WRITE_FAILED = 32
+ALARM_STATE_THREAD_FAILED = 33
+# Alarms after which the gateway's state can no longer be trusted: the kill switch trips.
+FATAL_ALARMS = frozenset({ALARM_INTERNAL_ERROR, ALARM_FILL_OFF_LOT, ALARM_JOURNAL_WRITE_FAILED,
+                          ALARM_STATE_THREAD_FAILED})
+
+# -- VENUE STATES -----------------------------------------------------------------------------------
+
+VENUE_DOWN = 0
+VENUE_RECONCILING = 1
+VENUE_READY = 2
+VENUE_REFUSED = 3
+VENUE_STATE_NAMES = {VENUE_DOWN: "down", VENUE_RECONCILING: "reconciling", VENUE_READY: "ready",
+                     VENUE_REFUSED: "refused"}
+
+# -- CANCEL REASONS (CANCEL_REQUESTED.code with FLAG_GATEWAY) ---------------------------------------
+
+CANCEL_BY_OPERATOR = 1
+CANCEL_ON_DISCONNECT = 2
+CANCEL_KILL_SWITCH = 3
+CANCEL_CIRCUIT_BREAKER = 4
+CANCEL_SHUTDOWN = 5
 
 
-class EventSink:
-    """Thread-local SPSC rings, and the list of all of them for the state thread to drain.
+class Event(NamedTuple):
+    """One event as plain Python values (``array.tolist()`` gives these tuples, in field order)."""
 
-    Parameters
-    ----------
-    capacity : int
-        Slots per ring (a power of two).
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._by_thread: dict[tuple[int, str], SpscRing] = {}
-        self._lock = threading.Lock()
-        self._rings: dict[str, list[tuple[str, SpscRing]]] = {role: [] for role in ROLES}
-        self.refused = 0
-
-    def ring(self, role: str) -> SpscRing:
-        """Return this thread's ring for `role`, creating it on first use."""
-        key = (threading.get_ident(), role)
-        ring = self._by_thread.get(key)
-        if ring is None:
-            ring = SpscRing(self.capacity)
-            with self._lock:
-                self._by_thread[key] = ring
-                self._rings[role].append((f"thread-{key[0]}", ring))
-        return ring
-
-    def push(self, role: str, kind: int, order_id: int, *, instrument_id: int = 0, session_id: int = 0,
-             side: int = 0, status: int = 0, reject_code: int = 0, qty_lots: int = 0, cum_lots: int = 0,
-             leaves_lots: int = 0, price: float = 0.0, recv_ns: int = 0, sent_ns: int = 0) -> bool:
-        """Push one event on this thread's ring for `role`; return False when the ring is full."""
-        ring = self._by_thread.get((threading.get_ident(), role)) or self.ring(role)
-        if ring.try_push(kind, order_id, instrument_id=instrument_id, session_id=session_id, side=side,
-                         status=status, reject_code=reject_code, qty_lots=qty_lots, cum_lots=cum_lots,
-                         leaves_lots=leaves_lots, price=price, recv_ns=recv_ns, sent_ns=sent_ns):
-            return True
-        self.refused += 1
-        return False
-
-    def has_room(self, role: str, slots: int) -> bool:
-        """Return True when this thread's ring for `role` has at least `slots` free slots."""
-        return self.ring(role).size() + slots <= self.capacity
-
-    def rings(self, role: str) -> list[tuple[str, SpscRing]]:
-        """Return (thread name, ring) for every ring of `role`."""
-        with self._lock:
-            return list(self._rings[role])
-
-    def occupancy(self) -> int:
-        """Return the events waiting in all rings (a snapshot)."""
-        return sum(ring.size() for role in ROLES for _, ring in self.rings(role))
-
-    def full_count(self) -> int:
-        """Return how many pushes every ring refused, summed."""
-        return sum(ring.full_count for role in ROLES for _, ring in self.rings(role))
+    recv_ns: int
+    sent_ns: int
+    order_id: int
+    qty_lots: int
+    price_ticks: int
+    cum_lots: int
+    aux: int
+    seq: int
+    instrument_id: int
+    session_id: int
+    venue_id: int
+    kind: int
+    side: int
+    ord_type: int
+    tif: int
+    status: int
+    code: int
+    flags: int
+    reserved: int
+    text_a: bytes
+    text_b: bytes
+    text_c: bytes
 
 
-class Drainer:
-    """The state thread's side: drain the rings in causal order, in batches.
+def text(value: bytes) -> str:
+    """Return an event's text field as str (NUL-trimmed by NumPy already)."""
+    return value.decode("utf-8", errors="replace")
 
-    Parameters
-    ----------
-    sink : EventSink
-        The rings to drain.
-    batch : int
-        The most events taken from one ring in one go.
-    """
 
-    def __init__(self, sink: EventSink, batch: int = 1024) -> None:
-        self.sink = sink
-        self.batch = batch
-        self._venue_buffer = np.zeros(batch, dtype=EVENT_DTYPE)
-        self._request_buffer = np.zeros(batch, dtype=EVENT_DTYPE)
+def alarm_text(event: Event) -> str:
+    """Return an alarm's text, which runs on from text_a into text_b and text_c when it is long."""
+    raw = event.text_a
+    if len(event.text_a) == 64:
+        raw += event.text_b
+        if len(event.text_b) == 64:
+            raw += event.text_c
+    return raw.decode("utf-8", errors="replace")
 
-    def drain(self) -> Iterator[np.void]:
-        """Yield the events available now: every request event, then the venue events drained
-        before them (so that a venue report never precedes the request that caused it)."""
-        venue_batches = []
-        for _, ring in self.sink.rings(VENUE):
-            count = ring.drain(self._venue_buffer, self.batch)
-            if count:
-                venue_batches.append(self._venue_buffer[:count].copy())
-        for _, ring in self.sink.rings(REQUESTS):
-            while True:
-                count = ring.drain(self._request_buffer, self.batch)
-                if not count:
-                    break
-                yield from self._request_buffer[:count].copy()
-                if count < self.batch:
-                    break
-        for batch in venue_batches:
-            yield from batch
+
+def event_bytes(event: Event) -> bytes:
+    """Return the 256 bytes of `event` (as the journal stores them)."""
+    return np.array([tuple(event)], dtype=EVENT_DTYPE).tobytes()
+
+
+def events_from_bytes(data: bytes) -> list[Event]:
+    """Return the events packed in `data` (a whole number of records; a torn tail is ignored)."""
+    whole = len(data) - len(data) % EVENT_BYTES
+    if not whole:
+        return []
+    return [Event(*row) for row in np.frombuffer(data[:whole], dtype=EVENT_DTYPE).tolist()]
+
+
+def make_event(kind: int, **fields) -> Event:
+    """Build an event (tests and the state thread's own events): unnamed fields are zero."""
+    values = {name: 0 for name in Event._fields}
+    values.update(instrument_id=-1, session_id=-1, venue_id=-1, text_a=b"", text_b=b"", text_c=b"")
+    values.update(fields, kind=kind)
+    return Event(**values)

@@ -1,18 +1,23 @@
 """The journal: every order event, risk-state change and admin action, on disk, in order.
 
-Written by the state thread, off the order path, one transaction per pass. The default store is
-SQLite in WAL mode in the gateway's state directory (embedded, nothing to set up); `Journal` is the
-interface another store would implement. A snapshot of the live state is written every
-`snapshot_every` events, so that a restart replays the snapshot plus the tail, not the whole day.
+Written by the state thread, off the order path, one transaction per pass. The engine's events are
+stored as they were drained: one row per batch holding the batch's 256-byte records (``fg_event``,
+see ``fixgate.core.events``), so a busy pass costs one insert, and replay reads the same bytes the
+state thread applied. Risk-state changes and admin actions are notes (JSON). A snapshot of the live
+state is written every `snapshot_every` events, so that a restart replays the snapshot plus the tail.
+The default store is SQLite in WAL mode in the gateway's state directory (embedded, nothing to set
+up); `Journal` is the interface another store would implement.
 
 Durability: ``synchronous=NORMAL`` in WAL mode survives a crash of the process (what a kill -9
-tests); a power loss may drop the last transactions, which the venues' and clients' resend and
-the reconciliation after logon then restore.
+tests); a power loss may drop the last transactions, which the venues' and clients' resend and the
+reconciliation after logon then restore.
+
+The intent log is the engine's write-ahead: it appends each intent (a new order, a cancel, a
+replace) as the same 256-byte record with a plain write before the message goes to the venue.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -22,7 +27,9 @@ from typing import Any, Iterator, Protocol
 
 import orjson
 
-SCHEMA_VERSION = 1
+from fixgate.core.events import EVENT_BYTES, Event, events_from_bytes
+
+SCHEMA_VERSION = 2
 
 
 class JournalError(RuntimeError):
@@ -30,21 +37,37 @@ class JournalError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class JournalEntry:
-    """One event: its sequence, time, kind, order id (0 for none) and data."""
+class Batch:
+    """Events drained in one pass: their sequence, when they were written, and their records."""
+
+    seq: int
+    at_ns: int
+    data: bytes
+
+    @property
+    def count(self) -> int:
+        return len(self.data) // EVENT_BYTES
+
+    def events(self) -> list[Event]:
+        return events_from_bytes(self.data)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A risk-state change or an admin action."""
 
     seq: int
     at_ns: int
     kind: str
-    order_id: int
     data: dict[str, Any]
 
 
 class Journal(Protocol):
-    def append(self, entries: list[tuple[int, str, int, dict[str, Any]]]) -> int: ...
+    def write(self, batches: list[tuple[int, bytes]], notes: list[tuple[int, str, dict[str, Any]]]) -> int: ...
     def write_snapshot(self, seq: int, state: dict[str, Any]) -> None: ...
     def latest_snapshot(self) -> tuple[int, dict[str, Any]] | None: ...
-    def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]: ...
+    def batches(self, after_seq: int = 0, since_ns: int = 0) -> Iterator[Batch]: ...
+    def notes(self) -> Iterator[Note]: ...
     def last_seq(self) -> int: ...
     def close(self) -> None: ...
 
@@ -56,15 +79,20 @@ class SqliteJournal:
     ----------
     path : Path
         The database file; created with its schema when missing.
+    create : bool
+        Create the file when it does not exist (False: a missing journal is an error).
 
     Raises
     ------
     JournalError
-        When the file exists but is not a readable fixgate journal.
+        When the file exists but is not a readable fixgate journal of this schema, or is missing
+        and `create` is False.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.exists():
+            raise JournalError(f"{self.path}: no journal here")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
@@ -73,39 +101,57 @@ class SqliteJournal:
             self.connection.execute("PRAGMA synchronous=NORMAL")
             self.connection.executescript("""
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS events (
-                    seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, kind TEXT NOT NULL,
-                    order_id INTEGER NOT NULL, data TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS batches (
+                    seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL);
+                CREATE INDEX IF NOT EXISTS batches_at ON batches (at_ns);
+                CREATE TABLE IF NOT EXISTS notes (
+                    seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS snapshots (
                     seq INTEGER PRIMARY KEY, at_ns INTEGER NOT NULL, data TEXT NOT NULL);
             """)
             version = self.connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
+                if self.connection.execute("SELECT name FROM sqlite_master WHERE name = 'events'").fetchone():
+                    raise JournalError(f"{self.path}: a journal of schema 1 (before the native order path), "
+                                       f"this gateway reads {SCHEMA_VERSION}; see `fixgate recover --help`")
                 self.connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(version[0]) != SCHEMA_VERSION:
-                raise JournalError(f"{self.path}: journal schema {version[0]}, this gateway reads {SCHEMA_VERSION}")
+                raise JournalError(f"{self.path}: journal schema {version[0]}, this gateway reads {SCHEMA_VERSION}; "
+                                   "see `fixgate recover --help`")
             self.connection.execute("PRAGMA quick_check").fetchone()
-            self._seq = self.connection.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            self._seq = self.connection.execute("SELECT COALESCE(MAX(seq), 0) FROM batches").fetchone()[0]
+            self.events_written = 0
         except sqlite3.DatabaseError as error:
             raise JournalError(f"{self.path}: not a readable journal ({error}); see `fixgate recover --help`") from None
 
-    def append(self, entries: list[tuple[int, str, int, dict[str, Any]]]) -> int:
-        """Append (at_ns, kind, order_id, data) entries in one transaction; return the last sequence."""
-        if not entries:
+    def write(self, batches: list[tuple[int, bytes]], notes: list[tuple[int, str, dict[str, Any]]]) -> int:
+        """Append event batches (at_ns, records) and notes (at_ns, kind, data) in one transaction;
+        return the last batch sequence."""
+        if not batches and not notes:
             return self._seq
         with self._lock:
             rows = []
-            for at_ns, kind, order_id, data in entries:
-                self._seq += 1
-                rows.append((self._seq, at_ns, kind, order_id, orjson.dumps(data).decode()))
+            seq = self._seq
+            for at_ns, data in batches:
+                if len(data) % EVENT_BYTES:
+                    raise JournalError(f"{self.path}: a batch of {len(data)} bytes is not whole events")
+                seq += 1
+                rows.append((seq, at_ns, len(data) // EVENT_BYTES, data))
             try:
                 self.connection.execute("BEGIN")
-                self.connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+                if rows:
+                    self.connection.executemany("INSERT INTO batches VALUES (?, ?, ?, ?)", rows)
+                if notes:
+                    self.connection.executemany("INSERT INTO notes (at_ns, kind, data) VALUES (?, ?, ?)",
+                                                [(at_ns, kind, orjson.dumps(data).decode())
+                                                 for at_ns, kind, data in notes])
                 self.connection.execute("COMMIT")
             except sqlite3.Error as error:
-                self.connection.execute("ROLLBACK") if self.connection.in_transaction else None
-                self._seq -= len(rows)
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
                 raise JournalError(f"{self.path}: cannot write: {error}") from None
+            self._seq = seq
+            self.events_written += sum(row[2] for row in rows)
             return self._seq
 
     def write_snapshot(self, seq: int, state: dict[str, Any]) -> None:
@@ -125,15 +171,28 @@ class SqliteJournal:
             except (sqlite3.Error, ValueError) as error:
                 raise JournalError(f"{self.path}: unreadable snapshot: {error}") from None
 
-    def entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
-        """Yield the events after `after_seq`, in order."""
+    def batches(self, after_seq: int = 0, since_ns: int = 0) -> Iterator[Batch]:
+        """Yield the batches after `after_seq` (and written at or after `since_ns`), in order."""
         try:
             cursor = self.connection.execute(
-                "SELECT seq, at_ns, kind, order_id, data FROM events WHERE seq > ? ORDER BY seq", (after_seq,))
-            for seq, at_ns, kind, order_id, data in cursor:
-                yield JournalEntry(seq, at_ns, kind, order_id, orjson.loads(data))
+                "SELECT seq, at_ns, data FROM batches WHERE seq > ? AND at_ns >= ? ORDER BY seq", (after_seq, since_ns))
+            while True:
+                rows = cursor.fetchmany(256)
+                if not rows:
+                    break
+                for seq, at_ns, data in rows:
+                    if len(data) % EVENT_BYTES:
+                        raise JournalError(f"{self.path}: batch {seq} holds {len(data)} bytes, not whole events")
+                    yield Batch(seq, at_ns, bytes(data))
+        except sqlite3.Error as error:
+            raise JournalError(f"{self.path}: unreadable batch: {error}") from None
+
+    def notes(self) -> Iterator[Note]:
+        try:
+            for seq, at_ns, kind, data in self.connection.execute("SELECT seq, at_ns, kind, data FROM notes ORDER BY seq"):
+                yield Note(seq, at_ns, kind, orjson.loads(data))
         except (sqlite3.Error, ValueError) as error:
-            raise JournalError(f"{self.path}: unreadable event: {error}") from None
+            raise JournalError(f"{self.path}: unreadable note: {error}") from None
 
     def last_seq(self) -> int:
         return self._seq
@@ -148,12 +207,12 @@ class SqliteJournal:
 
 
 class IntentLog:
-    """Intents written ahead by the FIX threads: one JSON line each, appended with a plain write.
+    """The engine's write-ahead file of intents, as recovery reads it.
 
-    A new order, cancel or replace is written here before it is sent to the venue, so that after a
-    crash the gateway knows what it may have sent. A write to the page cache survives a crash of the
-    process, costs microseconds, and never waits for the state thread's journal transactions. The
-    log is rotated when a snapshot is written; recovery reads the previous and the current file.
+    The engine appends every intent as one 256-byte record to ``intents.log`` before it sends; when
+    the journal writes a snapshot the file is rotated (the engine renames it to
+    ``intents.previous.log`` and starts a new one), so the two files together hold every intent
+    that the journal may not have yet.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -161,35 +220,11 @@ class IntentLog:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "intents.log"
         self.previous = directory / "intents.previous.log"
-        self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    def append(self, at_ns: int, kind: str, order_id: int, data: dict[str, Any]) -> None:
-        line = orjson.dumps([at_ns, kind, order_id, data]) + b"\n"
-        with self._lock:
-            os.write(self._fd, line)
-
-    def rotate(self) -> None:
-        """Start a new file; the current one becomes the previous one (the one before is dropped)."""
-        with self._lock:
-            os.close(self._fd)
-            os.replace(self.path, self.previous)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-    def entries(self) -> list[tuple[int, str, int, dict[str, Any]]]:
-        """Return the intents of the previous and the current file (a torn last line is skipped)."""
-        found = []
+    def events(self) -> list[Event]:
+        """Return the intents of the previous and the current file (a torn last record is skipped)."""
+        found: list[Event] = []
         for path in (self.previous, self.path):
-            if not path.exists():
-                continue
-            for line in path.read_bytes().splitlines():
-                try:
-                    at_ns, kind, order_id, data = orjson.loads(line)
-                except (orjson.JSONDecodeError, ValueError, TypeError):
-                    continue
-                found.append((at_ns, kind, order_id, data))
+            if path.exists():
+                found.extend(events_from_bytes(path.read_bytes()))
         return found
-
-    def close(self) -> None:
-        with self._lock:
-            os.close(self._fd)

@@ -1,122 +1,147 @@
-"""Positions and P&L per account and instrument, in exact arithmetic.
+"""Positions and P&L per account and instrument, in whole lots and ticks.
 
-Quantities arrive as whole lots and become exact Decimals; prices arrive as the float the wire's
-decimal string parsed to, and are taken back to that decimal (shortest repr). Cost and P&L are kept
-as Fractions, so an average cost never rounds; Decimals are produced only for display.
-
-Average-cost accounting: adding to a position adds qty x price to its cost; reducing it realizes
-(average cost - price) x the signed closing quantity and removes the average cost of what closed; a
-fill through zero closes the old side and opens the new one at the fill price.
+A position keeps integers only: its signed quantity in lots, the cash its fills moved (lots x ticks,
+exact), and the cost basis of what is open (lots x ticks, average-cost accounting). Total P&L is
+cash + quantity x mark, exactly; realized P&L is cash + open cost, so the one rounding of average
+cost (half a tick-lot when a position is reduced by a share that does not divide its cost) moves
+between realized and unrealized and never changes the total. Money appears as a Decimal only when
+lots x ticks are multiplied by the instrument's notional unit (lot x tick) for display and for the
+equity the risk state machine reads. Marks are the quote book's reference prices on the tick grid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
-ZERO = Fraction(0)
+from fixgate.core.numbers import plain
+from fixgate.core.orders import Instrument
 
-
-def exact_price(price: float) -> Fraction:
-    """Return the decimal a float price was parsed from (its shortest repr), exactly."""
-    return Fraction(Decimal(repr(price)))
+ZERO = Decimal(0)
 
 
-def to_decimal(value: Fraction, places: int = 10) -> Decimal:
-    """Return `value` as a Decimal rounded to `places` decimal places (display only)."""
-    quantum = Decimal(1).scaleb(-places)
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(quantum).normalize()
+def round_div(numerator: int, denominator: int) -> int:
+    """Return numerator / denominator rounded half to even (denominator > 0)."""
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
-def display(value: Fraction, places: int = 10) -> str:
-    """Return `value` as plain decimal text, rounded to `places` places, without trailing zeros."""
-    text = format(to_decimal(value, places), "f")
-    return "0" if text in ("-0", "") else text
+def money(value: Decimal, places: int = 2) -> str:
+    """Return an amount as plain text rounded to `places` decimals (display only)."""
+    return plain(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
 
 
 @dataclass
 class Position:
     """One account's position in one instrument."""
 
-    quantity: Fraction = ZERO        # signed: long > 0
-    cost: Fraction = ZERO            # signed: quantity x average cost
-    realized: Fraction = ZERO
-    bought: Fraction = ZERO
-    sold: Fraction = ZERO
+    instrument: Instrument
+    lots: int = 0                    # signed: long > 0
+    open_cost: int = 0               # signed with the position: lots x average cost, in tick-lots
+    cash: int = 0                    # -sum(signed lots x ticks) over the fills
+    bought_lots: int = 0
+    sold_lots: int = 0
     fills: int = 0
 
-    @property
-    def average_cost(self) -> Fraction:
-        return self.cost / self.quantity if self.quantity else ZERO
-
-    def apply(self, signed_quantity: Fraction, price: Fraction) -> Fraction:
-        """Book a fill; return the P&L it realized."""
-        realized = ZERO
+    def apply(self, signed_lots: int, ticks: int) -> None:
+        """Book a fill of `signed_lots` (buy > 0) at `ticks`."""
         self.fills += 1
-        if signed_quantity > 0:
-            self.bought += signed_quantity
+        if signed_lots > 0:
+            self.bought_lots += signed_lots
         else:
-            self.sold -= signed_quantity
-        if self.quantity == 0 or (self.quantity > 0) == (signed_quantity > 0):
-            self.quantity += signed_quantity
-            self.cost += signed_quantity * price
-            return realized
-        closing = min(abs(signed_quantity), abs(self.quantity))
-        closing = closing if signed_quantity > 0 else -closing
-        average = self.average_cost
-        realized = closing * (average - price)
-        self.realized += realized
-        self.cost += closing * average
-        self.quantity += closing
-        remainder = signed_quantity - closing
+            self.sold_lots -= signed_lots
+        self.cash -= signed_lots * ticks
+        if self.lots == 0 or (self.lots > 0) == (signed_lots > 0):
+            self.lots += signed_lots
+            self.open_cost += signed_lots * ticks
+            return
+        closing = min(abs(signed_lots), abs(self.lots))
+        if closing == abs(self.lots):
+            self.open_cost = 0
+        else:
+            self.open_cost -= round_div(self.open_cost * closing, abs(self.lots))
+        self.lots += closing if signed_lots > 0 else -closing
+        remainder = signed_lots + (-closing if signed_lots > 0 else closing)
         if remainder:
-            self.quantity += remainder
-            self.cost += remainder * price
-        if self.quantity == 0:
-            self.cost = ZERO
-        return realized
+            self.lots += remainder
+            self.open_cost += remainder * ticks
 
-    def unrealized(self, mark: Fraction | None) -> Fraction:
-        """Return quantity x mark - cost (zero without a mark)."""
-        if mark is None or self.quantity == 0:
+    # -- FIGURES (tick-lots) ----------------------------------------------------------------------
+
+    def realized_units(self) -> int:
+        return self.cash + self.open_cost
+
+    def unrealized_units(self, mark_ticks: int | None) -> int:
+        if mark_ticks is None or self.lots == 0:
+            return 0
+        return self.lots * mark_ticks - self.open_cost
+
+    # -- DISPLAY ----------------------------------------------------------------------------------
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.instrument.lot * self.lots
+
+    @property
+    def average_cost(self) -> Decimal:
+        if not self.lots:
             return ZERO
-        return self.quantity * mark - self.cost
+        return (Decimal(self.open_cost) * self.instrument.tick / Decimal(self.lots)).normalize()
+
+    def state(self) -> list[int]:
+        return [self.lots, self.open_cost, self.cash, self.bought_lots, self.sold_lots, self.fills]
 
 
 @dataclass
 class PositionTracker:
-    """Every account's positions, marks, equity and the day's drawdown.
+    """Every account's positions, the marks, the equity and the day's drawdown.
 
     Parameters
     ----------
     starting_equity : Decimal
         Account equity before any P&L.
+    instruments : list[Instrument]
+        By instrument id.
     """
 
     starting_equity: Decimal
+    instruments: list[Instrument]
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
-    marks: dict[str, Fraction] = field(default_factory=dict)
-    peak_equity: Fraction = ZERO
+    marks: dict[int, int] = field(default_factory=dict)          # instrument id -> mark in ticks
+    peak_equity: Decimal = ZERO
 
     def __post_init__(self) -> None:
-        self.peak_equity = Fraction(self.starting_equity)
+        self.starting_equity = Decimal(self.starting_equity)
+        self.peak_equity = self.starting_equity
+        self._ids = {instrument.symbol: index for index, instrument in enumerate(self.instruments)}
+        self._units = [instrument.lot * instrument.tick for instrument in self.instruments]
 
     # -- UPDATES ----------------------------------------------------------------------------------
 
-    def apply_fill(self, account: str, symbol: str, buy: bool, quantity: Decimal, price: Fraction) -> Fraction:
-        """Book a fill of `quantity` (positive) at `price`; return the realized P&L."""
-        position = self.positions.get((account, symbol))
+    def apply_fill(self, account: str, instrument_id: int, buy: bool, lots: int, ticks: int) -> None:
+        """Book a fill of `lots` (positive) at `ticks`."""
+        instrument = self.instruments[instrument_id]
+        key = (account, instrument.symbol)
+        position = self.positions.get(key)
         if position is None:
-            position = self.positions[(account, symbol)] = Position()
-        signed = Fraction(quantity) if buy else -Fraction(quantity)
-        return position.apply(signed, price)
+            position = self.positions[key] = Position(instrument)
+        position.apply(lots if buy else -lots, ticks)
 
-    def mark(self, symbol: str, price: Fraction) -> None:
-        """Mark `symbol` at `price` (the latest valid mid)."""
-        self.marks[symbol] = price
+    def mark(self, instrument_id: int, ticks: int) -> None:
+        """Mark an instrument at `ticks` (its latest reference price on the tick grid)."""
+        self.marks[instrument_id] = ticks
 
-    def update_peak(self) -> Fraction:
+    def mark_price(self, instrument_id: int, price: float) -> None:
+        """Mark an instrument at a float price (the quote book's reference), rounded to its tick."""
+        if price > 0.0:
+            tick = float(self.instruments[instrument_id].tick)
+            self.marks[instrument_id] = max(int(round(price / tick)), 1)
+
+    def update_peak(self) -> Decimal:
         """Raise the day's peak to the current equity if higher; return the current equity."""
         equity = self.equity()
         if equity > self.peak_equity:
@@ -129,66 +154,104 @@ class PositionTracker:
 
     # -- FIGURES ----------------------------------------------------------------------------------
 
-    def _mark_for(self, symbol: str, position: Position) -> Fraction | None:
-        mark = self.marks.get(symbol)
-        return mark if mark is not None else (position.average_cost if position.quantity else None)
+    def _mark_for(self, position: Position) -> int | None:
+        instrument_id = self._ids[position.instrument.symbol]
+        mark = self.marks.get(instrument_id)
+        if mark is not None:
+            return mark
+        return None
 
-    def realized(self) -> Fraction:
-        return sum((position.realized for position in self.positions.values()), ZERO)
+    def _money(self, position: Position, units: int) -> Decimal:
+        return self._units[self._ids[position.instrument.symbol]] * units
 
-    def unrealized(self) -> Fraction:
-        return sum((position.unrealized(self._mark_for(symbol, position))
-                    for (_, symbol), position in self.positions.items()), ZERO)
+    def realized(self) -> Decimal:
+        return sum((self._money(position, position.realized_units()) for position in self.positions.values()), ZERO)
 
-    def equity(self) -> Fraction:
+    def unrealized(self) -> Decimal:
+        return sum((self._money(position, position.unrealized_units(self._mark_for(position)))
+                    for position in self.positions.values()), ZERO)
+
+    def equity(self) -> Decimal:
         """Return starting equity + realized + unrealized P&L."""
-        return Fraction(self.starting_equity) + self.realized() + self.unrealized()
+        total = ZERO
+        for position in self.positions.values():
+            mark = self._mark_for(position)
+            units = position.cash + (position.lots * mark if mark is not None else position.open_cost)
+            total += self._money(position, units)
+        return self.starting_equity + total
 
-    def gross_exposure(self) -> Fraction:
-        """Return Σ |quantity × mark|."""
-        return sum((abs(position.quantity * (self._mark_for(symbol, position) or ZERO))
-                    for (_, symbol), position in self.positions.items()), ZERO)
+    def gross_exposure(self) -> Decimal:
+        """Return the sum of |quantity x mark| (average cost where there is no mark)."""
+        total = ZERO
+        for position in self.positions.values():
+            mark = self._mark_for(position)
+            units = position.lots * mark if mark is not None else position.open_cost
+            total += abs(self._money(position, units))
+        return total
 
-    def net_exposure(self) -> Fraction:
-        """Return Σ quantity × mark."""
-        return sum((position.quantity * (self._mark_for(symbol, position) or ZERO)
-                    for (_, symbol), position in self.positions.items()), ZERO)
+    def net_exposure(self) -> Decimal:
+        total = ZERO
+        for position in self.positions.values():
+            mark = self._mark_for(position)
+            total += self._money(position, position.lots * mark if mark is not None else position.open_cost)
+        return total
 
-    def drawdown(self) -> Fraction:
+    def drawdown(self) -> float:
         """Return (peak equity - equity) / peak equity for the day, at least zero."""
         equity = self.update_peak()
         if self.peak_equity <= 0:
-            return ZERO
-        return max(ZERO, (self.peak_equity - equity) / self.peak_equity)
+            return 0.0
+        return max(0.0, float((self.peak_equity - equity) / self.peak_equity))
 
-    def net_quantity(self, symbol: str) -> Fraction:
+    def net_lots(self, instrument_id: int) -> int:
+        """Return the position in an instrument summed over every account, in lots."""
+        symbol = self.instruments[instrument_id].symbol
+        return sum(position.lots for (_, name), position in self.positions.items() if name == symbol)
+
+    def net_quantity(self, symbol: str) -> Decimal:
         """Return the position in `symbol` summed over every account."""
         return sum((position.quantity for (_, name), position in self.positions.items() if name == symbol), ZERO)
 
-    def snapshot(self) -> dict:
-        """Return positions and account figures as display values (Decimals as strings)."""
+    # -- SNAPSHOTS --------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return positions and account figures as display values (exact decimals as text)."""
         rows = []
         for (account, symbol), position in sorted(self.positions.items()):
-            mark = self._mark_for(symbol, position)
+            mark = self._mark_for(position)
+            tick = position.instrument.tick
             rows.append({
                 "account": account,
                 "symbol": symbol,
-                "quantity": display(position.quantity),
-                "average_cost": display(position.average_cost),
-                "mark": display(mark) if mark is not None else None,
-                "realized_pnl": display(position.realized, 2),
-                "unrealized_pnl": display(position.unrealized(mark), 2),
-                "bought": display(position.bought),
-                "sold": display(position.sold),
+                "quantity": plain(position.quantity),
+                "average_cost": plain(position.average_cost),
+                "mark": plain(tick * mark) if mark is not None else None,
+                "realized_pnl": money(self._money(position, position.realized_units())),
+                "unrealized_pnl": money(self._money(position, position.unrealized_units(mark))),
+                "bought": plain(position.instrument.lot * position.bought_lots),
+                "sold": plain(position.instrument.lot * position.sold_lots),
                 "fills": position.fills,
             })
         return {
             "positions": rows,
-            "equity": display(self.equity(), 2),
-            "realized_pnl": display(self.realized(), 2),
-            "unrealized_pnl": display(self.unrealized(), 2),
-            "gross_exposure": display(self.gross_exposure(), 2),
-            "net_exposure": display(self.net_exposure(), 2),
-            "peak_equity": display(self.peak_equity, 2),
-            "drawdown": display(self.drawdown(), 6),
+            "equity": money(self.equity()),
+            "realized_pnl": money(self.realized()),
+            "unrealized_pnl": money(self.unrealized()),
+            "gross_exposure": money(self.gross_exposure()),
+            "net_exposure": money(self.net_exposure()),
+            "peak_equity": money(self.peak_equity),
+            "drawdown": f"{self.drawdown():.6f}",
         }
+
+    def state(self) -> dict[str, Any]:
+        """Return what the journal's snapshots keep."""
+        return {"positions": [[account, symbol, *position.state()]
+                              for (account, symbol), position in sorted(self.positions.items())],
+                "peak_equity": str(self.peak_equity)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back what `state` kept."""
+        for account, symbol, lots, open_cost, cash, bought, sold, fills in state["positions"]:
+            instrument = self.instruments[self._ids[symbol]]
+            self.positions[(account, symbol)] = Position(instrument, lots, open_cost, cash, bought, sold, fills)
+        self.peak_equity = Decimal(state["peak_equity"])

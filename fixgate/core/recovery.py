@@ -1,13 +1,11 @@
-"""Startup is recovery: the journal agent writes the state, `replay` reads it back.
+"""Startup is recovery: rebuild the order views, positions and counters from the journal and the intent
+log, give the live state back to the engine and the risk book, and keep the journal written.
 
-The journal agent runs on the state thread after the OMS: each ring event becomes a journal entry
-carrying what a restart needs (an accepted order's identity, a fill's venue ExecID, a replace's new
-ids), and every `snapshot_every` entries the live state is written whole. `replay` loads the latest
-snapshot, applies the entries after it through the same OMS state machine and position tracker,
-and `Recovered.install` puts the result into the registry, the positions and the risk book.
-
-Exactly-once fills: a fill's venue ExecID is journaled with it and restored into the set of seen
-ExecIDs; a fill the venue resends after a restart is recognized and not booked twice.
+The journal holds the engine's events as they were applied (and a snapshot every 50,000 of them);
+the intent log holds what the engine wrote ahead before it sent. Replay runs the same OMS and
+position code the state thread runs, over the snapshot and the events after it, then over the
+intents that never reached the journal (an order accepted, or a cancel sent, just before a crash).
+What the venues did meanwhile is asked of them after logon: the engine reconciles.
 """
 
 from __future__ import annotations
@@ -16,383 +14,308 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
+import numpy as np
 import structlog
 
-from fixgate._fast.codes import EventKind
-from fixgate.core.journal import IntentLog, Journal, JournalEntry
-from fixgate.core.messages import OrdStatus
-from fixgate.core.orders import TERMINAL, OrderEvent, OrderManager, OrderRecord, OrderRegistry, VenueRequest
-from fixgate.core.positions import Position, PositionTracker
+from fixgate.core import events as ev
+from fixgate.core.events import EVENT_DTYPE, Event
+from fixgate.core.journal import IntentLog, Journal, JournalError
+from fixgate.core.orders import Instrument, OrderManager, OrderView, Orders, engine_restore, view_from_state
+from fixgate.core.positions import PositionTracker
 
 log = structlog.get_logger("fixgate.recovery")
 
-KIND_NAMES = {kind: kind.name.lower() for kind in EventKind}
-KINDS_BY_NAME = {name: kind for kind, name in KIND_NAMES.items()}
-
-IDENTITY = ("gateway_order_id", "session", "account", "cl_ord_id", "symbol", "instrument_id", "side", "ord_type",
-            "time_in_force", "order_qty", "price", "session_index", "venue", "venue_cl_ord_id", "venue_order_id",
-            "reject_text")
+ID_KINDS = np.array([ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED], dtype=np.uint8)
 
 
-# -- ENCODING ---------------------------------------------------------------------------------------
+@dataclass
+class DailyFigures:
+    """Today's order count and notional, as the risk book's daily caps count them."""
 
-def _requests(record: OrderRecord) -> list[dict[str, Any]]:
-    return [{"kind": request.kind, "venue_cl_ord_id": request.venue_cl_ord_id,
-             "client_cl_ord_id": request.client_cl_ord_id, "orig_client_cl_ord_id": request.orig_client_cl_ord_id,
-             "order_qty": request.order_qty, "price": request.price} for request in list(record.requests.values())]
+    day_start_ns: int
+    orders: int = 0
+    notional: float = 0.0
 
+    def count(self, event: Event, instruments: list[Instrument], notional_units: list[float]) -> None:
+        if event.kind == ev.ACCEPTED and event.recv_ns >= self.day_start_ns:
+            self.orders += 1
+            self.notional += event.qty_lots * event.price_ticks * notional_units[event.instrument_id]
 
-def record_state(record: OrderRecord) -> dict[str, Any]:
-    """Return everything about `record` a restart needs, as JSON values."""
-    return {
-        **{name: getattr(record, name) for name in IDENTITY},
-        "order_id": record.order_id,
-        "lot_size": str(record.lot_size),
-        "cl_ord_ids": list(record.cl_ord_ids),
-        "requests": _requests(record),
-        "status": record.status,
-        "status_before_pending": record.status_before_pending,
-        "cum_qty": str(record.cum_qty),
-        "notional": f"{record.notional.numerator}/{record.notional.denominator}",
-        "replaced_cl_ord_ids": sorted(record.replaced_cl_ord_ids),
-    }
-
-
-def accepted_state(record: OrderRecord, qty_lots: int, price: float) -> dict[str, Any]:
-    """Return `record` as it was accepted: its first ClOrdID and venue id, the accepted quantity and
-    price (from the event), nothing filled or pending (later events bring the rest)."""
-    data = {name: getattr(record, name) for name in IDENTITY}
-    first = record.cl_ord_ids[0] if record.cl_ord_ids else record.cl_ord_id
-    data.update(order_id=record.order_id, lot_size=str(record.lot_size), cl_ord_id=first, cl_ord_ids=[first],
-                venue_cl_ord_id=record.gateway_order_id, requests=[], replaced_cl_ord_ids=[],
-                status=OrdStatus.PENDING_NEW, status_before_pending=OrdStatus.PENDING_NEW, cum_qty="0",
-                notional="0/1")
-    if qty_lots > 0:
-        data["order_qty"] = format((record.lot_size * qty_lots).normalize(), "f")
-    if record.ord_type == "2" and price > 0.0:
-        data["price"] = repr(price)
-    return data
-
-
-def record_from_state(data: dict[str, Any]) -> OrderRecord:
-    record = OrderRecord(order_id=data["order_id"], lot_size=Decimal(data["lot_size"]),
-                         **{name: data[name] for name in IDENTITY})
-    record.cl_ord_ids = list(data["cl_ord_ids"])
-    record.requests = {request["venue_cl_ord_id"]: VenueRequest(**request) for request in data["requests"]}
-    record.status = data["status"]
-    record.status_before_pending = data["status_before_pending"]
-    record.cum_qty = Decimal(data["cum_qty"])
-    record.notional = Fraction(data["notional"])
-    record.replaced_cl_ord_ids = set(data["replaced_cl_ord_ids"])
-    return record
-
-
-def _fraction(value: Fraction) -> str:
-    return f"{value.numerator}/{value.denominator}"
-
-
-def positions_state(positions: PositionTracker) -> dict[str, Any]:
-    return {
-        "peak_equity": _fraction(positions.peak_equity),
-        "positions": [[account, symbol, _fraction(position.quantity), _fraction(position.cost),
-                       _fraction(position.realized), _fraction(position.bought), _fraction(position.sold),
-                       position.fills]
-                      for (account, symbol), position in list(positions.positions.items())],
-    }
-
-
-def positions_from_state(positions: PositionTracker, data: dict[str, Any]) -> None:
-    positions.peak_equity = Fraction(data["peak_equity"])
-    for account, symbol, quantity, cost, realized, bought, sold, fills in data["positions"]:
-        positions.positions[(account, symbol)] = Position(Fraction(quantity), Fraction(cost), Fraction(realized),
-                                                          Fraction(bought), Fraction(sold), fills)
-
-
-# -- THE JOURNAL AGENT (state thread) ---------------------------------------------------------------
-
-class JournalAgent:
-    """Write each applied ring event to the journal; write a snapshot every `snapshot_every` entries.
-
-    Parameters
-    ----------
-    journal : Journal
-        Where to write.
-    registry : OrderRegistry
-        Records by id, for the strings an entry needs.
-    snapshot : callable
-        Returns the live state to snapshot (called on the state thread, after the OMS).
-    """
-
-    name = "journal"
-
-    def __init__(self, journal: Journal, registry: OrderRegistry, snapshot: Callable[[], dict[str, Any]], *,
-                 intents: IntentLog | None = None, snapshot_every: int = 50_000) -> None:
-        self.journal = journal
-        self.intents = intents
-        self.registry = registry
-        self.snapshot = snapshot
-        self.snapshot_every = snapshot_every
-        self.pending: list[tuple[int, str, int, dict[str, Any]]] = []
-        self._accepted: dict[int, tuple[int, float, dict[str, Any]]] = {}  # order id -> its written intent
-        self._lock = threading.Lock()
-        self.since_snapshot = 0
-        self.written = 0
-
-    def write_ahead(self, kind: int, record: OrderRecord, *, qty_lots: int, price: float) -> None:
-        """Write an intent to the intent log, on the calling FIX thread, before it is sent.
-
-        An accepted order's entry is kept until its ACCEPTED event reaches `on_event`, which journals
-        the same data rather than build it a second time.
-        """
-        if self.intents is not None:
-            data = self._data(kind, record, qty_lots, price)
-            self.intents.append(time.time_ns(), KIND_NAMES[kind], record.order_id, data)
-            if kind == EventKind.ACCEPTED:
-                if len(self._accepted) >= 65_536:         # events lost to a full ring never come for theirs
-                    self._accepted.clear()
-                self._accepted[record.order_id] = (qty_lots, price, data)
-
-    def _data(self, kind: int, record: OrderRecord | None, qty_lots: int, price: float) -> dict[str, Any]:
-        data: dict[str, Any] = {"qty_lots": qty_lots, "price": price}
-        if kind == EventKind.ACCEPTED:
-            data["order"] = accepted_state(record, qty_lots, price) if record is not None else None
-        elif kind == EventKind.REJECTED:
-            data["order"] = record_state(record) if record is not None else None
-        elif record is not None and kind in (EventKind.REPLACED, EventKind.REPLACE_ACCEPTED, EventKind.REPLACE_REJECTED,
-                                             EventKind.CANCEL_REQUESTED, EventKind.CANCEL_REJECTED):
-            data["cl_ord_id"] = record.cl_ord_id
-            data["cl_ord_ids"] = list(record.cl_ord_ids)
-            data["venue_cl_ord_id"] = record.venue_cl_ord_id
-            data["replaced_cl_ord_ids"] = sorted(record.replaced_cl_ord_ids)
-            data["requests"] = _requests(record)
-        return data
-
-    def on_event(self, row) -> None:
-        """Turn one drained ring event (already applied by the OMS) into a journal entry."""
-        kind = int(row["kind"])
-        order_id = int(row["order_id"])
-        record = self.registry.by_id.get(order_id)
-        qty_lots, price = int(row["qty_lots"]), float(row["price"])
-        written = self._accepted.pop(order_id, None) if kind == EventKind.ACCEPTED else None
-        if written is not None and written[0] == qty_lots and written[1] == price:
-            data = written[2]
-        else:
-            data = self._data(kind, record, qty_lots, price)
-        if kind == EventKind.REJECTED:
-            data["reject_code"] = int(row["reject_code"])
-        elif kind == EventKind.FILLED:
-            data["exec_id"] = record.fill_exec_ids.popleft() if record is not None and record.fill_exec_ids else None
-        with self._lock:
-            self.pending.append((time.time_ns(), KIND_NAMES.get(kind, str(kind)), order_id, data))
-
-    def note(self, kind: str, data: dict[str, Any]) -> None:
-        """Journal a risk-state change or an admin action (from any thread)."""
-        with self._lock:
-            self.pending.append((time.time_ns(), kind, 0, data))
-
-    def do_work(self) -> int:
-        if not self.pending:
-            return 0
-        with self._lock:
-            entries, self.pending = self.pending, []
-        seq = self.journal.append(entries)
-        self.written += len(entries)
-        self.since_snapshot += len(entries)
-        if self.since_snapshot >= self.snapshot_every:
-            self.journal.write_snapshot(seq, self.snapshot())
-            if self.intents is not None:
-                self.intents.rotate()
-            self.since_snapshot = 0
-        return len(entries)
-
-    def flush(self) -> None:
-        self.do_work()
-
-
-# -- REPLAY -----------------------------------------------------------------------------------------
 
 @dataclass
 class Recovered:
     """What the journal says the gateway held when it stopped."""
 
-    records: dict[int, OrderRecord] = field(default_factory=dict)
-    client_ids: set[tuple[str, str]] = field(default_factory=set)
-    seen_exec_ids: set[str] = field(default_factory=set)
-    positions: PositionTracker | None = None
+    orders: Orders
+    positions: PositionTracker
+    daily: DailyFigures
     next_order_id: int = 1
-    daily_orders: int = 0
-    daily_notional: float = 0.0
-    entries: int = 0
+    last_event_seq: int = 0
     snapshot_seq: int = 0
+    batches: int = 0
+    entries: int = 0
     intents_applied: int = 0
-    snapshot_next_order_id: int = 1
+    from_intents: list[Event] = field(default_factory=list)
+    used_cl_ord_ids: list[tuple[int, str]] = field(default_factory=list)
+    exec_ids: list[str] = field(default_factory=list)
     illegal: int = 0
     illegal_reasons: dict[str, int] = field(default_factory=dict)
-    early: dict[int, list[JournalEntry]] = field(default_factory=dict)
-    from_intents: list[tuple[int, str, int, dict[str, Any]]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def live_records(self) -> list[OrderRecord]:
-        return [record for record in self.records.values() if record.order_id > 0 and record.status not in TERMINAL]
+    def live_views(self) -> list[OrderView]:
+        return [view for view in self.orders.by_id.values() if view.live]
 
 
-def replay(journal: Journal, starting_equity: Decimal, *, day_start_ns: int = 0,
-           intents: IntentLog | None = None) -> Recovered:
-    """Rebuild the order records, positions and counters from the latest snapshot and the entries after it."""
+class Replayer:
+    """Apply events to order views, positions and the day's figures: the state thread's logic, offline.
+
+    Parameters
+    ----------
+    orders : Orders
+        The views.
+    positions : PositionTracker
+        Receives every fill.
+    daily : DailyFigures
+        Counts today's accepted orders.
+    """
+
+    def __init__(self, orders: Orders, positions: PositionTracker, daily: DailyFigures, *,
+                 on_illegal: Callable[[OrderView | None, Event, str], None] | None = None) -> None:
+        self.orders = orders
+        self.positions = positions
+        self.daily = daily
+        self.notional_units = [float(instrument.lot * instrument.tick) for instrument in orders.instruments]
+        self.manager = OrderManager(orders, on_fill=self._on_fill, on_illegal=on_illegal)
+        self.next_order_id = 1
+        self.last_seq = 0
+
+    def _on_fill(self, view: OrderView, lots: int, ticks: int) -> None:
+        self.positions.apply_fill(view.account, view.instrument_id, view.side == "1", lots, ticks)
+
+    def apply(self, event: Event) -> OrderView | None:
+        if event.seq > self.last_seq:
+            self.last_seq = event.seq
+        if event.kind not in ev.ORDER_KINDS:
+            return None
+        if event.kind == ev.ACCEPTED:
+            self.daily.count(event, self.orders.instruments, self.notional_units)
+            self.next_order_id = max(self.next_order_id, event.order_id + 1)
+        if event.kind == ev.FILLED and event.order_id not in self.orders.by_id:
+            # A fill for an order already forgotten (a late overfill): the position moves all the same.
+            instrument = self.orders.instruments[event.instrument_id]
+            self.positions.apply_fill(self.orders.sessions[event.session_id], event.instrument_id, event.side == 1,
+                                      event.qty_lots, event.price_ticks)
+            del instrument
+            return None
+        return self.manager.apply(event)
+
+
+def snapshot_state(orders: Orders, positions: PositionTracker, daily: DailyFigures, next_order_id: int,
+                   next_reject_id: int, last_event_seq: int) -> dict[str, Any]:
+    """Return the live state as the journal snapshots it (call on the state thread)."""
+    return {
+        "orders": [view.state() for view in orders.by_id.values() if view.live],
+        "positions": positions.state(),
+        "daily": {"day_start_ns": daily.day_start_ns, "orders": daily.orders, "notional": daily.notional},
+        "next_order_id": next_order_id,
+        "next_reject_id": next_reject_id,
+        "last_event_seq": last_event_seq,
+    }
+
+
+def replay(journal: Journal, intents: IntentLog | None, instruments: list[Instrument], sessions: list[str],
+           venues: list[str], starting_equity: Decimal, *, day_start_ns: int = 0,
+           retention_orders: int = 100_000) -> Recovered:
+    """Rebuild the order views, positions and today's figures from the snapshot, the events after it
+    and the intents the journal never got."""
     started = time.perf_counter()
-    recovered = Recovered(positions=PositionTracker(starting_equity))
-    registry = OrderRegistry()
-    registry.by_id = recovered.records
+    orders = Orders(instruments, sessions, venues, retention_orders=retention_orders)
+    positions = PositionTracker(starting_equity, instruments)
+    daily = DailyFigures(day_start_ns)
+    recovered = Recovered(orders=orders, positions=positions, daily=daily)
+
+    def on_illegal(view, event, reason: str) -> None:
+        recovered.illegal_reasons[reason] = recovered.illegal_reasons.get(reason, 0) + 1
+
+    replayer = Replayer(orders, positions, daily, on_illegal=on_illegal)
     snapshot = journal.latest_snapshot()
     if snapshot is not None:
         recovered.snapshot_seq, state = snapshot
-        for data in state["records"]:
-            record = record_from_state(data)
-            recovered.records[record.order_id] = record
-        recovered.client_ids = {tuple(pair) for pair in state["client_ids"]}
-        recovered.seen_exec_ids = set(state["seen_exec_ids"])
-        positions_from_state(recovered.positions, state["positions"])
-        recovered.next_order_id = state["next_order_id"]
-        recovered.snapshot_next_order_id = state["next_order_id"]
-        recovered.daily_orders = state["daily_orders"]
-        recovered.daily_notional = state["daily_notional"]
-
-    def on_fill(record: OrderRecord, quantity: Decimal, price: Fraction) -> None:
-        recovered.positions.apply_fill(record.account, record.symbol, record.side == "1", quantity, price)
-
-    def on_illegal(record, event, reason: str) -> None:
-        recovered.illegal_reasons[reason] = recovered.illegal_reasons.get(reason, 0) + 1
-
-    manager = OrderManager(registry, on_fill=on_fill, on_illegal=on_illegal)
-    requests_seen: set[str] = set()
-    for entry in journal.entries(recovered.snapshot_seq):
-        recovered.entries += 1
-        _apply(recovered, manager, entry, day_start_ns)
-        requests_seen.update(request["venue_cl_ord_id"] for request in entry.data.get("requests", ()))
-    for record in recovered.records.values():
-        requests_seen.update(record.requests)
-    # Intents written ahead but not journaled before a crash: the last thing known of those orders.
-    for at_ns, kind, order_id, data in (intents.entries() if intents is not None else ()):
-        if kind == KIND_NAMES[EventKind.ACCEPTED]:
-            # Known, or older than the snapshot (then finished: the snapshot holds every live order).
-            if order_id in recovered.records or order_id < recovered.snapshot_next_order_id:
-                continue
-        else:
-            record = recovered.records.get(order_id)
-            fresh = [request for request in data.get("requests", ()) if request["venue_cl_ord_id"] not in requests_seen]
-            if record is None or record.status in TERMINAL or not fresh:
-                continue
-            requests_seen.update(request["venue_cl_ord_id"] for request in fresh)
+        by_symbol = {instrument.symbol: instrument for instrument in instruments}
+        for data in state["orders"]:
+            if data["symbol"] not in by_symbol:
+                raise JournalError(f"the journal holds an order in {data['symbol']}, an instrument no longer "
+                                   "configured; see `fixgate recover --help`")
+            orders.add(view_from_state(data, by_symbol[data["symbol"]]))
+        positions.restore(state["positions"])
+        if state["daily"]["day_start_ns"] == day_start_ns:
+            daily.orders = state["daily"]["orders"]
+            daily.notional = state["daily"]["notional"]
+        replayer.next_order_id = state["next_order_id"]
+        replayer.last_seq = state["last_event_seq"]
+        orders.next_reject_id = state["next_reject_id"]
+    for batch in journal.batches(recovered.snapshot_seq):
+        recovered.batches += 1
+        for event in batch.events():
+            recovered.entries += 1
+            replayer.apply(event)
+    # Events written ahead but never journaled (the state thread had not got to them before a crash).
+    written_ahead = sorted((event for event in (intents.events() if intents is not None else ())
+                            if event.seq > replayer.last_seq), key=lambda event: event.seq)
+    for event in written_ahead:
+        if event.seq <= replayer.last_seq:
+            continue                                   # the same event in both files
         recovered.intents_applied += 1
-        recovered.from_intents.append((at_ns, kind, order_id, data))
-        _apply(recovered, manager, JournalEntry(0, at_ns, kind, order_id, data), day_start_ns)
-    recovered.illegal = manager.illegal_transitions
-    for record in recovered.records.values():
-        recovered.client_ids.update((record.session, cl_ord_id) for cl_ord_id in record.cl_ord_ids)
+        recovered.from_intents.append(event)
+        replayer.apply(event)
+    # Today's ids: a ClOrdID is never accepted twice in a day, a venue fill is never booked twice.
+    for batch in journal.batches(0, since_ns=day_start_ns):
+        records = np.frombuffer(batch.data, dtype=EVENT_DTYPE)
+        chosen = records[np.isin(records["kind"], ID_KINDS) & (records["text_a"] != b"")]
+        recovered.used_cl_ord_ids.extend(zip(chosen["session_id"].tolist(),
+                                             [ev.text(value) for value in chosen["text_a"].tolist()]))
+        fills = records[records["kind"] == ev.FILLED]
+        recovered.exec_ids.extend(ev.text(value) for value in fills["text_a"].tolist() if value)
+    for event in recovered.from_intents:
+        if event.kind in (ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED) and event.text_a:
+            recovered.used_cl_ord_ids.append((event.session_id, ev.text(event.text_a)))
+        elif event.kind == ev.FILLED and event.text_a:
+            recovered.exec_ids.append(ev.text(event.text_a))
+    recovered.next_order_id = replayer.next_order_id
+    recovered.last_event_seq = replayer.last_seq
+    recovered.illegal = replayer.manager.illegal_transitions
     recovered.seconds = time.perf_counter() - started
     return recovered
 
 
-def _apply(recovered: Recovered, manager: OrderManager, entry: JournalEntry, day_start_ns: int) -> None:
-    kind = KINDS_BY_NAME.get(entry.kind)
-    if kind is None:
-        return                                   # risk-state changes and admin actions: history only
-    if kind not in (EventKind.ACCEPTED, EventKind.REJECTED) and entry.order_id > 0 \
-            and entry.order_id not in recovered.records:
-        # The accepted event is pushed after the order is sent, so a venue's first report can be
-        # journaled just before it: hold such events until their order is known.
-        recovered.early.setdefault(entry.order_id, []).append(entry)
-        return
-    _apply_known(recovered, manager, entry, kind, day_start_ns)
-    if kind == EventKind.ACCEPTED:
-        for early in recovered.early.pop(entry.order_id, ()):
-            _apply_known(recovered, manager, early, KINDS_BY_NAME[early.kind], day_start_ns)
+class RestoreTarget(Protocol):
+    def restore_order(self, order: dict[str, Any]) -> None: ...
+    def restore_next_event_seq(self, next_seq: int) -> None: ...
+    def restore_used_cl_ord_id(self, session: int, cl_ord_id: str) -> None: ...
+    def restore_exec_id(self, venue_exec_id: str) -> None: ...
 
 
-def _apply_known(recovered: Recovered, manager: OrderManager, entry: JournalEntry, kind: int,
-                 day_start_ns: int) -> None:
-    data = entry.data
-    if kind in (EventKind.ACCEPTED, EventKind.REJECTED):
-        if data.get("order") is None:
-            return
-        record = record_from_state(data["order"])
-        record.status = OrdStatus.PENDING_NEW
-        record.status_before_pending = OrdStatus.PENDING_NEW
-        recovered.records[record.order_id] = record
-        if kind == EventKind.ACCEPTED:
-            recovered.next_order_id = max(recovered.next_order_id, record.order_id + 1)
-            if entry.at_ns >= day_start_ns:
-                recovered.daily_orders += 1
-                recovered.daily_notional += data.get("qty_lots", 0) * float(record.lot_size) * data.get("price", 0.0)
-    record = recovered.records.get(entry.order_id)
-    if kind == EventKind.FILLED and data.get("exec_id"):
-        recovered.seen_exec_ids.add(data["exec_id"])
-    if record is not None and "cl_ord_id" in data:
-        record.cl_ord_id = data["cl_ord_id"]
-        record.cl_ord_ids = data["cl_ord_ids"]
-        record.venue_cl_ord_id = data["venue_cl_ord_id"]
-        record.replaced_cl_ord_ids = set(data["replaced_cl_ord_ids"])
-        record.requests = {request["venue_cl_ord_id"]: VenueRequest(**request) for request in data["requests"]}
-    manager.apply(OrderEvent(kind, entry.order_id, data.get("qty_lots", 0), data.get("price", 0.0)))
-
-
-def snapshot_state(registry: OrderRegistry, positions: PositionTracker, book, seen_exec_ids: set[str]) -> dict:
-    """Return the live state as the journal snapshots it (call on the state thread)."""
-    records = list(registry.by_id.values())
-    return {
-        "records": [record_state(record) for record in records
-                    if record.order_id > 0 and record.status not in TERMINAL],
-        "client_ids": sorted({(record.session, cl_ord_id) for record in records for cl_ord_id in record.cl_ord_ids}),
-        "seen_exec_ids": sorted(seen_exec_ids),
-        "positions": positions_state(positions),
-        "next_order_id": book.next_order_id,
-        "daily_orders": book.daily_orders,
-        "daily_notional": book.daily_notional,
-    }
-
-
-def install(recovered: Recovered, registry: OrderRegistry, positions: PositionTracker, book, lot_sizes,
-            tick_sizes) -> None:
-    """Put the recovered state into the live registry, position tracker and risk book."""
-    for record in recovered.records.values():
-        registry.by_id[record.order_id] = record
-        for cl_ord_id in record.cl_ord_ids:
-            registry.by_client[(record.session, cl_ord_id)] = record
-        if record.venue_cl_ord_id:
-            registry.by_venue[record.venue_cl_ord_id] = (record, None)
-        for request in record.requests.values():
-            registry.by_venue[request.venue_cl_ord_id] = (record, request)
-    registry.known_ids.update(recovered.client_ids)
-    registry.continue_reject_ids(min(recovered.records, default=0))
-    registry.seen_exec_ids.update(recovered.seen_exec_ids)
-    positions.positions.update(recovered.positions.positions)
-    positions.peak_equity = recovered.positions.peak_equity
-    for instrument_id, symbol in enumerate(book.instruments.symbols):
-        lots = recovered.positions.net_quantity(symbol) / Fraction(lot_sizes[instrument_id])
-        book.restore_position(instrument_id, int(lots))
-    for record in recovered.live_records():
-        lot = record.lot_size
-        tick = tick_sizes[record.instrument_id]
-        qty_lots = int(Decimal(record.order_qty) / lot)
-        cum_lots = int(record.cum_qty / lot)
-        if record.price is not None:
-            price_ticks = int((Decimal(record.price) / tick).to_integral_value())
-        else:
-            price_ticks = max(int(Decimal(repr(book.quotes.reference_price(record.instrument_id))) / tick), 1)
-        pending = next((request for request in record.requests.values() if request.kind == "replace"), None)
+def install(recovered: Recovered, engine: RestoreTarget, book) -> None:
+    """Give the recovered live state to the engine and the risk book (before the engine starts)."""
+    for view in recovered.live_views():
+        engine.restore_order(engine_restore(view))
+        price_ticks = view.price_ticks
+        if price_ticks <= 0:
+            reference = book.quotes.reference_price(view.instrument_id)
+            price_ticks = max(int(round(reference / float(view.tick))), 1)
+        replace = view.replace
         try:
             book.restore_order(
-                record.order_id, record.instrument_id, record.session_index, 1 if record.side == "1" else 2,
-                1 if record.ord_type == "1" else 2, qty_lots, cum_lots, price_ticks,
-                acked=record.status != OrdStatus.PENDING_NEW, replace_pending=pending is not None,
-                new_qty_lots=int(Decimal(pending.order_qty) / lot) if pending and pending.order_qty else 0,
-                new_price_ticks=int((Decimal(pending.price) / tick).to_integral_value())
-                if pending and pending.price else 0)
+                view.order_id, view.instrument_id, view.session_index, 1 if view.side == "1" else 2,
+                1 if view.ord_type == "1" else 2, view.qty_lots, view.cum_lots, price_ticks, acked=view.acked,
+                replace_pending=replace is not None, new_qty_lots=replace.qty_lots if replace else 0,
+                new_price_ticks=(replace.price_ticks or price_ticks) if replace else 0)
         except ValueError as error:
-            log.error("order_not_restored", order_id=record.gateway_order_id, error=str(error))
+            log.error("order_not_restored", order_id=view.gateway_order_id, error=str(error))
+    for instrument_id in range(len(recovered.orders.instruments)):
+        book.restore_position(instrument_id, recovered.positions.net_lots(instrument_id))
     book.restore_next_order_id(recovered.next_order_id)
-    book.restore_daily(recovered.daily_orders, recovered.daily_notional)
+    book.restore_daily(recovered.daily.orders, recovered.daily.notional)
+    for session, cl_ord_id in recovered.used_cl_ord_ids:
+        if session >= 0:
+            engine.restore_used_cl_ord_id(session, cl_ord_id)
+    for exec_id in recovered.exec_ids:
+        engine.restore_exec_id(exec_id)
+    engine.restore_next_event_seq(recovered.last_event_seq + 1)
 
+
+# -- THE JOURNAL AGENT (state thread) ---------------------------------------------------------------
+
+class JournalAgent:
+    """Write each drained batch of events and each note to the journal; a snapshot every
+    `snapshot_every` events; rotate the intent log after each snapshot.
+
+    A write that fails is kept and tried again on the next passes (nothing is dropped), and
+    `on_failure` is told once per outage (the gateway trips its kill switch on it).
+
+    Parameters
+    ----------
+    journal : Journal
+        Where to write.
+    snapshot : callable
+        Returns the live state to snapshot (called on the state thread, after the OMS).
+    rotate_intents : callable, optional
+        Starts a new intent log (after a snapshot made the old one redundant).
+    """
+
+    name = "journal"
+
+    def __init__(self, journal: Journal, snapshot: Callable[[], dict[str, Any]], *,
+                 rotate_intents: Callable[[], None] | None = None, snapshot_every: int = 50_000,
+                 on_failure: Callable[[str], None] | None = None, retry_interval_s: float = 0.1) -> None:
+        self.journal = journal
+        self.snapshot = snapshot
+        self.rotate_intents = rotate_intents
+        self.snapshot_every = snapshot_every
+        self.on_failure = on_failure
+        self.retry_interval_s = retry_interval_s
+        self.batches: list[tuple[int, bytes]] = []
+        self.notes: list[tuple[int, str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self.since_snapshot = 0
+        self.written = 0
+        self.failures = 0
+        self.failing = False
+        self._retry_at = 0.0
+
+    def add_batch(self, at_ns: int, data: bytes) -> None:
+        """Journal a batch of events the state thread applied (state thread)."""
+        self.batches.append((at_ns, data))
+
+    def note(self, kind: str, data: dict[str, Any]) -> None:
+        """Journal a risk-state change or an admin action (any thread)."""
+        with self._lock:
+            self.notes.append((time.time_ns(), kind, data))
+
+    @property
+    def pending_events(self) -> int:
+        return sum(len(data) for _, data in self.batches) // ev.EVENT_BYTES
+
+    def do_work(self) -> int:
+        if not self.batches and not self.notes:
+            return 0
+        if self.failing and time.monotonic() < self._retry_at:
+            return 0
+        with self._lock:
+            notes, self.notes = self.notes, []
+        batches = self.batches
+        try:
+            seq = self.journal.write(batches, notes)
+        except JournalError as error:
+            with self._lock:
+                self.notes = notes + self.notes
+            self.failures += 1
+            self._retry_at = time.monotonic() + self.retry_interval_s
+            if not self.failing:
+                self.failing = True
+                log.error("journal_write_failed", error=str(error), pending_events=self.pending_events)
+                if self.on_failure is not None:
+                    self.on_failure(str(error))
+            return 0
+        if self.failing:
+            self.failing = False
+            log.warning("journal_write_recovered", failures=self.failures)
+        count = sum(len(data) for _, data in batches) // ev.EVENT_BYTES
+        self.batches = []
+        self.written += count
+        self.since_snapshot += count
+        if self.since_snapshot >= self.snapshot_every:
+            self.write_snapshot(seq)
+        return count + len(notes)
+
+    def write_snapshot(self, seq: int | None = None) -> None:
+        self.journal.write_snapshot(self.journal.last_seq() if seq is None else seq, self.snapshot())
+        if self.rotate_intents is not None:
+            self.rotate_intents()
+        self.since_snapshot = 0
+
+    def flush(self) -> None:
+        self.failing = False
+        self.do_work()

@@ -121,6 +121,11 @@ class VenueControl(Protocol):
     def log_on(self) -> None: ...
 
 
+class OrderControl(Protocol):
+    def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int: ...
+    def orders_received(self) -> int: ...
+
+
 @dataclass
 class Command:
     """An operator's command, executed on the state thread; `done` is set when `result` is ready."""
@@ -144,7 +149,7 @@ class RiskAgent:
         Receives the risk byte; gives the throttle flag and daily count.
     positions : PositionTracker
         Gives the drawdown.
-    router : Router
+    orders : OrderControl
         Cancels open orders; counts orders received.
     venues : VenueControl
         Logs the venues out on a kill and back in on resume.
@@ -154,13 +159,14 @@ class RiskAgent:
 
     name = "risk-state"
 
-    def __init__(self, machine: RiskStateMachine, book, positions, router, venues: VenueControl, store: RiskStateStore,
+    def __init__(self, machine: RiskStateMachine, book, positions, orders: OrderControl, venues: VenueControl,
+                 store: RiskStateStore,
                  audit: AuditLog, *, interval_ns: int = 10_000_000, logout_timeout_ns: int = 5_000_000_000,
                  clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None):
         self.machine = machine
         self.book = book
         self.positions = positions
-        self.router = router
+        self.orders = orders
         self.venues = venues
         self.store = store
         self.audit = audit
@@ -221,7 +227,7 @@ class RiskAgent:
         return work
 
     def _order_rate(self, now_ns: int) -> float:
-        received = self.router.counters.received
+        received = self.orders.orders_received()
         self.rate_window.append((now_ns, received))
         while self.rate_window and now_ns - self.rate_window[0][0] > 1_000_000_000:
             self.rate_window.popleft()
@@ -241,7 +247,7 @@ class RiskAgent:
                                                        drawdown=float(self.positions.drawdown()),
                                                        throttle_breach=bool(self.book.throttle.breach_flag)))
             elif command.name == "cancel-all":
-                sent = self.router.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")
+                sent = self.orders.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")
                 self.audit.write({"event": "cancel_all", "actor": command.actor, "session": command.session,
                                   "cancels_sent": sent})
                 log.warning("cancel_all_requested", actor=command.actor, session=command.session, cancels=sent)
@@ -267,7 +273,7 @@ class RiskAgent:
         if self.on_transition is not None:
             self.on_transition(transition)
         if transition.after in (BREAKER, KILLED):
-            self.router.cancel_all(reason=transition.after.name.lower())
+            self.orders.cancel_all(reason=transition.after.name.lower())
         if transition.after == BREAKER and transition.actor == AUTOMATIC:
             self.book.throttle.clear_breach_flag()
         if transition.after == KILLED:

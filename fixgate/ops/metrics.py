@@ -1,8 +1,7 @@
 """Every Prometheus metric of the gateway, defined here and nowhere else.
 
-Nothing on the order path touches prometheus_client: the hot path and the router keep plain counters
-(C integers in ``_fast``, Python ints in the router), and `GatewayCollector` reads them at scrape
-time. Labels come from bounded sets only: sessions and venues from the configuration, reasons from
+Nothing on the order path touches prometheus_client: the hot path and the engine keep plain counters
+(C integers in ``_fast`` and ``_engine``), and `GatewayCollector` reads them at scrape time. Labels come from bounded sets only: sessions and venues from the configuration, reasons from
 the reject table, risk states from the enum. Tests build a fresh `CollectorRegistry` per gateway.
 """
 
@@ -20,7 +19,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from bisect import bisect_left
+
+from fixgate._engine.engine import stage_bucket_bounds
 from fixgate._fast.codes import RejectCode, RiskState
+from fixgate.core.events import ALARM_NAMES, VENUE_READY
 from fixgate.core.latency import LatencyHistogram
 
 NANOSECOND = 1e-9
@@ -29,7 +32,7 @@ NANOSECOND = 1e-9
 METRICS = {
     "fixgate_build": ("info", "Version, git commit and configuration digest of the running gateway."),
     "fixgate_uptime_seconds": ("gauge", "Seconds since the gateway started."),
-    "fixgate_orders_received_total": ("counter", "NewOrderSingle messages received, by client session."),
+    "fixgate_orders_received_total": ("counter", "NewOrderSingle messages received."),
     "fixgate_orders_accepted_total": ("counter", "Orders accepted and routed to a venue."),
     "fixgate_orders_rejected_total": ("counter", "Orders and replaces rejected, by reason."),
     "fixgate_fills_total": ("counter", "Fills reported by venues."),
@@ -57,7 +60,36 @@ METRICS = {
     "fixgate_open_orders": ("gauge", "Orders live in the risk book."),
     "fixgate_illegal_transitions_total": ("counter", "Order events refused by the OMS state machine."),
     "fixgate_callback_errors_total": ("counter", "Exceptions caught in QuickFIX callbacks."),
+    "fixgate_duplicate_fills_total": ("counter", "Venue fills received again and not booked twice."),
+    "fixgate_reconciliation_differences_total": ("counter", "Differences with a venue found by reconciliation."),
+    "fixgate_alarms_total": ("counter", "Alarms raised by the engine and the state thread, by alarm."),
+    "fixgate_venue_ready": ("gauge", "1 when the venue is logged on and reconciled."),
+    "fixgate_outbound_queued_bytes": ("gauge", "Bytes waiting for a peer beyond what its socket holds."),
+    "fixgate_slow_consumers_total": ("counter", "Peers disconnected because they stopped reading."),
+    "fixgate_engine_stalled": ("gauge", "1 when a thread of the gateway has stopped making progress."),
 }
+
+
+# Upper bounds of the check-latency histogram, from 100 ns.
+CHECK_BOUNDS_NS = (100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000, 1_000_000)
+
+
+def _stage_histogram(name: str, buckets: list[int]) -> HistogramMetricFamily:
+    """Export one of the engine's log-linear stage histograms with the catalogue's bucket bounds."""
+    cumulative = []
+    counts = [0] * (len(CHECK_BOUNDS_NS) + 1)
+    total_ns = 0.0
+    for bucket, count in enumerate(buckets):
+        if not count:
+            continue
+        low, high = stage_bucket_bounds(bucket)
+        total_ns += count * (low + high) / 2
+        counts[bisect_left(CHECK_BOUNDS_NS, high - 1)] += count
+    running = 0
+    for bound, count in zip(list(CHECK_BOUNDS_NS) + [None], counts):
+        running += count
+        cumulative.append(("+Inf" if bound is None else repr(bound * NANOSECOND), running))
+    return HistogramMetricFamily(name, METRICS[name][1], buckets=cumulative, sum_value=total_ns * NANOSECOND)
 
 
 def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
@@ -78,49 +110,72 @@ class GatewayCollector(Collector):
 
     def collect(self) -> Iterator:
         gateway = self.gateway
-        router = gateway.router
         book = gateway.book
-        counters = router.counters
+        engine = gateway.engine
+        counters = engine.counters()
         yield InfoMetricFamily("fixgate_build", METRICS["fixgate_build"][1], value=gateway.build_info())
         yield GaugeMetricFamily("fixgate_uptime_seconds", METRICS["fixgate_uptime_seconds"][1],
                                 value=gateway.uptime_seconds())
-        received = CounterMetricFamily("fixgate_orders_received_total", METRICS["fixgate_orders_received_total"][1],
-                                       labels=["session"])
-        for client in router.clients.values():
-            received.add_metric([client.name], counters.received_by_session.get(client.name, 0))
-        yield received
+        yield CounterMetricFamily("fixgate_orders_received_total", METRICS["fixgate_orders_received_total"][1],
+                                  value=counters["received"])
         yield CounterMetricFamily("fixgate_orders_accepted_total", METRICS["fixgate_orders_accepted_total"][1],
-                                  value=counters.accepted)
+                                  value=counters["accepted"])
         rejected = CounterMetricFamily("fixgate_orders_rejected_total", METRICS["fixgate_orders_rejected_total"][1],
                                        labels=["reason"])
+        by_code = counters["rejected_by_code"]
         for code in RejectCode:
-            if code != RejectCode.OK:
-                rejected.add_metric([code.name], counters.rejected.get(code.name, 0))
+            if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_")):
+                rejected.add_metric([code.name], by_code.get(int(code), 0))
         yield rejected
-        for name, value in (("fixgate_fills_total", counters.fills), ("fixgate_cancels_total", counters.cancels),
-                            ("fixgate_replaces_total", counters.replaces),
+        ring = engine.ring()
+        for name, value in (("fixgate_fills_total", counters["fills"]), ("fixgate_cancels_total", counters["cancels"]),
+                            ("fixgate_replaces_total", counters["replaces"]),
                             ("fixgate_pretrade_checks_total", book.checks),
-                            ("fixgate_ring_full_total", gateway.sink.full_count()),
-                            ("fixgate_illegal_transitions_total", gateway.order_state.oms.illegal_transitions),
-                            ("fixgate_callback_errors_total", gateway.application.callback_errors)):
+                            ("fixgate_ring_full_total", ring["overflow_total"]),
+                            ("fixgate_illegal_transitions_total", gateway.order_state.illegal_transitions),
+                            ("fixgate_callback_errors_total", counters["callback_errors"]),
+                            ("fixgate_duplicate_fills_total", counters["duplicate_fills"]),
+                            ("fixgate_reconciliation_differences_total", counters["reconciled"])):
             yield CounterMetricFamily(name, METRICS[name][1], value=value)
+        alarms = CounterMetricFamily("fixgate_alarms_total", METRICS["fixgate_alarms_total"][1], labels=["alarm"])
+        for name in ALARM_NAMES.values():
+            alarms.add_metric([name], gateway.alarm_counts.get(name, 0))
+        yield alarms
+        venue_ready = GaugeMetricFamily("fixgate_venue_ready", METRICS["fixgate_venue_ready"][1], labels=["venue"])
+        for index, name in enumerate(gateway.venue_names):
+            venue_ready.add_metric([name], 1 if engine.venue_state(index) == VENUE_READY else 0)
+        yield venue_ready
+        outbound = GaugeMetricFamily("fixgate_outbound_queued_bytes", METRICS["fixgate_outbound_queued_bytes"][1],
+                                     labels=["session", "side"])
+        slow = CounterMetricFamily("fixgate_slow_consumers_total", METRICS["fixgate_slow_consumers_total"][1],
+                                   labels=["session", "side"])
+        for index, name in enumerate(gateway.session_names):
+            outbound.add_metric([name, "client"], engine.outbox_queued_bytes(False, index))
+            slow.add_metric([name, "client"], engine.outbox_slow_count(False, index))
+        for index, name in enumerate(gateway.venue_names):
+            outbound.add_metric([name, "venue"], engine.outbox_queued_bytes(True, index))
+            slow.add_metric([name, "venue"], engine.outbox_slow_count(True, index))
+        yield outbound
+        yield slow
+        yield GaugeMetricFamily("fixgate_engine_stalled", METRICS["fixgate_engine_stalled"][1],
+                                value=0 if gateway.watchdog()["ok"] else 1)
         throttle = book.throttle.counters()
         breaches = CounterMetricFamily("fixgate_throttle_breaches_total",
                                        METRICS["fixgate_throttle_breaches_total"][1], labels=["scope"])
         for scope in ("global", "session", "instrument"):
             breaches.add_metric([scope], throttle[f"{scope}_breaches"])
         yield breaches
-        yield _histogram("fixgate_check_latency_seconds", router.check_latency)
+        yield _stage_histogram("fixgate_check_latency_seconds", engine.stages()["checks"])
         yield _histogram("fixgate_internal_latency_seconds", gateway.order_state.internal_latency)
         yield GaugeMetricFamily("fixgate_ring_occupancy_events", METRICS["fixgate_ring_occupancy_events"][1],
-                                value=gateway.sink.occupancy())
+                                value=ring["occupancy"] + ring["overflow"])
         yield GaugeMetricFamily("fixgate_open_orders", METRICS["fixgate_open_orders"][1], value=book.live_orders)
         logged_on = GaugeMetricFamily("fixgate_session_logged_on", METRICS["fixgate_session_logged_on"][1],
                                       labels=["session", "side"])
-        for client in router.clients.values():
-            logged_on.add_metric([client.name, "client"], 1 if client.logged_on else 0)
-        for name, link in router.venue_links.items():
-            logged_on.add_metric([name, "venue"], 1 if link.is_logged_on() else 0)
+        for index, name in enumerate(gateway.session_names):
+            logged_on.add_metric([name, "client"], 1 if engine.client_logged_on(index) else 0)
+        for index, name in enumerate(gateway.venue_names):
+            logged_on.add_metric([name, "venue"], 1 if engine.venue_logged_on(index) else 0)
         yield logged_on
         quotes = book.quotes.counters()["invalid"]
         rejections = CounterMetricFamily("fixgate_quote_rejections_total",
@@ -137,8 +192,7 @@ class GatewayCollector(Collector):
         figures = gateway.positions_snapshot()
         position = GaugeMetricFamily("fixgate_position_quantity", METRICS["fixgate_position_quantity"][1],
                                      labels=["account", "symbol"])
-        quantities = {(client.name, symbol): 0.0 for client in router.clients.values()
-                      for symbol in book.instruments.symbols}
+        quantities = {(name, symbol): 0.0 for name in gateway.session_names for symbol in book.instruments.symbols}
         for row in figures.get("positions", []):
             quantities[(row["account"], row["symbol"])] = float(row["quantity"])
         for (account, symbol), quantity in sorted(quantities.items()):

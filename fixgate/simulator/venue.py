@@ -364,8 +364,16 @@ class VenueSimulator:
                     subscriptions.pop(symbol, None)
 
     def unsubscribe(self, party: str) -> None:
-        with self.lock:
+        """Stop publishing market data to `party`, soon, on the simulator's own thread.
+
+        Called from QuickFIX's onLogout, which holds the session's lock: taking the simulator's lock
+        there could deadlock with a thread that holds it and sends on that session.
+        """
+        def forget() -> list:
             self.subscriptions.pop(party, None)
+            return []
+
+        self._delayed.put((time.monotonic(), party, forget))
 
     def _top(self, symbol: str) -> tuple[str | None, str | None]:
         if symbol in self.faults.crossed:

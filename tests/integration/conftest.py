@@ -66,7 +66,7 @@ class Stack:
     def start(self) -> "Stack":
         self.venue.start()
         self.gateway.start()
-        assert self.gateway.wait_for_venues(10), "the gateway did not log on to the simulator"
+        assert self.gateway.wait_for_venues(10, ready=True), "the gateway did not log on to the simulator"
         deadline = time.monotonic() + 5
         while self.gateway.book.quotes.is_stale(0, time.time_ns()) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -84,14 +84,8 @@ class Stack:
         return client
 
     def settle(self, timeout: float = 3.0) -> None:
-        """Wait until the state thread has applied every event pushed so far."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.gateway.sink.occupancy() == 0:
-                time.sleep(0.01)
-                if self.gateway.sink.occupancy() == 0:
-                    return
-            time.sleep(0.01)
+        """Wait until the state thread has applied every event the engine pushed so far."""
+        assert self.gateway.settle(timeout), "the state thread did not catch up"
 
     def stop(self) -> None:
         for client in self.clients:

@@ -31,7 +31,7 @@ def test_order_when_it_crosses_the_book_fills_and_updates_positions(stack):
     position = stack.gateway.positions.positions[("client1", "AAPL")]
     assert position.quantity == 10 and position.average_cost == Decimal("190.01")
     assert stack.gateway.book.exposure(stack.gateway.book.instruments.id_of("AAPL"))["position_lots"] == 10
-    record = stack.gateway.router.registry.find_client("client1", cl_ord_id)
+    record = stack.gateway.orders.find_client("client1", cl_ord_id)
     assert record.status == OrdStatus.FILLED and record.cum_qty == 10
 
 
@@ -80,7 +80,7 @@ def test_replace_when_price_moves_into_the_book_fills_under_the_new_id(stack):
     assert replaced is not None and replaced.orig_cl_ord_id == cl_ord_id and replaced.order_qty == "8"
     assert fill is not None and (fill.last_qty, fill.last_px, fill.ord_status) == ("8", "190.01", OrdStatus.FILLED)
     stack.settle()
-    record = stack.gateway.router.registry.find_client("client1", replace_id)
+    record = stack.gateway.orders.find_client("client1", replace_id)
     assert record.status == OrdStatus.FILLED and record.order_qty == "8"
     assert record.status_of(cl_ord_id) == OrdStatus.REPLACED
 
@@ -93,7 +93,8 @@ def test_replace_when_it_breaks_a_limit_is_refused_and_order_keeps_its_terms(sta
     reject = client.wait_report(replace_id, cancel_reject=True)
     assert reject is not None and reject.response_to == "2"
     assert "MAX_ORDER_QUANTITY: quantity 5000 exceeds max order qty 2000 for AAPL" == reject.text
-    order = stack.gateway.book.order(stack.gateway.router.registry.find_client("client1", cl_ord_id).order_id)
+    stack.settle()
+    order = stack.gateway.book.order(stack.gateway.orders.find_client("client1", cl_ord_id).order_id)
     assert order["qty_lots"] == 5 and not order["replace_pending"]
 
 
@@ -222,22 +223,31 @@ def test_unsupported_message_when_sent_is_answered_with_business_reject(stack):
     assert client.logged_on
 
 
-def test_callback_when_it_raises_answers_reject_and_keeps_running(stack, monkeypatch):
+def test_new_order_when_the_engine_fails_before_the_send_is_rejected_and_trading_goes_on(stack):
     client = stack.client()
-    original = stack.gateway.router.on_new_order
-
-    def poisoned(context, order, recv_ns):
-        if order.cl_ord_id == "POISON":
-            raise RuntimeError("poison order")
-        return original(context, order, recv_ns)
-
-    monkeypatch.setattr(stack.gateway.router, "on_new_order", poisoned)
-    client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="POISON")
-    reject = client.wait_report("POISON", exec_type=REJECTED)
-    assert reject is not None and reject.text.startswith("INTERNAL_ERROR")
-    assert stack.gateway.application.callback_errors == 1
+    stack.gateway.engine.inject_error_before_send(1)
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
+    reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
+    assert reject is not None and reject.text.startswith("INTERNAL_ERROR: the gateway could not process")
+    stack.settle()
+    assert stack.gateway.alarm_counts == {"error_before_send": 1}
+    assert stack.gateway.book.live_orders == 0 and stack.venue.orders_received == 0
     healthy = client.new_order("AAPL", BUY, "1", "189.00")
     assert client.wait_report(healthy, exec_type=NEW) is not None and client.logged_on
+    assert stack.gateway.book.risk_state == 0
+
+
+def test_new_order_when_the_engine_fails_after_the_send_stays_live_and_raises_the_alarm(stack):
+    client = stack.client()
+    stack.gateway.engine.inject_error_after_send(1)
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
+    new = client.wait_report(cl_ord_id, exec_type=NEW)
+    assert new is not None                                      # the truth: the order is live at the venue
+    stack.settle()
+    assert client.reports_for(cl_ord_id) == [new]               # never told "rejected"
+    assert stack.gateway.alarm_counts == {"error_after_send": 1}
+    assert stack.gateway.book.live_orders == 1 and stack.venue.orders_received == 1
+    assert stack.gateway.orders.find_client("client1", cl_ord_id).status == OrdStatus.NEW
 
 
 def test_logon_when_comp_id_unknown_is_refused(stack):
@@ -268,7 +278,7 @@ def test_venue_when_dropped_rejects_orders_then_reconnects_and_delivers_missed_f
     stack.venue.apply_fault({"action": "shock", "symbol": "AAPL", "fraction": -0.01})
     assert stack.gateway.wait_for_venues(10)
     fill = client.wait_report(resting, exec_type=TRADE, timeout=10)
-    assert fill is not None and fill.cum_qty == "10" and fill.last_px == "189.00"
+    assert fill is not None and fill.cum_qty == "10" and fill.last_px == "189"
     stack.settle()
     assert stack.gateway.book.live_orders == 0
     assert stack.gateway.positions.positions[("client1", "AAPL")].quantity == 10
@@ -304,7 +314,7 @@ def test_risk_book_and_positions_when_a_busy_flow_settles_agree(stack):
     filled = sum(Decimal(fill.last_qty) * (1 if fill.side == BUY else -1)
                  for cl_ord_id in ids for fill in reports(client, cl_ord_id, TRADE))
     assert stack.gateway.positions.net_quantity("AAPL") == filled
-    assert stack.gateway.order_state.oms.illegal_transitions == 0
+    assert stack.gateway.order_state.illegal_transitions == 0
 
 
 def test_message_logs_when_a_client_logs_on_never_hold_the_password(tmp_path, config_for_ports):
@@ -341,7 +351,7 @@ def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack)
     message.setField(44, "189.00")
     client.send_message(message)
     assert client.wait_for(lambda: [text for kind, text in client.admin_messages if kind == "3"], timeout=5)
-    assert stack.gateway.router.counters.received == 0 and client.logged_on
+    assert stack.gateway.counters()["received"] == 0 and client.logged_on
 
 
 def test_simulator_when_it_sends_crossed_quotes_has_them_refused_and_counted(stack):
@@ -368,4 +378,4 @@ def test_simulator_when_told_to_reject_relays_the_venues_reject_and_releases_the
     assert reject.order_id.startswith(stack.gateway.token)         # it had passed the gateway's checks
     stack.settle()
     assert stack.gateway.book.live_orders == 0
-    assert stack.gateway.router.registry.find_client("client1", cl_ord_id).status == OrdStatus.REJECTED
+    assert stack.gateway.orders.find_client("client1", cl_ord_id).status == OrdStatus.REJECTED

@@ -1,0 +1,436 @@
+// The native order path: one FIX::Application for every session of the gateway.
+//
+// Clients connect to a ThreadedSocketAcceptor, venues are reached by a ThreadedSocketInitiator;
+// QuickFIX owns the sessions (logon, heartbeats, sequence numbers, resend, stores). On QuickFIX's
+// threads, without the GIL, the engine decodes the few fields a decision needs into whole lots and
+// ticks, runs the hot path's checks (fixgate._fast, through fg_fast_api), keeps the client<->venue
+// id maps, writes the intent ahead, sends, and pushes one complete event per state change on the
+// event ring that the Python state thread drains.
+//
+// One writer: every decision and every change of order state (the ids, the maps, the risk book, the
+// quote book, the throttle) happens with the engine lock held. Lock order: the engine lock, then a
+// QuickFIX session's lock (taken inside Session::send), then an Outbox's lock. QuickFIX calls toApp,
+// toAdmin and onLogout with a session's lock held, so those callbacks never take the engine lock.
+// Nothing here ever takes the GIL, and no thread blocks on a peer's socket (see outbox.h).
+#ifndef FIXGATE_ENGINE_ENGINE_H
+#define FIXGATE_ENGINE_ENGINE_H
+
+#include <stdint.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "quickfix/Application.h"
+#include "quickfix/FileStore.h"
+#include "quickfix/Message.h"
+#include "quickfix/MessageStore.h"
+#include "quickfix/Session.h"
+#include "quickfix/SessionID.h"
+#include "quickfix/SessionSettings.h"
+#include "quickfix/ThreadedSocketAcceptor.h"
+#include "quickfix/ThreadedSocketInitiator.h"
+
+#include "event.h"
+#include "fast_api.h"
+#include "hash_set.h"
+#include "message_log.h"
+#include "numbers.h"
+#include "outbox.h"
+#include "ring.h"
+
+namespace fixgate {
+
+// -- CONFIGURATION ----------------------------------------------------------------------------------
+
+struct InstrumentConfig {
+    std::string symbol;
+    int venue = 0;
+    Step lot;
+    Step tick;
+};
+
+struct ClientConfig {
+    std::string name;
+    std::string comp_id;
+    std::string username;
+    std::string password;
+    bool all_instruments = true;
+    std::vector<int> instruments;        // permitted instrument ids when not all
+    bool cancel_on_disconnect = true;
+};
+
+struct VenueConfig {
+    std::string name;
+    std::string comp_id;
+    std::string username;
+    std::string password;
+    bool market_data = true;
+};
+
+struct EngineConfig {
+    std::string comp_id;                 // the gateway's CompID on every session
+    std::string token;                   // unique to this start: in order ids and venue ClOrdIDs
+    std::string acceptor_settings;       // QuickFIX settings files ("" when there are no such sessions)
+    std::string initiator_settings;
+    std::string fixlog_dir;              // "" for no message logs
+    std::string intent_log;              // the write-ahead file of intents
+    std::vector<InstrumentConfig> instruments;
+    std::vector<ClientConfig> clients;
+    std::vector<VenueConfig> venues;
+    std::vector<std::string> reject_names;   // by RejectCode: the stable names of fixgate._fast.codes
+    int64_t ring_capacity = 65536;
+    int64_t max_queued_bytes = 16 << 20;     // per session, beyond what the socket holds
+    int64_t stall_limit_ms = 5000;           // a peer that reads nothing for this long is disconnected
+    int64_t retention_orders = 100000;       // finished orders kept in memory (status requests, late reports)
+    int64_t reconcile_timeout_ms = 10000;
+};
+
+// -- ORDERS -----------------------------------------------------------------------------------------
+
+enum RequestKind : uint8_t { REQUEST_NONE = 0, REQUEST_CANCEL = 1, REQUEST_REPLACE = 2 };
+
+// A cancel or replace sent to the venue: its venue ClOrdID is "<order's venue id root>.<number>".
+struct Request {
+    uint8_t kind = REQUEST_NONE;
+    int64_t number = 0;
+    std::string client_cl_ord_id;        // the client's new ClOrdID; empty when the gateway cancels
+    std::string orig_client_cl_ord_id;   // the client's ClOrdID it refers to
+    int64_t qty_lots = 0;                // a replace's new terms
+    int64_t price_ticks = 0;
+    uint8_t reason = 0;                  // why the gateway cancels (an FG cancel reason), 0 for a client's
+    std::string text;                    // the gateway's reason, for the client's report
+};
+
+struct Order {
+    int64_t id = 0;
+    int session = -1;
+    int instrument = -1;
+    int venue = -1;
+    char side = '1';                     // the client's Side(54)
+    char ord_type = '2';
+    char tif = '0';
+    int64_t qty_lots = 0;
+    int64_t price_ticks = 0;             // 0 for a market order
+    int64_t cum_lots = 0;
+    int64_t cost = 0;                    // sum of lots x ticks over the fills: the average price's numerator
+    char status = 'A';                   // OrdStatus without the pending states (those are the requests)
+    bool acked = false;
+    bool in_book = true;                 // still reserves in the risk book
+    std::string cl_ord_id;               // the client's current ClOrdID
+    std::vector<std::string> replaced_ids;   // client ClOrdIDs replaced away (OrdStatus 5 through them)
+    std::vector<std::string> client_ids;     // every client ClOrdID that finds this order
+    std::string account;
+    std::string venue_cl_ord_id;         // the id the venue knows the order by now
+    std::string venue_order_id;
+    int64_t next_request = 0;
+    Request cancel;                      // at most one pending cancel and one pending replace
+    Request replace;
+    int64_t reconcile_pending = 0;       // status requests sent for it and not yet answered
+};
+
+// What the engine holds for one client session.
+struct ClientState {
+    ClientConfig config;
+    int index = 0;
+    FIX::SessionID id;
+    const FIX::SessionID* callback_id = nullptr;    // the session's own SessionID, as callbacks get it
+    FIX::Session* session = nullptr;
+    std::unique_ptr<Outbox> outbox;
+    std::atomic<bool> logged_on{false};
+    std::vector<bool> permitted;                    // by instrument id
+    HashSet64 used_ids;                             // every ClOrdID the client used today (hashes)
+    std::unordered_map<std::string, int64_t> order_ids;   // ClOrdID -> id of an order held in memory
+};
+
+// What the engine holds for one venue session.
+struct VenueState {
+    VenueConfig config;
+    int index = 0;
+    FIX::SessionID id;
+    const FIX::SessionID* callback_id = nullptr;
+    FIX::Session* session = nullptr;
+    std::unique_ptr<Outbox> outbox;
+    std::atomic<bool> logged_on{false};
+    std::atomic<int> state{FG_VENUE_DOWN};
+    std::string state_reason;                        // engine lock
+    int64_t reconcile_outstanding = 0;               // engine lock: status answers still awaited
+    bool mass_status_done = true;
+    std::string mass_status_id;
+    int64_t reconcile_deadline_ns = 0;
+    // Bid and ask of the top of book per instrument, from W and X (engine lock).
+    std::vector<double> bids;
+    std::vector<double> asks;
+    // What each of our recent outgoing application messages was, by MsgSeqNum & mask, so that a
+    // venue's Reject (35=3) or BusinessMessageReject (35=j) can be traced to its order.
+    struct Sent {
+        int64_t seq = 0;
+        int64_t order_id = 0;
+        int64_t request = 0;
+        char msg_type[3] = {0, 0, 0};
+    };
+    std::vector<Sent> sent;
+};
+
+struct Counters {
+    std::atomic<int64_t> received{0};            // client orders received
+    std::atomic<int64_t> accepted{0};
+    std::atomic<int64_t> rejected{0};
+    std::atomic<int64_t> fills{0};
+    std::atomic<int64_t> cancels{0};
+    std::atomic<int64_t> replaces{0};
+    std::atomic<int64_t> duplicate_fills{0};
+    std::atomic<int64_t> reconciled{0};
+    std::atomic<int64_t> unknown_venue_orders{0};
+    std::atomic<int64_t> unknown_venue_reports{0};
+    std::atomic<int64_t> callback_errors{0};
+    std::atomic<int64_t> alarms{0};
+    std::atomic<int64_t> messages_in{0};
+    std::atomic<int64_t> status_requests{0};
+    std::atomic<int64_t> rejected_by_code[64];
+    Counters() {
+        for (auto& count : rejected_by_code) count.store(0);
+    }
+};
+
+// Stage clocks of the order path (ns): a log-linear histogram, 8 buckets per power of two (a value
+// is known within 1/8 of itself). Bucket of v: v itself below 8, else 8 * (msb - 2) + the next 3 bits.
+struct StageHistogram {
+    static const int BUCKETS = 256;
+    std::atomic<int64_t> buckets[BUCKETS];
+    std::atomic<int64_t> count{0};
+    StageHistogram() {
+        for (auto& bucket : buckets) bucket.store(0);
+    }
+    static int bucket_of(int64_t ns) {
+        uint64_t value = ns > 0 ? (uint64_t)ns : 0;
+        if (value < 8) return (int)value;
+        int msb = 63 - __builtin_clzll(value);
+        int index = 8 * (msb - 2) + (int)((value >> (msb - 3)) & 7);
+        return index < BUCKETS ? index : BUCKETS - 1;
+    }
+    void record(int64_t ns) {
+        buckets[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
+        count.fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
+enum Stage { STAGE_DECODE = 0, STAGE_CHECKS, STAGE_JOURNAL, STAGE_ENCODE_SEND, STAGE_INTERNAL, STAGE_RELAY, STAGE_COUNT };
+
+// Why the gateway cancels an order on its own (CANCEL_REQUESTED.code with FG_FLAG_GATEWAY).
+enum CancelReason : uint8_t {
+    CANCEL_BY_OPERATOR = 1, CANCEL_ON_DISCONNECT = 2, CANCEL_KILL_SWITCH = 3, CANCEL_CIRCUIT_BREAKER = 4,
+    CANCEL_SHUTDOWN = 5, CANCEL_UNKNOWN_AT_VENUE = 6,
+};
+
+// A live order as recovery gives it back to the engine before start.
+struct RestoredOrder {
+    Order order;
+    std::vector<std::string> client_ids;     // every ClOrdID of the order, for lookups
+};
+
+class Engine : public FIX::Application {
+public:
+    Engine(const EngineConfig& config, const fg_fast_api& fast);
+    ~Engine() override;
+
+    // -- LIFE CYCLE (called from Python without the GIL) -------------------------------------------
+    void start();
+    // Log every session out, wait up to `logout_timeout_ms` for them, stop QuickFIX's threads.
+    void stop(int64_t logout_timeout_ms);
+    void set_accepting(bool accepting);
+
+    // -- RECOVERY (before start) -------------------------------------------------------------------
+    void restore_order(const RestoredOrder& restored);
+    void restore_used_cl_ord_id(int session, const std::string& cl_ord_id);
+    void restore_exec_id(const std::string& venue_exec_id);
+    void restore_next_exec_id(int64_t next);
+    void restore_next_event_seq(int64_t next);
+
+    // -- COMMANDS (any thread without the GIL) -----------------------------------------------------
+    // Cancel every live order (of `session` when >= 0); return how many cancels were sent.
+    int64_t cancel_all(int session, uint8_t reason, const std::string& text);
+    void log_out_venues(const std::string& reason);
+    void log_on_venues();
+    // Ask a venue the status of every order it holds for us; return how many requests were sent.
+    int64_t reconcile(int venue);
+    void set_risk_reason(const std::string& reason);
+    int64_t rotate_intents(const std::string& previous_path);
+    // Fault injection for tests: make the next `count` new orders fail just before, or just after,
+    // their venue send.
+    void inject_error_before_send(int64_t count) { inject_before_send_.store(count); }
+    void inject_error_after_send(int64_t count) { inject_after_send_.store(count); }
+    void forget_day();   // the trading day rolled: forget yesterday's ClOrdIDs and ExecIDs
+
+    // -- EVENTS (the state thread) -----------------------------------------------------------------
+    int64_t drain(fg_event* out, int64_t limit);
+    void wait_events(int64_t timeout_ms) { ring_.wait(timeout_ms); }
+    void wake_consumer() { ring_.wake(); }
+
+    // -- READS (any thread) ------------------------------------------------------------------------
+    // The counters in this order: received, accepted, rejected, fills, cancels, replaces,
+    // duplicate_fills, reconciled, unknown_venue_orders, unknown_venue_reports, callback_errors,
+    // alarms, messages_in, status_requests, then rejected_by_code[0..63]. Returns how many it wrote.
+    int read_counters(int64_t* out, int size) const;
+    // One stage's histogram (StageHistogram::BUCKETS buckets); returns the sample count.
+    int64_t read_stage(int stage, int64_t* buckets, int size) const;
+    int64_t ring_size() const { return ring_.size(); }
+    int64_t ring_overflow_size() const { return ring_.overflow_size(); }
+    int64_t ring_overflow_count() const { return ring_.overflow_count(); }
+    int64_t ring_capacity() const { return ring_.capacity(); }
+    bool client_logged_on(int index) const { return clients_[index]->logged_on.load(); }
+    bool venue_logged_on(int index) const { return venues_[index]->logged_on.load(); }
+    int venue_state(int index) const { return venues_[index]->state.load(); }
+    std::string venue_state_reason(int index);
+    int64_t outbox_queued_bytes(bool venue, int index) const;
+    int64_t outbox_slow_count(bool venue, int index) const;
+    // The longest time any engine thread has been inside a callback now (0 when none is), and the
+    // age of the service thread's last pass, in ns.
+    int64_t longest_callback_ns() const;
+    int64_t service_age_ns() const;
+    int64_t order_count();
+    int64_t live_order_count();
+    // One order's state as text lines "key=value" (tests and status): empty when unknown.
+    std::string describe_order(int64_t order_id);
+    std::vector<int64_t> live_order_ids();
+
+    // -- FIX::Application --------------------------------------------------------------------------
+    void onCreate(const FIX::SessionID&) override;
+    void onLogon(const FIX::SessionID&) override;
+    void onLogout(const FIX::SessionID&) override;
+    void toAdmin(FIX::Message&, const FIX::SessionID&) override;
+    void toApp(FIX::Message&, const FIX::SessionID&) throw(FIX::DoNotSend) override;
+    void fromAdmin(const FIX::Message&, const FIX::SessionID&)
+        throw(FIX::FieldNotFound, FIX::IncorrectDataFormat, FIX::IncorrectTagValue, FIX::RejectLogon) override;
+    void fromApp(const FIX::Message&, const FIX::SessionID&)
+        throw(FIX::FieldNotFound, FIX::IncorrectDataFormat, FIX::IncorrectTagValue,
+              FIX::UnsupportedMessageType) override;
+
+private:
+    struct SessionRef {
+        bool venue = false;
+        int index = -1;
+    };
+    SessionRef find_session(const FIX::SessionID& id);
+
+    // -- client messages (engine lock held) --
+    void on_new_order(ClientState& client, const FIX::Message& message, int64_t recv_ns, int64_t decode_ns);
+    void on_cancel(ClientState& client, const FIX::Message& message, int64_t recv_ns);
+    void on_replace(ClientState& client, const FIX::Message& message, int64_t recv_ns);
+    void on_status(ClientState& client, const FIX::Message& message);
+    void reject_new(ClientState& client, const FIX::Message& message, int code, const std::string& text,
+                    int64_t recv_ns, int instrument, int64_t qty_lots, int64_t price_ticks, bool remember);
+    void cancel_reject(ClientState& client, const FIX::Message& message, const Order* order, char response_to,
+                       const char* reason, const std::string& text);
+    Order* find_live(ClientState& client, const FIX::Message& message, char response_to);
+
+    // -- venue messages (engine lock held) --
+    void on_execution(VenueState& venue, const FIX::Message& message, int64_t recv_ns);
+    void on_status_report(VenueState& venue, const FIX::Message& message, int64_t recv_ns);
+    void on_venue_cancel_reject(VenueState& venue, const FIX::Message& message, int64_t recv_ns);
+    void on_market_data(VenueState& venue, const FIX::Message& message, bool incremental, int64_t recv_ns);
+    void on_venue_reject(VenueState& venue, const FIX::Message& message, bool business, int64_t recv_ns);
+    void book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ticks, const std::string& venue_exec_id,
+                   uint8_t flags, int64_t recv_ns, const std::string& client_exec_id, char ord_status,
+                   const std::string& text);
+
+    // -- sending (engine lock held) --
+    bool send_to_venue(VenueState& venue, FIX::Message& message, int64_t order_id, int64_t request);
+    void send_to_client(int session, FIX::Message& message);
+    FIX::Message execution_report(const Order& order, char exec_type, char ord_status,
+                                  const std::string& cl_ord_id, const std::string& orig_cl_ord_id,
+                                  const std::string& exec_id);
+    bool send_cancel(Order& order, const std::string& client_cl_ord_id, const std::string& orig_client_cl_ord_id,
+                     uint8_t reason, const std::string& text, int64_t recv_ns);
+    void send_status_requests(VenueState& venue, Order& order);
+    void relay_to_client(Order& order, FIX::Message& report);
+
+    // -- state (engine lock held) --
+    Order* find_order(int64_t id);
+    Order* order_of_venue_id(const std::string& venue_cl_ord_id, int64_t& request);
+    void finish(Order& order);
+    void forget_finished();
+    void release(Order& order, int event_kind, int code);
+    std::string gateway_order_id(int64_t id) const;
+    std::string next_exec_id();
+    char visible_status(const Order& order) const;
+    void set_venue_state(VenueState& venue, int state, const std::string& reason);
+    void check_reconciled(VenueState& venue);
+
+    // -- events (engine lock held) --
+    fg_event order_event(uint8_t kind, const Order& order) const;
+    void remember_client_id(Order& order, const std::string& cl_ord_id);
+    // Number the event (if not yet), write it ahead when it is an order event not yet written (ACKED
+    // aside), and put it on the ring.
+    void push(fg_event& event, bool urgent = false);
+    void alarm(int code, const std::string& text, int64_t order_id = 0);
+    // Give `event` its sequence number and write it ahead to the intent log.
+    void write_ahead(fg_event& event);
+    void push_session_event(uint8_t kind, bool venue, int index, const std::string& text);
+
+    // -- the service thread --
+    void service_loop();
+    void wake_service();
+    void install_outbox(FIX::Session* session, Outbox* outbox);
+    std::string reject_text(int code, const std::string& sentence) const;
+    std::string describe(int code, int instrument, int side, int ord_type, double qty, double price);
+
+    EngineConfig config_;
+    fg_fast_api fast_;
+    std::mutex lock_;                                   // THE engine lock: one writer for order state
+    EventRing ring_;
+    std::vector<std::unique_ptr<ClientState>> clients_;
+    std::vector<std::unique_ptr<VenueState>> venues_;
+    std::unordered_map<std::string, int> symbols_;      // symbol -> instrument id
+    std::vector<std::pair<const FIX::SessionID*, SessionRef>> callback_ids_;  // filled in onCreate
+    std::unordered_map<int64_t, Order> orders_;         // live orders and recently finished ones
+    std::deque<int64_t> finished_;                      // finished order ids, oldest first
+    HashSet64 seen_exec_ids_;                           // venue ExecIDs of fills booked today (hashes)
+    int64_t next_exec_id_ = 1;
+    int64_t next_internal_id_ = 1;                      // mass status and unknown-order cancel ids
+    int64_t next_event_seq_ = 1;
+    std::string risk_reason_;
+    std::atomic<bool> accepting_{true};
+    std::atomic<int64_t> inject_before_send_{0};
+    std::atomic<int64_t> inject_after_send_{0};
+    int intent_fd_ = -1;
+    Counters counters_;
+    StageHistogram stages_[STAGE_COUNT];
+
+    // QuickFIX
+    std::unique_ptr<FIX::SessionSettings> acceptor_settings_;
+    std::unique_ptr<FIX::SessionSettings> initiator_settings_;
+    std::unique_ptr<FIX::FileStoreFactory> acceptor_store_;
+    std::unique_ptr<FIX::FileStoreFactory> initiator_store_;
+    std::unique_ptr<FIX::LogFactory> log_factory_;
+    MaskedLogFactory* masked_logs_ = nullptr;
+    std::unique_ptr<FIX::ThreadedSocketAcceptor> acceptor_;
+    std::unique_ptr<FIX::ThreadedSocketInitiator> initiator_;
+
+    // the service thread: outboxes, cancels on disconnect, reconciliation on logon, log flushes
+    std::thread service_;
+    std::atomic<bool> service_stop_{false};
+    std::atomic<int64_t> service_beat_ns_{0};
+    int service_wake_fd_ = -1;
+    std::mutex service_mutex_;                          // a leaf: guards service_tasks_
+    std::deque<std::pair<int, int>> service_tasks_;     // (task, index)
+    bool started_ = false;
+    bool stopped_ = false;
+
+    // the watchdog: when each engine thread entered the callback it is in (0 when outside)
+    static const int WATCH_SLOTS = 64;
+    std::atomic<int64_t> busy_since_[WATCH_SLOTS];
+    std::atomic<int> next_slot_{0};
+    friend struct CallbackScope;
+};
+
+}  // namespace fixgate
+
+#endif
