@@ -324,7 +324,7 @@ class Gateway:
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
                                     on_transition=self._count_transition)
         self.engine.set_risk_reason(machine.reason)
-        self._fatal: list[str] = []
+        self._failed_agents: set[str] = set()
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
                                         wait=self.engine.wait_events, wake=self.engine.wake_consumer,
                                         on_error=self._agent_failed)
@@ -455,10 +455,14 @@ class Gateway:
         del self.alarms[:-100]
         log.error("alarm_raised", alarm=name, text=text, order_id=order_id or None)
         if code in ev.FATAL_ALARMS:
-            self.risk_agent.report_fatal(f"{name}: {text}")
+            self.risk_agent.report_fatal(text)
 
     def _agent_failed(self, agent: str, error: Exception) -> None:
-        """An agent of the state thread raised: the books may no longer be right, so stop trading."""
+        """An agent of the state thread raised: the books may no longer be right, so stop trading
+        (the alarm is raised once per agent; the thread keeps counting its errors)."""
+        if agent in self._failed_agents:
+            return
+        self._failed_agents.add(agent)
         self._alarm(ev.ALARM_STATE_THREAD_FAILED, f"{agent} failed: {type(error).__name__}: {error}")
 
     def _count_transition(self, transition: Transition) -> None:

@@ -167,6 +167,7 @@ class StateThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors = 0
+        self._failures: dict[str, int] = {}
         self.last_beat_ns = 0
         self.passes = 0
 
@@ -180,7 +181,9 @@ class StateThread:
                 work += agent.do_work()
             except Exception as error:
                 self.errors += 1
-                log.exception("agent_failed", agent=agent.name)
+                count = self._failures[agent.name] = self._failures.get(agent.name, 0) + 1
+                if count & (count - 1) == 0:            # the 1st, 2nd, 4th, 8th...: said, never a flood
+                    log.exception("agent_failed", agent=agent.name, failures=count)
                 if self.on_error is not None:
                     try:
                         self.on_error(agent.name, error)

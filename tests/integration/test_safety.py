@@ -181,7 +181,8 @@ def test_admin_api_when_asked_reports_health_readiness_status_and_metrics(stack)
     assert health["config_sha256"] == stack.config.sha256 and health["uptime_s"] > 0
     assert "git_commit" in health
     status, ready = admin(stack, "/ready")
-    assert status == 200 and ready == {"ready": True, "venues": {"simvenue": True}, "state_thread_alive": True}
+    assert status == 200 and ready["ready"] and ready["venues"] == {"simvenue": True}
+    assert ready["venue_states"] == {"simvenue": "ready"} and ready["state_thread_alive"] and ready["watchdog"]["ok"]
     status, document = admin(stack, "/status")
     assert status == 200 and document["risk"]["risk_state"] == "NORMAL" and "positions" in document
     status, text = admin(stack, "/metrics")
