@@ -184,14 +184,21 @@ def command_recover(arguments: argparse.Namespace) -> int:
     from pathlib import Path
 
     from fixgate.core import recovery
-    from fixgate.core.journal import JournalError, SqliteJournal
+    from fixgate.core.journal import IntentLog, JournalError, SqliteJournal
+    from fixgate.gateway import NANOSECONDS_PER_DAY, instruments_of, next_day_start_ns
 
     config = load_config(arguments.config)
     state_dir = Path(arguments.state_dir or config.gateway.state_dir)
     path = state_dir / "journal.sqlite3"
+    if not path.exists():
+        print(f"fixgate recover: there is no journal in {state_dir} (nothing to check or set aside)", file=sys.stderr)
+        return 1
     try:
-        journal = SqliteJournal(path)
-        recovered = recovery.replay(journal, config.risk.starting_equity)
+        journal = SqliteJournal(path, create=False)
+        recovered = recovery.replay(journal, IntentLog(state_dir), instruments_of(config),
+                                    [client.name for client in config.clients], [venue.name for venue in config.venues],
+                                    config.risk.starting_equity,
+                                    day_start_ns=next_day_start_ns(config, time.time_ns()) - NANOSECONDS_PER_DAY)
         journal.close()
     except JournalError as error:
         if not arguments.set_aside:
@@ -215,14 +222,15 @@ def command_recover(arguments: argparse.Namespace) -> int:
     if arguments.set_aside:
         print(f"fixgate recover: {path} is readable; nothing set aside", file=sys.stderr)
         return 1
-    live = recovered.live_records()
+    live = recovered.live_views()
     print(json.dumps({
         "journal": str(path),
         "entries_after_snapshot": recovered.entries,
         "snapshot_seq": recovered.snapshot_seq,
+        "written_ahead_applied": recovered.intents_applied,
         "replay_seconds": round(recovered.seconds, 3),
         "illegal_transitions": recovered.illegal,
-        "open_orders": [record.summary() for record in live],
+        "open_orders": [view.summary() for view in live],
         "positions": recovered.positions.snapshot()["positions"],
     }, indent=2))
     return 0

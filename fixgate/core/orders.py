@@ -177,14 +177,24 @@ def view_from_state(data: dict[str, Any], instrument: Instrument) -> OrderView:
     return OrderView(lot=instrument.lot, tick=instrument.tick, **values)
 
 
+def _status_without_requests(view: OrderView) -> str:
+    """OrdStatus as the engine keeps it: the pending states come from its requests, not its status."""
+    if view.status not in (OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE):
+        return view.status
+    if view.cum_lots >= view.qty_lots:
+        return OrdStatus.FILLED
+    if view.cum_lots:
+        return OrdStatus.PARTIALLY_FILLED
+    return OrdStatus.NEW if view.acked else OrdStatus.PENDING_NEW
+
+
 def engine_restore(view: OrderView) -> dict[str, Any]:
     """Return a live order as the engine's `restore_order` takes it."""
     return {
         "order_id": view.order_id, "session": view.session_index, "instrument": view.instrument_id,
         "venue": view.venue_index, "side": view.side, "ord_type": view.ord_type, "tif": view.time_in_force,
         "qty_lots": view.qty_lots, "price_ticks": view.price_ticks, "cum_lots": view.cum_lots, "cost": view.cost,
-        "status": view.status if view.status not in (OrdStatus.PENDING_CANCEL, OrdStatus.PENDING_REPLACE)
-        else view.status_before_pending,
+        "status": _status_without_requests(view),
         "acked": view.acked, "cl_ord_id": view.cl_ord_id, "account": view.account,
         "venue_cl_ord_id": view.venue_cl_ord_id, "venue_order_id": view.venue_order_id,
         "next_request": view.next_request, "client_ids": list(view.cl_ord_ids),
@@ -266,7 +276,9 @@ class Orders:
     def add(self, view: OrderView) -> None:
         self.by_id[view.order_id] = view
         for cl_ord_id in view.cl_ord_ids or [view.cl_ord_id]:
-            self.by_client[(view.session, cl_ord_id)] = view
+            known = self.by_client.get((view.session, cl_ord_id))
+            if known is None or not known.live:         # a refused duplicate never hides the live order
+                self.by_client[(view.session, cl_ord_id)] = view
         if not view.cl_ord_ids:
             view.cl_ord_ids.append(view.cl_ord_id)
 
@@ -329,6 +341,15 @@ class OrderManager:
             self._illegal(None, event, "unknown order")
             return None
         target = TRANSITIONS.get(view.status, {}).get(kind)
+        if target is None and kind == ev.FILLED and view.status in TERMINAL:
+            # A fill after the order finished (the venue filled more than it had open): the engine
+            # booked it and raised the alarm; the position is what the venue says it is.
+            view.cum_lots += event.qty_lots
+            view.cost += event.qty_lots * event.price_ticks
+            if self.on_fill is not None:
+                self.on_fill(view, event.qty_lots, event.price_ticks)
+            self.applied += 1
+            return view
         if target is None:
             if kind in _LATE and view.status in TERMINAL:
                 self._clear_request(view, kind, event)

@@ -38,10 +38,17 @@ class DailyFigures:
     orders: int = 0
     notional: float = 0.0
 
-    def count(self, event: Event, instruments: list[Instrument], notional_units: list[float]) -> None:
-        if event.kind == ev.ACCEPTED and event.recv_ns >= self.day_start_ns:
+    def count(self, event: Event, notional_units: list[float], view: OrderView | None = None) -> None:
+        """Count an accepted order, or a replace that made an order larger (as the book counts it)."""
+        if event.recv_ns < self.day_start_ns:
+            return
+        if event.kind == ev.ACCEPTED:
             self.orders += 1
             self.notional += event.qty_lots * event.price_ticks * notional_units[event.instrument_id]
+        elif event.kind == ev.REPLACE_ACCEPTED and view is not None:
+            added = event.qty_lots * event.price_ticks - view.qty_lots * view.price_ticks
+            if added > 0:
+                self.notional += added * notional_units[event.instrument_id]
 
 
 @dataclass
@@ -100,8 +107,10 @@ class Replayer:
         if event.kind not in ev.ORDER_KINDS:
             return None
         if event.kind == ev.ACCEPTED:
-            self.daily.count(event, self.orders.instruments, self.notional_units)
+            self.daily.count(event, self.notional_units)
             self.next_order_id = max(self.next_order_id, event.order_id + 1)
+        elif event.kind == ev.REPLACE_ACCEPTED:
+            self.daily.count(event, self.notional_units, self.orders.by_id.get(event.order_id))
         if event.kind == ev.FILLED and event.order_id not in self.orders.by_id:
             # A fill for an order already forgotten (a late overfill): the position moves all the same.
             instrument = self.orders.instruments[event.instrument_id]
@@ -278,10 +287,10 @@ class JournalAgent:
     def pending_events(self) -> int:
         return sum(len(data) for _, data in self.batches) // ev.EVENT_BYTES
 
-    def do_work(self) -> int:
+    def do_work(self, *, now: bool = False) -> int:
         if not self.batches and not self.notes:
             return 0
-        if self.failing and time.monotonic() < self._retry_at:
+        if self.failing and not now and time.monotonic() < self._retry_at:
             return 0
         with self._lock:
             notes, self.notes = self.notes, []
@@ -317,5 +326,5 @@ class JournalAgent:
         self.since_snapshot = 0
 
     def flush(self) -> None:
-        self.failing = False
-        self.do_work()
+        """Write what is pending now (at a stop), without waiting out the retry interval."""
+        self.do_work(now=True)

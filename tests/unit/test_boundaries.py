@@ -45,3 +45,26 @@ def test_core_when_imports_read_never_reaches_outward():
     for path in sorted(PACKAGE.joinpath("core").rglob("*.py")):
         for name in imports_of(path):
             assert not name.startswith(outward), f"{path.name} imports {name}"
+
+
+def test_core_when_imports_read_never_reaches_the_native_engine():
+    # The engine drives the state thread through callables (drain, wait) and events; core knows its
+    # records only by their layout (EVENT_DTYPE), never by importing it.
+    for path in sorted(PACKAGE.joinpath("core").rglob("*.py")):
+        for name in imports_of(path):
+            assert not name.startswith("fixgate._engine"), f"{path.name} imports {name}"
+        assert "fixgate._engine" not in path.read_text(), f"{path.name} names fixgate._engine (a dynamic import?)"
+
+
+QUICKFIX_INCLUDE = re.compile(r'^\s*#\s*include\s*["<]quickfix/|cdef\s+extern\s+from\s+["<]quickfix/', re.M)
+NATIVE_SOURCES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hh", ".hpp", ".pyx", ".pxd", ".pxi")
+
+
+def test_native_sources_when_includes_read_only_the_engine_and_bench_peers_include_quickfix():
+    allowed = (PACKAGE / "_engine" / "native", PACKAGE / "bench" / "native")
+    including = [path for path in sorted(PACKAGE.rglob("*")) if path.suffix in NATIVE_SOURCES and path.is_file()
+                 and QUICKFIX_INCLUDE.search(path.read_text(errors="replace"))]
+    assert including, "no QuickFIX include found at all: the pattern no longer matches the sources"
+    for path in including:
+        assert any(folder in path.parents for folder in allowed), (
+            f"{path.relative_to(PACKAGE)} includes QuickFIX headers outside _engine/native and bench/native")

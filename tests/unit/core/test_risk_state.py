@@ -120,7 +120,8 @@ def test_state_thread_when_an_agent_raises_reports_it_and_keeps_running():
             Broken.calls += 1
             raise RuntimeError("books out of balance")
 
-    thread = StateThread([Broken()], on_error=lambda agent, error: failures.append((agent, str(error))))
+    thread = StateThread([Broken()], wait=lambda timeout_ms: time.sleep(timeout_ms / 1000),
+                         on_error=lambda agent, error: failures.append((agent, str(error))))
     thread.start()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and Broken.calls < 3:
