@@ -63,6 +63,9 @@ class GatewaySettings:
     state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live")
     cancel_on_shutdown: bool = _rule(True, doc="cancel every open order on a graceful stop")
     message_log: bool = _rule(True, doc="keep a FIX message log per session in <state_dir>/fixlog")
+    message_store: str = _rule("mapped", doc="the FIX sessions' message store: 'mapped' (a memory-mapped file, "
+                                             "no system call per message) or 'file' (QuickFIX's FileStore)",
+                               choices=("mapped", "file"))
     ring_capacity: int = _rule(65536, doc="slots in the event ring from the engine to the state thread",
                                power_of_two=True)
     order_capacity: int = _rule(65536, doc="most live orders in the risk book", power_of_two=True)
@@ -73,6 +76,8 @@ class GatewaySettings:
                                                     "disconnected as a slow consumer", minimum=100)
     reconcile_timeout_ms: int = _rule(10000, doc="a venue that has not answered every status request of its "
                                                  "reconciliation by then is marked not ready", minimum=100)
+    state_thread_nice: int = _rule(10, doc="the state thread's nice value: above the engine threads' 0, so that "
+                                          "its passes give way to messages in flight", minimum=0, maximum=19)
     watchdog_ms: int = _rule(2000, doc="an engine thread inside one callback for longer makes /health fail",
                              minimum=100)
 

@@ -186,6 +186,8 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
         "acceptor_settings": paths["acceptor"],
         "initiator_settings": paths["initiator"],
         "fixlog_dir": str(state_dir / "fixlog") if message_log else "",
+        "store_dir": str(state_dir / "store"),
+        "store": gateway.message_store,
         "intent_log": str(state_dir / "intents.log"),
         "instruments": [{"symbol": instrument.symbol, "venue": venue_index[instrument.venue],
                          "lot": decimal_step(Decimal(instrument.lot_size)),
@@ -327,7 +329,8 @@ class Gateway:
         self._failed_agents: set[str] = set()
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
                                         wait=self.engine.wait_events, wake=self.engine.wake_consumer,
-                                        on_error=self._agent_failed)
+                                        on_error=self._agent_failed, backlog=lambda: self.order_state.full,
+                                        nice=config.gateway.state_thread_nice)
         self.registry = metrics.build_registry(self)
         self.admin = None
         if config.admin.enabled if admin is None else admin:

@@ -102,6 +102,8 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         string acceptor_settings
         string initiator_settings
         string fixlog_dir
+        string store_dir
+        cbool mapped_store
         string intent_log
         vector[InstrumentConfig] instruments
         vector[ClientConfig] clients
@@ -191,6 +193,9 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t live_order_count() except +
         string describe_order(int64_t) except +
         vector[int64_t] live_order_ids() except +
+        int64_t bench_messages(int64_t, int, const string&, vector[int64_t]&) except +
+
+    double bench_event_ring(int64_t, int64_t) except +
 
 # -- EVENTS -----------------------------------------------------------------------------------------
 
@@ -328,7 +333,8 @@ cdef class NativeEngine:
     ----------
     config : dict
         ``comp_id``, ``token``, ``acceptor_settings`` and ``initiator_settings`` (QuickFIX settings
-        files, "" for none), ``fixlog_dir`` ("" for no message logs), ``intent_log``, ``instruments``
+        files, "" for none), ``fixlog_dir`` ("" for no message logs), ``store_dir`` and ``store``
+        ("mapped" or "file": the sessions' MessageStore), ``intent_log``, ``instruments``
         (dicts: ``symbol``, ``venue`` index, ``lot`` and ``tick`` as (mantissa, scale)), ``clients``
         (dicts: ``name``, ``comp_id``, ``username``, ``password``, ``instruments`` (list of ids, or None
         for all), ``cancel_on_disconnect``), ``venues`` (dicts: ``name``, ``comp_id``, ``username``,
@@ -361,6 +367,8 @@ cdef class NativeEngine:
         native.acceptor_settings = _bytes(config.get("acceptor_settings", ""))
         native.initiator_settings = _bytes(config.get("initiator_settings", ""))
         native.fixlog_dir = _bytes(config.get("fixlog_dir", ""))
+        native.store_dir = _bytes(config["store_dir"])
+        native.mapped_store = config.get("store", "mapped") == "mapped"
         native.intent_log = _bytes(config["intent_log"])
         for item in config["instruments"]:
             instrument.symbol = _bytes(item["symbol"])
@@ -657,6 +665,19 @@ cdef class NativeEngine:
             ids = self.engine.live_order_ids()
         return list(ids)
 
+    # -- BENCHMARKS -------------------------------------------------------------------------------
+
+    def bench_messages(self, int64_t count, int instrument, str price):
+        """Run `count` orders through the engine with its sessions faked (a NewOrderSingle, the venue's
+        New and Canceled, each parsed from wire text, handled and answered as text); return the ns of
+        each order's three messages (a list). Orders are buys of one lot of `instrument` at `price` (an
+        IOC the book must accept). For an engine built without sessions, never started."""
+        cdef vector[int64_t] samples
+        cdef string native_price = _bytes(price)
+        with nogil:
+            self.engine.bench_messages(count, instrument, native_price, samples)
+        return list(samples)
+
     def order(self, int64_t order_id):
         """Return the engine's view of one order as a dict of text, or None when it holds none."""
         cdef string text
@@ -665,3 +686,12 @@ cdef class NativeEngine:
         if text.empty():
             return None
         return dict(line.split("=", 1) for line in text.decode(errors="replace").splitlines())
+
+
+def event_ring_ns_per_event(int64_t count=1_000_000, int64_t batch=4096):
+    """The production event ring: one thread pushes `count` events (holding a lock, as the engine does),
+    another drains them in batches (as the state thread does); return the ns per event."""
+    cdef double result
+    with nogil:
+        result = bench_event_ring(count, batch)
+    return result

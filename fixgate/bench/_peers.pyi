@@ -42,3 +42,6 @@ def run_load_client(
     logon_timeout_seconds: float = 10.0,
 ) -> dict[str, Any]:
     """Log on, send orders in `mode`, time each to its first report; return counts and samples."""
+
+def tcp_echo(port: int, message_bytes: int = 200, seconds: float = 0.0, ready_file: str | None = None) -> None: ...
+def tcp_pingpong(port: int, message_bytes: int = 200, count: int = 10_000) -> list[int]: ...

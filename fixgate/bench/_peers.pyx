@@ -437,3 +437,32 @@ def run_load_client(settings, mode="latency", *, orders=10_000, warmup_orders=1_
         "latency_ns": latency_ns,
         "completed": completed,
     }
+
+
+# -- RAW TCP ------------------------------------------------------------------------------------------
+
+cdef extern from "tcp_pingpong.h" namespace "fixgate::bench" nogil:
+    int run_tcp_echo(int port, int message_bytes, double seconds, const string& ready_file)
+    int run_tcp_pingpong(int port, int message_bytes, int64_t count, vector[int64_t]& samples)
+
+
+def tcp_echo(int port, int message_bytes=200, double seconds=0.0, ready_file=None):
+    """Echo `message_bytes`-byte messages on 127.0.0.1:`port`, one connection at a time, in C, until
+    `seconds` pass (0: until the process ends)."""
+    cdef string ready = (ready_file or "").encode()
+    cdef int error
+    with nogil:
+        error = run_tcp_echo(port, message_bytes, seconds, ready)
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+def tcp_pingpong(int port, int message_bytes=200, int64_t count=10_000):
+    """Return `count` round trips (ns, a list) of one message to the echo on 127.0.0.1:`port`, in C."""
+    cdef vector[int64_t] samples
+    cdef int error
+    with nogil:
+        error = run_tcp_pingpong(port, message_bytes, count, samples)
+    if error:
+        raise OSError(error, os.strerror(error))
+    return list(samples)

@@ -264,3 +264,44 @@ def _measure_ring(group, implementation, quick, **_):
     count = 20_000 if quick or implementation == "reference" else 2_000_000
     return measure(group, implementation, lambda: count, lambda events: ring_transfer(implementation, events),
                    count, 3 if quick else 5, 0)
+
+
+# -- THE NATIVE ENGINE --------------------------------------------------------------------------------
+
+def engine_message_costs(count: int) -> list[int]:
+    """The ns of each order's three messages through the native engine, sessions faked: a client
+    NewOrderSingle, the venue's New and its Canceled, parsed from wire text, decided, answered as text."""
+    import tempfile
+    from pathlib import Path
+
+    from fixgate._engine.engine import NativeEngine
+    from fixgate._fast.describe import RejectDescriber
+    from fixgate.bench.e2e import AWAY_PRICE, SYMBOL, bench_config
+    from fixgate.gateway import build_book, engine_config
+
+    config = bench_config(message_log=False)
+    book = build_book(config)
+    with tempfile.TemporaryDirectory(prefix="fixgate-engine-bench-") as directory:
+        settings = engine_config(config, Path(directory), "BENCH", message_log=False)
+        settings.update(acceptor_settings="", initiator_settings="")
+        engine = NativeEngine(settings, book, RejectDescriber(book))
+        samples = engine.bench_messages(count, book.instruments.id_of(SYMBOL), AWAY_PRICE)
+        del engine
+    if len(samples) != count:
+        raise AssertionError(f"the engine took {len(samples)} of {count} orders")
+    return samples
+
+
+def engine_summary(quick: bool = False) -> list[dict[str, Any]]:
+    """The native engine's own costs: an order's messages with the sessions faked, and the event ring."""
+    from fixgate._engine.engine import event_ring_ns_per_event
+
+    samples = engine_message_costs(2_000 if quick else 50_000)
+    per_event = [event_ring_ns_per_event(100_000 if quick else 2_000_000) for _ in range(1 if quick else 3)]
+    return [
+        {"group": "order through the engine (NewOrderSingle + New + Canceled, sessions faked)",
+         "fast_median_ns": statistics.median(samples), "fast_call_p50_ns": percentile(samples, 0.50),
+         "fast_p99_ns": percentile(samples, 0.99)},
+        {"group": "event ring (engine -> state thread), push under the lock, batch drain",
+         "fast_median_ns": statistics.median(per_event)},
+    ]

@@ -8,6 +8,7 @@ waits for the engine.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -18,7 +19,7 @@ import numpy as np
 import structlog
 
 from fixgate.core import events as ev
-from fixgate.core.events import EVENT_DTYPE, Event
+from fixgate.core.events import EVENT_DTYPE, events_of
 from fixgate.core.latency import PATH_BUCKETS_NS, LatencyHistogram
 from fixgate.core.recovery import JournalAgent, Replayer
 
@@ -69,7 +70,7 @@ class OrderStateAgent:
     name = "order-state"
 
     def __init__(self, drain: Callable[[np.ndarray], int], replayer: Replayer, journal: JournalAgent, *,
-                 on_engine_event: Callable[[Event], None] | None = None, batch: int = 4096) -> None:
+                 on_engine_event: Callable[[ev.Event], None] | None = None, batch: int = 4096) -> None:
         self.drain = drain
         self.replayer = replayer
         self.journal = journal
@@ -79,36 +80,34 @@ class OrderStateAgent:
         self.internal_latency = LatencyHistogram(PATH_BUCKETS_NS)
         self.events = 0
         self.batches = 0
+        self.full = False             # the last drain filled the buffer: more is waiting
 
     @property
     def illegal_transitions(self) -> int:
         return self.replayer.manager.illegal_transitions
 
     def do_work(self) -> int:
-        work = 0
-        while True:
-            count = self.drain(self.buffer)
-            if not count:
-                break
-            records = self.buffer[:count]
-            # Journaled as drained, applied in order; a record's bytes are what recovery replays.
-            self.journal.add_batch(time.time_ns(), records.tobytes())
-            for row in records.tolist():
-                event = Event(*row)
-                kind = event.kind
-                if kind == ev.ACCEPTED and event.sent_ns:
-                    latency = event.sent_ns - event.recv_ns
-                    self.latency.add(latency)
-                    self.internal_latency.record(latency)
-                self.replayer.apply(event)
-                if kind not in ev.ORDER_KINDS and self.on_engine_event is not None:
-                    self.on_engine_event(event)
-            work += count
-            self.batches += 1
-            if count < len(self.buffer):
-                break
-        self.events += work
-        return work
+        """Drain and apply at most one buffer of events (a pass stays short); `full` says more wait."""
+        count = self.drain(self.buffer)
+        self.full = count == len(self.buffer)
+        if not count:
+            return 0
+        records = self.buffer[:count]
+        # Journaled as drained, applied in order; a record's bytes are what recovery replays.
+        self.journal.add_batch(time.time_ns(), records.tobytes())
+        apply = self.replayer.apply
+        for event in events_of(records):
+            kind = event.kind
+            if kind == ev.ACCEPTED and event.sent_ns:
+                latency = event.sent_ns - event.recv_ns
+                self.latency.add(latency)
+                self.internal_latency.record(latency)
+            apply(event)
+            if kind not in ev.ORDER_KINDS and self.on_engine_event is not None:
+                self.on_engine_event(event)
+        self.batches += 1
+        self.events += count
+        return count
 
 
 class MarkingAgent:
@@ -151,16 +150,20 @@ class MarkingAgent:
 class StateThread:
     """Run agents on one thread until stopped; wait on the engine whenever a pass found no work.
 
-    `wait(timeout_ms)` blocks without the GIL until the engine has events (it wakes the thread when
-    its ring fills past a threshold or for an urgent event) or the timeout passes; the timeout is
-    what paces the agents that run on the clock (marking, the risk state). The thread never spins.
+    After each pass, `wait(timeout_ms)` blocks without the GIL until the engine has many events (it
+    wakes the thread when its ring fills past a threshold, or for an urgent event) or the timeout
+    passes, unless `backlog()` says events are piling up; the timeout also paces the agents that
+    run on the clock (marking, the risk state). The thread never spins.
     """
 
     def __init__(self, agents: list[Agent], *, wait: Callable[[int], None], wake: Callable[[], None] | None = None,
-                 idle_ms: int = 2, name: str = "fixgate-state",
-                 on_error: Callable[[str, Exception], None] | None = None) -> None:
+                 idle_ms: int = 5, name: str = "fixgate-state",
+                 on_error: Callable[[str, Exception], None] | None = None,
+                 backlog: Callable[[], bool] | None = None, nice: int = 0) -> None:
         self.agents = agents
+        self.nice = nice
         self.wait = wait
+        self.backlog = backlog or (lambda: False)
         self.wake = wake
         self.idle_ms = idle_ms
         self.on_error = on_error
@@ -192,11 +195,21 @@ class StateThread:
         return work
 
     def _run(self) -> None:
+        if self.nice:
+            # Behind the engine's threads: on a machine with few cores, a pass of this thread must not
+            # delay a message in flight; it takes the CPU when the engine leaves it.
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError as error:
+                log.warning("state_thread_priority_not_set", nice=self.nice, error=str(error))
         while not self._stop.is_set():
             work = self._pass()
             self.passes += 1
             self.last_beat_ns = time.time_ns()
-            if not work:
+            # Work in batches: a pass costs the same for one event as for hundreds, and on a machine
+            # with few cores every pass is taken from the engine's threads. Go round again at once
+            # only while a drain comes back full (events are piling up).
+            if not self.backlog():
                 self.wait(self.idle_ms)
 
     def stop(self, timeout: float = 5.0) -> None:

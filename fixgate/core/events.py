@@ -28,6 +28,13 @@ EVENT_DTYPE = np.dtype([
 ])
 assert EVENT_DTYPE.itemsize == EVENT_BYTES
 
+# The numbers of a record without its texts: `array.view(NUMBERS_DTYPE).tolist()` makes no bytes
+# objects, which is most of what turning a record into Python values costs.
+_NUMBER_FIELDS = [name for name in EVENT_DTYPE.names if not name.startswith("text_")]
+NUMBERS_DTYPE = np.dtype({"names": _NUMBER_FIELDS, "formats": [EVENT_DTYPE.fields[name][0] for name in _NUMBER_FIELDS],
+                          "offsets": [EVENT_DTYPE.fields[name][1] for name in _NUMBER_FIELDS],
+                          "itemsize": EVENT_BYTES})
+
 # -- KINDS ------------------------------------------------------------------------------------------
 
 ACCEPTED = int(EventKind.ACCEPTED)
@@ -149,12 +156,19 @@ def event_bytes(event: Event) -> bytes:
     return np.array([tuple(event)], dtype=EVENT_DTYPE).tobytes()
 
 
+def events_of(records: np.ndarray) -> list[Event]:
+    """Return the events of an EVENT_DTYPE array as Python values (a column at a time: fast)."""
+    make = Event._make
+    texts = zip(records["text_a"].tolist(), records["text_b"].tolist(), records["text_c"].tolist())
+    return [make(numbers + text) for numbers, text in zip(records.view(NUMBERS_DTYPE).tolist(), texts)]
+
+
 def events_from_bytes(data: bytes) -> list[Event]:
     """Return the events packed in `data` (a whole number of records; a torn tail is ignored)."""
     whole = len(data) - len(data) % EVENT_BYTES
     if not whole:
         return []
-    return [Event(*row) for row in np.frombuffer(data[:whole], dtype=EVENT_DTYPE).tolist()]
+    return events_of(np.frombuffer(data[:whole], dtype=EVENT_DTYPE))
 
 
 def make_event(kind: int, **fields) -> Event:

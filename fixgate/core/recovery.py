@@ -252,13 +252,16 @@ class JournalAgent:
         Returns the live state to snapshot (called on the state thread, after the OMS).
     rotate_intents : callable, optional
         Starts a new intent log (after a snapshot made the old one redundant).
+    commit_interval_s : float
+        The shortest time between two transactions.
     """
 
     name = "journal"
 
     def __init__(self, journal: Journal, snapshot: Callable[[], dict[str, Any]], *,
                  rotate_intents: Callable[[], None] | None = None, snapshot_every: int = 50_000,
-                 on_failure: Callable[[str], None] | None = None, retry_interval_s: float = 0.1) -> None:
+                 on_failure: Callable[[str], None] | None = None, retry_interval_s: float = 0.1,
+                 commit_interval_s: float = 0.02, max_pending_batches: int = 64) -> None:
         self.journal = journal
         self.snapshot = snapshot
         self.rotate_intents = rotate_intents
@@ -273,6 +276,11 @@ class JournalAgent:
         self.failures = 0
         self.failing = False
         self._retry_at = 0.0
+        # A transaction at most every `commit_interval_s` (sooner when many batches wait, or a note):
+        # what a crash can take from the journal in between, the engine wrote ahead to the intent log.
+        self.commit_interval_s = commit_interval_s
+        self.max_pending_batches = max_pending_batches
+        self._last_write = 0.0
 
     def add_batch(self, at_ns: int, data: bytes) -> None:
         """Journal a batch of events the state thread applied (state thread)."""
@@ -290,11 +298,19 @@ class JournalAgent:
     def do_work(self, *, now: bool = False) -> int:
         if not self.batches and not self.notes:
             return 0
-        if self.failing and not now and time.monotonic() < self._retry_at:
+        clock = time.monotonic()
+        if self.failing and not now and clock < self._retry_at:
             return 0
+        if not (now or self.notes or clock - self._last_write >= self.commit_interval_s
+                or len(self.batches) >= self.max_pending_batches):
+            return 0
+        self._last_write = clock
         with self._lock:
             notes, self.notes = self.notes, []
-        batches = self.batches
+        # One row for everything drained since the last transaction: the journal's cost is per
+        # transaction, not per event.
+        batches = self.batches if len(self.batches) <= 1 else [(self.batches[0][0],
+                                                               b"".join(data for _, data in self.batches))]
         try:
             seq = self.journal.write(batches, notes)
         except JournalError as error:

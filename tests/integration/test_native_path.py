@@ -352,3 +352,72 @@ def test_journal_when_it_cannot_be_written_trips_the_kill_switch_and_catches_up_
         time.sleep(0.02)
     assert gateway.journal_agent.pending_events == 0 and not gateway.journal_agent.failing
     assert gateway.journal_agent.written == gateway.order_state.events
+
+
+# -- EXACTLY ONCE TO THE CLIENT ACROSS A CRASH ------------------------------------------------------
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.0005, 0.002, 0.02])
+def test_fill_when_the_gateway_is_killed_just_after_it_left_the_venue_reaches_the_client_once(tmp_path, delay_s):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import json
+    import urllib.request
+
+    from fixgate import config as configuration
+    from fixgate.fix.client import FixClient
+
+    config = scripted_config()
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
+    book = VenueBook()
+    venue = ScriptedVenue(config.simulator.port, tmp_path / "venue", script=book).start()
+
+    def status(path="/status"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.admin.port}{path}", timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except OSError:
+            return None, None
+
+    def start_gateway():
+        process = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
+                                    str(tmp_path / "gateway")], stdout=subprocess.DEVNULL,
+                                   stderr=open(tmp_path / f"gateway-{time.monotonic_ns()}.log", "w"))
+        assert venue.wait_for(lambda: status("/ready")[0] == 200, timeout=30), "the gateway did not become ready"
+        return process
+
+    gateway = start_gateway()
+    client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
+                       username="demo", password="demo")
+    client.start()
+    try:
+        assert client.wait_logged_on(15)
+        cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
+        assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+        venue_id = venue.received("D")[-1][11]
+        book.fill(venue, venue_id, 10, "189")
+        if delay_s:
+            time.sleep(delay_s)
+        os.kill(gateway.pid, signal.SIGKILL)
+        gateway.wait(10)
+        gateway = start_gateway()
+        assert client.wait_logged_on(20)
+        fills = lambda: {report.exec_id: report for report in client.reports_for(cl_ord_id)
+                         if getattr(report, "exec_type", None) == ExecType.TRADE}
+        assert client.wait_for(lambda: fills(), timeout=10), "the client never got the fill"
+        time.sleep(1.0)                           # anything sent twice would have arrived by now
+        assert [(report.last_qty, report.cum_qty) for report in fills().values()] == [("10", "10")]
+        code, document = status()
+        assert code == 200
+        assert [(row["symbol"], row["quantity"]) for row in document["positions"]["positions"]] == [("AAPL", "10")]
+        assert document["orders"]["open"] == 0
+    finally:
+        client.stop(0.5)
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            gateway.wait(20)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+        venue.stop()

@@ -239,13 +239,15 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
     // Building the acceptor and initiator creates the sessions (onCreate).
     if (!config_.acceptor_settings.empty()) {
         acceptor_settings_.reset(new FIX::SessionSettings(config_.acceptor_settings));
-        acceptor_store_.reset(new FIX::FileStoreFactory(*acceptor_settings_));
+        if (config_.mapped_store) acceptor_store_.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
+        else acceptor_store_.reset(new FIX::FileStoreFactory(*acceptor_settings_));
         acceptor_.reset(new FIX::ThreadedSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_, *log_factory_));
         for (auto& client : clients_) client->session = acceptor_->getSession(client->id);
     }
     if (!config_.initiator_settings.empty()) {
         initiator_settings_.reset(new FIX::SessionSettings(config_.initiator_settings));
-        initiator_store_.reset(new FIX::FileStoreFactory(*initiator_settings_));
+        if (config_.mapped_store) initiator_store_.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
+        else initiator_store_.reset(new FIX::FileStoreFactory(*initiator_settings_));
         initiator_.reset(new FIX::ThreadedSocketInitiator(*this, *initiator_store_, *initiator_settings_,
                                                           *log_factory_));
         for (auto& venue : venues_) venue->session = initiator_->getSession(venue->id);
@@ -1864,6 +1866,11 @@ void Engine::on_market_data(VenueState& venue, const FIX::Message& message, bool
 // -- SENDING ----------------------------------------------------------------------------------------
 
 bool Engine::send_to_venue(VenueState& venue, FIX::Message& message, int64_t order_id, int64_t request) {
+    if (dry_sessions_) {
+        std::string text;
+        message.toString(text);
+        return true;
+    }
     if (!venue.logged_on.load(std::memory_order_acquire) || venue.session == nullptr) return false;
     if (!venue.session->isLoggedOn()) return false;
     if (!venue.session->send(message)) return false;
@@ -1882,6 +1889,11 @@ bool Engine::send_to_venue(VenueState& venue, FIX::Message& message, int64_t ord
 
 void Engine::send_to_client(int session, FIX::Message& message) {
     if (session < 0 || session >= (int)clients_.size()) return;
+    if (dry_sessions_) {
+        std::string text;
+        message.toString(text);
+        return;
+    }
     ClientState& client = *clients_[session];
     // A client that is not logged on gets it stored and resent when it logs on again.
     if (client.session != nullptr) client.session->send(message);
@@ -2245,6 +2257,112 @@ void Engine::service_loop() {
             next_log_flush = now + 50 * 1000000LL;
         }
     }
+}
+
+// -- BENCHMARKS -------------------------------------------------------------------------------------
+
+namespace {
+std::string wire(const std::string& sender, const std::string& target, int64_t seq, const std::string& msg_type,
+                 const std::string& body) {
+    std::string text = "35=" + msg_type + "\x01" + "49=" + sender + "\x01" + "56=" + target + "\x01" + "34=" +
+                       std::to_string(seq) + "\x01" + "52=" + utc_timestamp(realtime_ns()) + "\x01" + body;
+    std::string head = "8=FIX.4.4\x01" "9=" + std::to_string(text.size()) + "\x01";
+    std::string message = head + text;
+    unsigned sum = 0;
+    for (unsigned char c : message) sum += c;
+    char trailer[16];
+    snprintf(trailer, sizeof(trailer), "10=%03u\x01", sum % 256);
+    return message + trailer;
+}
+}  // namespace
+
+int64_t Engine::bench_messages(int64_t count, int instrument, const std::string& price,
+                               std::vector<int64_t>& samples) {
+    if (started_ || clients_.empty() || venues_.empty() || instrument < 0 || instrument >= (int)config_.instruments.size())
+        throw std::runtime_error("bench_messages needs an engine that is not started, with a client, a venue "
+                                 "and an instrument");
+    dry_sessions_ = true;
+    ClientState& client = *clients_[0];
+    VenueState& venue = *venues_[config_.instruments[instrument].venue];
+    venue.logged_on.store(true);
+    venue.state.store(FG_VENUE_READY);
+    const InstrumentConfig& spec = config_.instruments[instrument];
+    std::vector<fg_event> scratch(4096);
+    samples.clear();
+    samples.reserve((size_t)count);
+    int64_t done = 0;
+    std::string prefix = "B" + config_.token + "-";
+    for (int64_t i = 0; i < count; ++i) {
+        std::string cl_ord_id = prefix + std::to_string(i);
+        std::string order_text = wire(client.config.comp_id, config_.comp_id, i + 1, "D",
+                                      "11=" + cl_ord_id + "\x01" "55=" + spec.symbol + "\x01" "54=1\x01" "60=" +
+                                      utc_timestamp(realtime_ns()) + "\x01" "38=" + format_units(1, spec.lot) +
+                                      "\x01" "40=2\x01" "44=" + price + "\x01" "59=3\x01");
+        int64_t started = monotonic_ns();
+        FIX::Message order(order_text, false);
+        fromApp(order, client.id);
+        int64_t order_id = 0;
+        {
+            auto known = client.order_ids.find(cl_ord_id);
+            if (known != client.order_ids.end()) order_id = known->second;
+        }
+        if (order_id == 0) break;                               // refused: the book or the ring said no
+        std::string venue_id = gateway_order_id(order_id);
+        std::string common = "37=V" + std::to_string(order_id) + "\x01" "11=" + venue_id + "\x01" "55=" + spec.symbol +
+                             "\x01" "54=1\x01" "38=" + format_units(1, spec.lot) + "\x01" "44=" + price + "\x01";
+        FIX::Message acked(wire(venue.config.comp_id, config_.comp_id, 2 * i + 1, "8",
+                                common + "17=A" + std::to_string(i) + "\x01" "150=0\x01" "39=0\x01" "151=" +
+                                format_units(1, spec.lot) + "\x01" "14=0\x01" "6=0\x01"), false);
+        fromApp(acked, venue.id);
+        FIX::Message canceled(wire(venue.config.comp_id, config_.comp_id, 2 * i + 2, "8",
+                                   common + "17=C" + std::to_string(i) + "\x01" "150=4\x01" "39=4\x01" "151=0\x01"
+                                   "14=0\x01" "6=0\x01"), false);
+        fromApp(canceled, venue.id);
+        samples.push_back(monotonic_ns() - started);
+        ++done;
+        // The state thread's part, outside the timing: keep the ring from filling.
+        if (ring_.size() > 3000) drain(scratch.data(), (int64_t)scratch.size());
+    }
+    while (drain(scratch.data(), (int64_t)scratch.size()) > 0) {
+    }
+    dry_sessions_ = false;
+    venue.logged_on.store(false);
+    return done;
+}
+
+double bench_event_ring(int64_t count, int64_t batch) {
+    EventRing ring(65536);
+    std::mutex lock;                                            // the engine lock a producer holds
+    std::atomic<bool> done{false};
+    int64_t started = monotonic_ns();
+    std::thread consumer([&]() {
+        std::vector<fg_event> out((size_t)batch);
+        int64_t received = 0;
+        while (received < count) {
+            int64_t got = ring.drain(out.data(), batch);
+            if (got == 0) {
+                if (!ring.overflow_empty_relaxed()) {
+                    std::lock_guard<std::mutex> guard(lock);
+                    got = ring.drain_overflow(out.data(), batch);
+                }
+                if (got == 0) ring.wait(1);
+            }
+            received += got;
+        }
+        done.store(true);
+    });
+    fg_event event;
+    memset(&event, 0, sizeof(event));
+    event.kind = FG_EVENT_ACKED;
+    for (int64_t i = 0; i < count; ++i) {
+        std::lock_guard<std::mutex> guard(lock);
+        event.seq = i + 1;
+        event.order_id = i + 1;
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        ring.push(event, false);
+    }
+    consumer.join();
+    return (double)(monotonic_ns() - started) / (double)count;
 }
 
 }  // namespace fixgate

@@ -41,6 +41,7 @@
 #include "event.h"
 #include "fast_api.h"
 #include "hash_set.h"
+#include "mapped_store.h"
 #include "message_log.h"
 #include "numbers.h"
 #include "outbox.h"
@@ -81,6 +82,8 @@ struct EngineConfig {
     std::string acceptor_settings;       // QuickFIX settings files ("" when there are no such sessions)
     std::string initiator_settings;
     std::string fixlog_dir;              // "" for no message logs
+    std::string store_dir;               // where the sessions' stores live
+    bool mapped_store = true;            // MappedStore (no system call per message), else QuickFIX's FileStore
     std::string intent_log;              // the write-ahead file of intents
     std::vector<InstrumentConfig> instruments;
     std::vector<ClientConfig> clients;
@@ -230,6 +233,10 @@ enum CancelReason : uint8_t {
     CANCEL_SHUTDOWN = 5, CANCEL_UNKNOWN_AT_VENUE = 6,
 };
 
+// The production ring, pushed by one thread and drained by another as the engine and the state
+// thread use it; returns the ns per event.
+double bench_event_ring(int64_t count, int64_t batch);
+
 // A live order as recovery gives it back to the engine before start.
 struct RestoredOrder {
     Order order;
@@ -268,6 +275,13 @@ public:
     void inject_error_before_send(int64_t count) { inject_before_send_.store(count); }
     void inject_error_after_send(int64_t count) { inject_after_send_.store(count); }
     void forget_day();   // the trading day rolled: forget yesterday's ClOrdIDs and ExecIDs
+
+    // -- BENCHMARKS --------------------------------------------------------------------------------
+    // The whole per-message cost of an order through the engine with the sessions faked: a client
+    // NewOrderSingle, the venue's New and Canceled reports, each parsed from its wire text as QuickFIX
+    // would, handled by fromApp, answered (encoded to text, not sent). For an engine built without
+    // sessions. Fills `samples` with the ns of each order's three messages; returns the orders done.
+    int64_t bench_messages(int64_t count, int instrument, const std::string& price, std::vector<int64_t>& samples);
 
     // -- EVENTS (the state thread) -----------------------------------------------------------------
     int64_t drain(fg_event* out, int64_t limit);
@@ -407,8 +421,8 @@ private:
     // QuickFIX
     std::unique_ptr<FIX::SessionSettings> acceptor_settings_;
     std::unique_ptr<FIX::SessionSettings> initiator_settings_;
-    std::unique_ptr<FIX::FileStoreFactory> acceptor_store_;
-    std::unique_ptr<FIX::FileStoreFactory> initiator_store_;
+    std::unique_ptr<FIX::MessageStoreFactory> acceptor_store_;
+    std::unique_ptr<FIX::MessageStoreFactory> initiator_store_;
     std::unique_ptr<FIX::LogFactory> log_factory_;
     MaskedLogFactory* masked_logs_ = nullptr;
     std::unique_ptr<FIX::ThreadedSocketAcceptor> acceptor_;
@@ -423,6 +437,7 @@ private:
     std::deque<std::pair<int, int>> service_tasks_;     // (task, index)
     bool started_ = false;
     bool stopped_ = false;
+    bool dry_sessions_ = false;                         // bench_messages: encode answers, send nothing
 
     // the watchdog: when each engine thread entered the callback it is in (0 when outside)
     static const int WATCH_SLOTS = 64;

@@ -63,7 +63,7 @@ class State:
         self.orders = Orders(INSTRUMENTS, SESSIONS, VENUES)
         self.positions = PositionTracker(CONFIG.risk.starting_equity, INSTRUMENTS)
         self.replayer = Replayer(self.orders, self.positions, DailyFigures(0))
-        self.journal = JournalAgent(journal, self.snapshot, snapshot_every=snapshot_every)
+        self.journal = JournalAgent(journal, self.snapshot, snapshot_every=snapshot_every, commit_interval_s=0.0)
         self.engine_events: list[Event] = []
 
     def snapshot(self):
@@ -96,10 +96,15 @@ def test_order_state_agent_when_more_events_wait_than_the_buffer_holds_drains_th
     state = State(journal)
     engine = Engine(order_events())
     agent = state.agent(engine, batch=2)
-    assert agent.do_work() == 5 and agent.batches == 3 and engine.calls == 3       # 2 + 2 + 1: the last was short
+    counts = []
+    while True:                                   # one buffer a pass, while `full` says more wait
+        counts.append(agent.do_work())
+        if not agent.full:
+            break
+    assert counts == [2, 2, 1] and agent.batches == 3 and engine.calls == 3
     assert state.journal.pending_events == 5
-    state.journal.do_work()
-    assert [batch.count for batch in journal.batches()] == [2, 2, 1]
+    state.journal.do_work(now=True)
+    assert [batch.count for batch in journal.batches()] == [5]          # one transaction, one row
     assert [event for batch in journal.batches() for event in batch.events()] == order_events()
 
 
@@ -107,7 +112,8 @@ def test_order_state_agent_when_the_buffer_fills_exactly_asks_once_more(tmp_path
     state = State(SqliteJournal(tmp_path / "journal.sqlite3"))
     engine = Engine(order_events()[:4])
     agent = state.agent(engine, batch=2)
-    assert agent.do_work() == 4 and engine.calls == 3 and agent.batches == 2
+    assert [agent.do_work(), agent.full, agent.do_work(), agent.full] == [2, True, 2, True]
+    assert agent.do_work() == 0 and not agent.full and engine.calls == 3 and agent.batches == 2
 
 
 def test_order_state_agent_when_an_event_is_illegal_counts_it_and_still_journals_it(tmp_path):
@@ -232,7 +238,7 @@ def wait_until(condition, timeout_s: float = 5.0) -> bool:
     return condition()
 
 
-def test_state_thread_when_a_pass_finds_no_work_waits_for_the_idle_timeout():
+def test_state_thread_when_nothing_piles_up_waits_after_every_pass():
     agent = Agent(work=3)
     waits = Waits(agent)
     thread = StateThread([agent], wait=waits.wait, wake=waits.wake, idle_ms=7)
@@ -240,8 +246,18 @@ def test_state_thread_when_a_pass_finds_no_work_waits_for_the_idle_timeout():
     assert wait_until(lambda: len(waits.timeouts) >= 3)
     thread.stop()
     assert set(waits.timeouts) == {7}
-    assert waits.calls_before[0] == 4                                  # three busy passes, then the first idle one
+    assert waits.calls_before[0] == 1                          # batches: a wait after each pass, busy or not
     assert all(later - earlier == 1 for earlier, later in zip(waits.calls_before, waits.calls_before[1:]))
+
+
+def test_state_thread_when_events_pile_up_goes_round_again_without_waiting():
+    agent = Agent(work=3)
+    waits = Waits(agent)
+    thread = StateThread([agent], wait=waits.wait, wake=waits.wake, idle_ms=7, backlog=lambda: agent.calls < 4)
+    thread.start()
+    assert wait_until(lambda: len(waits.timeouts) >= 1)
+    thread.stop()
+    assert waits.calls_before[0] == 4                          # three passes back to back while `backlog` held
 
 
 def test_state_thread_when_stopped_wakes_the_wait_and_ends_promptly():

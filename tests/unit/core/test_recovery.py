@@ -421,14 +421,14 @@ class Snapshots:
 
 def test_journal_agent_when_batches_and_notes_are_pending_writes_them_in_one_pass(tmp_path):
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    agent = JournalAgent(journal, Snapshots())
+    agent = JournalAgent(journal, Snapshots(), commit_interval_s=0.0)
     day = Day()
     agent.add_batch(NOON, records(day.accepted(1, "c1", 5, 19_000), day.acked(1)))
     agent.add_batch(NOON + 1, records(day.filled(1, 5, 19_000, "E1")))
     agent.note("risk_state_changed", {"to": "WARNING"})
     assert agent.pending_events == 3
     assert agent.do_work() == 4 and agent.pending_events == 0 and agent.written == 3
-    assert [batch.count for batch in journal.batches()] == [2, 1]
+    assert [batch.count for batch in journal.batches()] == [3]                 # one row for the pass
     assert [(note.kind, note.data) for note in journal.notes()] == [("risk_state_changed", {"to": "WARNING"})]
     assert agent.do_work() == 0
 
@@ -436,7 +436,7 @@ def test_journal_agent_when_batches_and_notes_are_pending_writes_them_in_one_pas
 def test_journal_agent_when_enough_events_were_written_snapshots_and_rotates_the_intents(tmp_path):
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
     snapshots = Snapshots()
-    agent = JournalAgent(journal, snapshots, rotate_intents=snapshots.rotate, snapshot_every=3)
+    agent = JournalAgent(journal, snapshots, rotate_intents=snapshots.rotate, snapshot_every=3, commit_interval_s=0.0)
     day = Day()
     agent.add_batch(NOON, records(day.accepted(1, "c1", 5, 19_000), day.acked(1)))
     agent.do_work()
@@ -450,7 +450,7 @@ def test_journal_agent_when_enough_events_were_written_snapshots_and_rotates_the
 def test_journal_agent_when_the_journal_fails_keeps_everything_retries_and_tells_on_failure_once(tmp_path):
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
     failures = []
-    agent = JournalAgent(journal, Snapshots(), on_failure=failures.append, retry_interval_s=0.0)
+    agent = JournalAgent(journal, Snapshots(), on_failure=failures.append, retry_interval_s=0.0, commit_interval_s=0.0)
     day = Day()
     journal.connection.execute("PRAGMA query_only = ON")              # the disk refuses writes
     agent.add_batch(NOON, records(day.accepted(1, "c1", 5, 19_000)))
@@ -473,7 +473,7 @@ def test_journal_agent_when_the_journal_fails_keeps_everything_retries_and_tells
 
 def test_journal_agent_when_failing_waits_for_the_retry_interval_before_trying_again(tmp_path):
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    agent = JournalAgent(journal, Snapshots(), retry_interval_s=60.0)
+    agent = JournalAgent(journal, Snapshots(), retry_interval_s=60.0, commit_interval_s=0.0)
     journal.connection.execute("PRAGMA query_only = ON")
     agent.add_batch(NOON, records(Day().accepted(1, "c1", 5, 19_000)))
     agent.do_work()
@@ -486,7 +486,7 @@ def test_journal_agent_when_failing_waits_for_the_retry_interval_before_trying_a
 def test_journal_agent_when_flushed_during_an_outage_tells_on_failure_once(tmp_path):
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
     failures = []
-    agent = JournalAgent(journal, Snapshots(), on_failure=failures.append, retry_interval_s=0.0)
+    agent = JournalAgent(journal, Snapshots(), on_failure=failures.append, retry_interval_s=0.0, commit_interval_s=0.0)
     journal.connection.execute("PRAGMA query_only = ON")
     agent.add_batch(NOON, records(Day().accepted(1, "c1", 5, 19_000)))
     agent.do_work()
@@ -507,3 +507,17 @@ def test_snapshot_state_when_taken_keeps_only_live_orders_and_the_counters():
     assert state["positions"] == positions.state()
     assert state["daily"] == {"day_start_ns": TODAY, "orders": 4, "notional": replayer.daily.notional}
     assert (state["next_order_id"], state["next_reject_id"], state["last_event_seq"]) == (5, -2, 21)
+
+
+def test_journal_agent_when_batches_come_faster_than_its_interval_writes_them_in_one_transaction(tmp_path):
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    agent = JournalAgent(journal, Snapshots(), commit_interval_s=3600.0, max_pending_batches=3)
+    agent.add_batch(1, event_bytes(make_event(ev.ACKED, seq=1, order_id=1)))
+    assert agent.do_work() == 1                                  # the first transaction goes at once
+    for number in (2, 3):
+        agent.add_batch(number, event_bytes(make_event(ev.ACKED, seq=number, order_id=number)))
+        assert agent.do_work() == 0                              # then it waits for its interval...
+    agent.add_batch(4, event_bytes(make_event(ev.ACKED, seq=4, order_id=4)))
+    assert agent.do_work() == 3                                  # ...or for three batches waiting
+    assert [batch.count for batch in journal.batches()] == [1, 3]
+    assert [event.seq for batch in journal.batches() for event in batch.events()] == [1, 2, 3, 4]
