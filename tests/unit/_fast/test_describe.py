@@ -7,7 +7,9 @@ each test also asks the twin, so that a change to either side shows here.
 import ast
 import locale
 import math
+import os
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -236,22 +238,29 @@ def test_describe_when_position_is_extreme_sums_lots_exactly():
                                 "above the limit 5 for XYZ")
 
 
-def test_describe_when_process_locale_uses_decimal_comma_still_prints_points():
-    previous = locale.setlocale(locale.LC_NUMERIC)
-    for name in ("de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"):
-        try:
-            locale.setlocale(locale.LC_NUMERIC, name)
-            break
-        except locale.Error:
-            continue
-    else:
-        pytest.skip("no locale with a decimal comma is installed")
-    try:
-        book = plain_book({"reference_price": 10.0})
-        assert both(RejectDescriber(book), R.MAX_ORDER_NOTIONAL, instrument_id=0, side=1, ord_type=2, qty=1.5,
-                    price=2.25) == "notional 3.38 exceeds max order notional inf for XYZ"
-    finally:
-        locale.setlocale(locale.LC_NUMERIC, previous)
+def test_describe_when_process_locale_uses_decimal_comma_still_prints_points(tmp_path):
+    # A locale with a decimal comma, built for this test (glibc's localedef and its locale sources),
+    # set in a fresh process before the describer formats a number.
+    import subprocess
+    import sys
+
+    built = subprocess.run(["localedef", "-i", "de_DE", "-f", "UTF-8", str(tmp_path / "de_DE.UTF-8")],
+                           capture_output=True, text=True)
+    assert (tmp_path / "de_DE.UTF-8").exists(), built.stderr
+    program = """
+import locale
+locale.setlocale(locale.LC_NUMERIC, "de_DE.UTF-8")
+assert locale.localeconv()["decimal_point"] == ","
+from tests.unit._fast.test_describe import plain_book, both
+from fixgate._fast.codes import RejectCode as R
+from fixgate._fast.describe import RejectDescriber
+book = plain_book({"reference_price": 10.0})
+print(both(RejectDescriber(book), R.MAX_ORDER_NOTIONAL, instrument_id=0, side=1, ord_type=2, qty=1.5, price=2.25))
+"""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "LOCPATH": str(tmp_path)}, cwd=Path(__file__).parents[3])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "notional 3.38 exceeds max order notional inf for XYZ"
 
 
 # -- SYMBOLS ----------------------------------------------------------------------------------------
