@@ -171,6 +171,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t rotate_intents(const string&) except +
         void inject_error_before_send(int64_t)
         void inject_error_after_send(int64_t)
+        void inject_stall(int64_t)
         void forget_day() except +
         int64_t drain(fg_event*, int64_t) except +
         void wait_events(int64_t) except +
@@ -565,6 +566,10 @@ cdef class NativeEngine:
     def inject_error_after_send(self, int64_t count=1):
         """Make the next `count` new orders fail right after they were sent (tests of fail-closed)."""
         self.engine.inject_error_after_send(count)
+
+    def inject_stall(self, int64_t ms):
+        """Make the next application message's callback hang for `ms` (tests of the watchdog)."""
+        self.engine.inject_stall(ms)
 
     def forget_day(self):
         """A new trading day: forget yesterday's ClOrdIDs and ExecIDs (memory stays bounded)."""

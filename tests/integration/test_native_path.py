@@ -421,3 +421,74 @@ def test_fill_when_the_gateway_is_killed_just_after_it_left_the_venue_reaches_th
         except subprocess.TimeoutExpired:
             gateway.kill()
         venue.stop()
+
+
+# -- WATCHDOG AND STOP ------------------------------------------------------------------------------
+
+def test_health_when_an_engine_thread_hangs_in_a_callback_says_so_and_recovers(make_stack):
+    stack = make_stack()
+    gateway = stack.gateway
+    client = stack.client()
+    assert gateway.health()["status"] == "ok"
+    gateway.engine.inject_stall(3000)                            # the next message's callback hangs 3 s
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
+    deadline = time.monotonic() + 3
+    while gateway.health()["status"] == "ok" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health = gateway.health()
+    assert health["status"] == "stalled" and "inside one callback" in health["watchdog"]["problems"][0]
+    assert not gateway.readiness()["ready"]
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW, timeout=5) is not None
+    assert gateway.health()["status"] == "ok"
+
+
+def test_sigterm_when_a_client_stops_reading_still_stops_the_gateway_in_time(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from fixgate import config as configuration
+    from fixgate.simulator.venue import VenueSimulator
+
+    base = stack_config()
+    fast_client = dataclasses.replace(base.clients[1], max_order_rate=100000.0, burst=100000)
+    config = dataclasses.replace(base, clients=(base.clients[0], fast_client),
+                                 risk=dataclasses.replace(base.risk, kill_order_rate=None, global_max_order_rate=None))
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
+    venue = VenueSimulator(config, tmp_path / "venue", message_log=False)
+    venue.start()
+    gateway = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
+                                str(tmp_path / "gateway")], stdout=subprocess.DEVNULL,
+                               stderr=open(tmp_path / "gateway.log", "w"))
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.admin.port}/ready", timeout=1) as response:
+                return json.loads(response.read())["ready"]
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 30
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        slow = RawFixClient("127.0.0.1", config.acceptor.port, "CLIENT2", "FIXGATE")
+        assert slow.logon("demo", "demo")
+        try:
+            for number in range(2000):                             # reports pile up, unread
+                slow.send("D", [(11, f"S{number}"), (55, "AAPL"), (54, "1"), (60, "20260101-00:00:00"),
+                                (38, "1"), (40, "2"), (44, "187.00"), (59, "3")])
+        except OSError:
+            pass
+        started = time.monotonic()
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(20) == 0                               # a graceful stop, whatever the peer does
+        assert time.monotonic() - started < 15
+        slow.close()
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+        venue.stop(0.2)

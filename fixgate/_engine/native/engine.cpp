@@ -518,6 +518,8 @@ void Engine::fromApp(const FIX::Message& message, const FIX::SessionID& id)
     SessionRef ref = find_session(id);
     if (ref.index < 0) throw FIX::UnsupportedMessageType();
     const std::string& msg_type = text_of(message.getHeader(), TAG_MSG_TYPE);
+    int64_t stall_ms = inject_stall_ms_.exchange(0);
+    if (stall_ms > 0) usleep((useconds_t)(stall_ms * 1000));
     try {
         if (!ref.venue) {
             ClientState& client = *clients_[ref.index];

@@ -274,6 +274,8 @@ public:
     // their venue send.
     void inject_error_before_send(int64_t count) { inject_before_send_.store(count); }
     void inject_error_after_send(int64_t count) { inject_after_send_.store(count); }
+    // ... and make the next application message's callback hang for `ms` (tests of the watchdog).
+    void inject_stall(int64_t ms) { inject_stall_ms_.store(ms); }
     void forget_day();   // the trading day rolled: forget yesterday's ClOrdIDs and ExecIDs
 
     // -- BENCHMARKS --------------------------------------------------------------------------------
@@ -414,6 +416,7 @@ private:
     std::atomic<bool> accepting_{true};
     std::atomic<int64_t> inject_before_send_{0};
     std::atomic<int64_t> inject_after_send_{0};
+    std::atomic<int64_t> inject_stall_ms_{0};
     int intent_fd_ = -1;
     Counters counters_;
     StageHistogram stages_[STAGE_COUNT];

@@ -5,7 +5,6 @@ each test also asks the twin, so that a change to either side shows here.
 """
 
 import ast
-import locale
 import math
 import os
 from importlib import resources

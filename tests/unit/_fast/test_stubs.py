@@ -6,11 +6,14 @@ from importlib import resources
 
 import pytest
 
-MODULES = ["codes", "instruments", "quotes", "throttle", "risk", "ring"]
+# Every compiled extension of the package with its stub: (package, module).
+MODULES = [("fixgate._fast", name) for name in ("codes", "instruments", "quotes", "throttle", "risk", "ring",
+                                                 "describe")] + [("fixgate._engine", "engine"),
+                                                                 ("fixgate.bench", "_peers")]
 
 
-def stub_names(module: str):
-    tree = ast.parse(resources.files("fixgate._fast").joinpath(f"{module}.pyi").read_text())
+def stub_names(package: str, module: str):
+    tree = ast.parse(resources.files(package).joinpath(f"{module}.pyi").read_text())
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
             members = [item.name for item in node.body if isinstance(item, ast.FunctionDef)]
@@ -24,10 +27,10 @@ def stub_names(module: str):
             yield node.target.id, []
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_stub_when_compared_to_extension_lists_only_real_names(module):
-    runtime = importlib.import_module(f"fixgate._fast.{module}")
-    for name, members in stub_names(module):
+@pytest.mark.parametrize("package, module", MODULES)
+def test_stub_when_compared_to_extension_lists_only_real_names(package, module):
+    runtime = importlib.import_module(f"{package}.{module}")
+    for name, members in stub_names(package, module):
         assert hasattr(runtime, name), f"{module}.{name}"
         for member in members:
             assert hasattr(getattr(runtime, name), member), f"{module}.{name}.{member}"
