@@ -8,6 +8,7 @@ journal, marking, the risk-state machine) and the admin API, and stops it.
 
 from __future__ import annotations
 
+import gc
 import os
 import string
 import subprocess
@@ -155,6 +156,20 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
         equity=float(risk.starting_equity),
         day_start_ns=next_day_start_ns(config, now_ns or time.time_ns()),
     )
+
+
+def tune_collector() -> None:
+    """Keep Python's cyclic garbage collector off the state thread's back.
+
+    The state thread allocates an order view and a few small objects per order, nearly none of them
+    in cycles; with the default thresholds the collector ran every few hundred orders and took about
+    6% of the gateway's CPU under load. What exists at start (modules, configuration) is frozen out of
+    the collector's sight; young objects are collected ten times less often. Idempotent.
+    """
+    gc.freeze()
+    threshold, *older = gc.get_threshold()
+    if threshold < 7000:
+        gc.set_threshold(7000, *older)
 
 
 def instruments_of(config: Config) -> list[Instrument]:
@@ -344,6 +359,7 @@ class Gateway:
 
     def start(self) -> None:
         """Start the state thread, then the engine (listen for clients, connect to venues)."""
+        tune_collector()
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:

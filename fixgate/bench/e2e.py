@@ -362,38 +362,52 @@ def sustained_section(work: Path, *, quick: bool) -> list[dict[str, Any]]:
     directory.mkdir(parents=True)
     stack = NativeStack(directory, bench_config(), pinned=False, venue_mode="ioc").start()
     steps: list[dict[str, Any]] = []
-    plan = [(1000, 2.0), (2000, 3.0)] if quick else [(5000, 10.0), (10000, 10.0), (25000, 10.0), (25000, 60.0)]
+    # Rising rates for a short while each, up to the first that loses orders or falls short; then the
+    # highest rate that held, for a long while.
+    plan = [(1000, 2.0), (2000, 3.0)] if quick else [(rate, 10.0) for rate in (2500, 5000, 6000, 7000, 8000, 10000,
+                                                                                15000, 20000, 25000)]
+    long_seconds = 5.0 if quick else 60.0
+
+    def step(rate: int, seconds: float) -> dict[str, Any]:
+        before = stack.admin("/status") or {}
+        backlog: list[tuple[int, int]] = []
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.5):
+                status = stack.admin("/status") or {}
+                ring = status.get("ring", {})
+                backlog.append((ring.get("occupancy", 0) + ring.get("overflow", 0),
+                                status.get("journal", {}).get("pending_events", 0)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        result = stack.client("gateway", mode="rate", orders=None, warmup=100, rate=rate, duration=seconds,
+                              tif="3", complete_on="final")
+        stop.set()
+        sampler.join()
+        after = stack.admin("/status") or {}
+        figures = {
+            "target_per_second": rate, "seconds": seconds, "sent": result["measured_orders_sent"],
+            "lost": result["orders_lost"], "achieved_per_second": round(result["orders_per_second"], 1),
+            "latency": percentiles(result["samples_ns"]),
+            "backlog_max_events": max((ring for ring, _ in backlog), default=0),
+            "journal_pending_max": max((pending for _, pending in backlog), default=0),
+            "backlog_last_events": backlog[-1][0] if backlog else 0,
+            "gateway_rss_before": before.get("memory_rss_bytes"), "gateway_rss_after": after.get("memory_rss_bytes"),
+        }
+        steps.append(figures)
+        return figures
+
     try:
+        held = None
         for rate, seconds in plan:
-            before = stack.admin("/status") or {}
-            backlog: list[tuple[int, int]] = []
-            stop = threading.Event()
-
-            def sample():
-                while not stop.wait(0.5):
-                    status = stack.admin("/status") or {}
-                    ring = status.get("ring", {})
-                    backlog.append((ring.get("occupancy", 0) + ring.get("overflow", 0),
-                                    status.get("journal", {}).get("pending_events", 0)))
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            result = stack.client("gateway", mode="rate", orders=None, warmup=100, rate=rate, duration=seconds,
-                                  tif="3", complete_on="final")
-            stop.set()
-            sampler.join()
-            after = stack.admin("/status") or {}
-            steps.append({
-                "target_per_second": rate, "seconds": seconds, "sent": result["measured_orders_sent"],
-                "lost": result["orders_lost"], "achieved_per_second": round(result["orders_per_second"], 1),
-                "latency": percentiles(result["samples_ns"]),
-                "backlog_max_events": max((ring for ring, _ in backlog), default=0),
-                "journal_pending_max": max((pending for _, pending in backlog), default=0),
-                "backlog_last_events": backlog[-1][0] if backlog else 0,
-                "gateway_rss_before": before.get("memory_rss_bytes"), "gateway_rss_after": after.get("memory_rss_bytes"),
-            })
-            if result["orders_lost"] or result["orders_per_second"] < 0.95 * rate:
+            figures = step(rate, seconds)
+            if figures["lost"] or figures["achieved_per_second"] < 0.95 * rate:
                 break
+            held = rate
+        if held is not None:
+            step(held, long_seconds)
     finally:
         stack.stop()
     return steps

@@ -11,6 +11,8 @@
 
 #include <stdio.h>
 
+#include <algorithm>
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +27,13 @@ namespace fixgate {
 
 // Replace the value of every Password(554) field of a raw FIX message, and SOH with '|'.
 inline void append_masked(std::string& out, const std::string& message) {
+    if (message.compare(0, 4, "554=") != 0 && message.find("\001554=") == std::string::npos) {
+        // No password (nearly every message): one copy, SOH made visible.
+        size_t at = out.size();
+        out.append(message);
+        std::replace(out.begin() + (std::string::difference_type)at, out.end(), '\001', '|');
+        return;
+    }
     size_t start = 0;
     while (start <= message.size()) {
         size_t end = message.find('\x01', start);
