@@ -118,7 +118,8 @@ class AdminServer:
             if path == "/":
                 self._send(handler, 200, self.page, "text/html; charset=utf-8")
             elif path == "/health":
-                self._json(handler, 200, self.gateway.health())
+                health = self.gateway.health()
+                self._json(handler, 200 if health["status"] == "ok" else 503, health)
             elif path == "/ready":
                 ready = self.gateway.readiness()
                 self._json(handler, 200 if ready["ready"] else 503, ready)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -438,6 +440,12 @@ def test_health_when_an_engine_thread_hangs_in_a_callback_says_so_and_recovers(m
     health = gateway.health()
     assert health["status"] == "stalled" and "inside one callback" in health["watchdog"]["problems"][0]
     assert not gateway.readiness()["ready"]
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{stack.config.admin.port}/health", timeout=2)
+        code = 200
+    except urllib.error.HTTPError as error:
+        code = error.code
+    assert code == 503                                           # never 200 through a freeze
     assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW, timeout=5) is not None
     assert gateway.health()["status"] == "ok"
 

@@ -1328,39 +1328,10 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
     case '8': {
         if (request > 0) {
             // A venue that answers a cancel or replace with an ExecutionReport reject.
-            if (order.replace.kind == REQUEST_REPLACE && request == order.replace.number) {
-                if (order.in_book) fast_.on_replace_rejected(fast_.book, order.id);
-                fg_event event = order_event(FG_EVENT_REPLACE_REJECTED, order);
-                event.aux = request;
-                push(event);
-                FIX::Message reject = new_message("9");
-                reject.setField(TAG_ORDER_ID, gateway_order_id(order.id));
-                reject.setField(TAG_CL_ORD_ID, order.replace.client_cl_ord_id);
-                reject.setField(TAG_ORIG_CL_ORD_ID, order.replace.orig_client_cl_ord_id);
-                order.replace = Request();
-                reject.setField(TAG_ORD_STATUS, std::string(1, visible_status(order)));
-                reject.setField(TAG_CXL_REJ_RESPONSE_TO, "2");
-                reject.setField(TAG_CXL_REJ_REASON, "99");
-                set(reject, TAG_TEXT, venue_text);
-                send_to_client(order.session, reject);
-            } else if (order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number) {
-                fg_event event = order_event(FG_EVENT_CANCEL_REJECTED, order);
-                event.aux = request;
-                push(event);
-                Request cancel = order.cancel;
-                order.cancel = Request();
-                if (!cancel.client_cl_ord_id.empty()) {
-                    FIX::Message reject = new_message("9");
-                    reject.setField(TAG_ORDER_ID, gateway_order_id(order.id));
-                    reject.setField(TAG_CL_ORD_ID, cancel.client_cl_ord_id);
-                    reject.setField(TAG_ORIG_CL_ORD_ID, cancel.orig_client_cl_ord_id);
-                    reject.setField(TAG_ORD_STATUS, std::string(1, visible_status(order)));
-                    reject.setField(TAG_CXL_REJ_RESPONSE_TO, "1");
-                    reject.setField(TAG_CXL_REJ_REASON, "99");
-                    set(reject, TAG_TEXT, venue_text);
-                    send_to_client(order.session, reject);
-                }
-            }
+            if (order.replace.kind == REQUEST_REPLACE && request == order.replace.number)
+                refuse_request(order, REQUEST_REPLACE, 0, "99", venue_text, recv_ns);
+            else if (order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number)
+                refuse_request(order, REQUEST_CANCEL, 0, "99", venue_text, recv_ns);
             return;
         }
         if (order.in_book) {
@@ -1437,6 +1408,34 @@ void Engine::book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ti
     if (done) finish(order);
 }
 
+// The venue refused a pending cancel or replace (or never got it): drop the request (a replace gives
+// back what it reserved), tell the state thread, and answer the client with an OrderCancelReject when
+// the request was its own. `ord_status` 0: the order's status as the gateway sees it.
+void Engine::refuse_request(Order& order, uint8_t kind, char ord_status, const std::string& reason,
+                            const std::string& text, int64_t recv_ns) {
+    Request refused = kind == REQUEST_REPLACE ? order.replace : order.cancel;
+    if (kind == REQUEST_REPLACE) {
+        if (order.in_book) fast_.on_replace_rejected(fast_.book, order.id);
+        order.replace = Request();
+    } else {
+        order.cancel = Request();
+    }
+    fg_event event = order_event(kind == REQUEST_REPLACE ? FG_EVENT_REPLACE_REJECTED : FG_EVENT_CANCEL_REJECTED, order);
+    event.recv_ns = recv_ns;
+    event.aux = refused.number;
+    push(event);
+    if (refused.client_cl_ord_id.empty()) return;             // the gateway's own cancel: nobody to tell
+    FIX::Message reject = new_message("9");
+    reject.setField(TAG_ORDER_ID, gateway_order_id(order.id));
+    reject.setField(TAG_CL_ORD_ID, refused.client_cl_ord_id);
+    reject.setField(TAG_ORIG_CL_ORD_ID, refused.orig_client_cl_ord_id);
+    reject.setField(TAG_ORD_STATUS, std::string(1, ord_status ? ord_status : visible_status(order)));
+    reject.setField(TAG_CXL_REJ_RESPONSE_TO, kind == REQUEST_REPLACE ? "2" : "1");
+    reject.setField(TAG_CXL_REJ_REASON, reason);
+    set(reject, TAG_TEXT, text);
+    send_to_client(order.session, reject);
+}
+
 void Engine::on_venue_cancel_reject(VenueState& venue, const FIX::Message& message, int64_t recv_ns) {
     int64_t request = 0;
     Order* order = order_of_venue_id(text_of(message, TAG_CL_ORD_ID), request);
@@ -1446,46 +1445,14 @@ void Engine::on_venue_cancel_reject(VenueState& venue, const FIX::Message& messa
     }
     const std::string& venue_text = text_of(message, TAG_TEXT);
     char ord_status = char_of(message, TAG_ORD_STATUS, '0');
-    if (order->replace.kind == REQUEST_REPLACE && request == order->replace.number) {
-        if (order->in_book) fast_.on_replace_rejected(fast_.book, order->id);
-        Request replace = order->replace;
-        order->replace = Request();
-        fg_event event = order_event(FG_EVENT_REPLACE_REJECTED, *order);
-        event.recv_ns = recv_ns;
-        event.aux = request;
-        push(event);
-        FIX::Message reject = new_message("9");
-        reject.setField(TAG_ORDER_ID, gateway_order_id(order->id));
-        reject.setField(TAG_CL_ORD_ID, replace.client_cl_ord_id);
-        reject.setField(TAG_ORIG_CL_ORD_ID, replace.orig_client_cl_ord_id);
-        reject.setField(TAG_ORD_STATUS, std::string(1, ord_status));
-        reject.setField(TAG_CXL_REJ_RESPONSE_TO, "2");
-        reject.setField(TAG_CXL_REJ_REASON, text_of(message, TAG_CXL_REJ_REASON).empty()
-                                                ? std::string("99") : text_of(message, TAG_CXL_REJ_REASON));
-        set(reject, TAG_TEXT, venue_text);
-        send_to_client(order->session, reject);
-    } else if (order->cancel.kind == REQUEST_CANCEL && request == order->cancel.number) {
-        Request cancel = order->cancel;
-        order->cancel = Request();
-        fg_event event = order_event(FG_EVENT_CANCEL_REJECTED, *order);
-        event.recv_ns = recv_ns;
-        event.aux = request;
-        push(event);
-        if (!cancel.client_cl_ord_id.empty()) {
-            FIX::Message reject = new_message("9");
-            reject.setField(TAG_ORDER_ID, gateway_order_id(order->id));
-            reject.setField(TAG_CL_ORD_ID, cancel.client_cl_ord_id);
-            reject.setField(TAG_ORIG_CL_ORD_ID, cancel.orig_client_cl_ord_id);
-            reject.setField(TAG_ORD_STATUS, std::string(1, ord_status));
-            reject.setField(TAG_CXL_REJ_RESPONSE_TO, "1");
-            reject.setField(TAG_CXL_REJ_REASON, text_of(message, TAG_CXL_REJ_REASON).empty()
-                                                    ? std::string("99") : text_of(message, TAG_CXL_REJ_REASON));
-            set(reject, TAG_TEXT, venue_text);
-            send_to_client(order->session, reject);
-        }
-    } else {
+    const std::string& given = text_of(message, TAG_CXL_REJ_REASON);
+    std::string reason = given.empty() ? std::string("99") : given;
+    if (order->replace.kind == REQUEST_REPLACE && request == order->replace.number)
+        refuse_request(*order, REQUEST_REPLACE, ord_status, reason, venue_text, recv_ns);
+    else if (order->cancel.kind == REQUEST_CANCEL && request == order->cancel.number)
+        refuse_request(*order, REQUEST_CANCEL, ord_status, reason, venue_text, recv_ns);
+    else
         counters_.unknown_venue_reports.fetch_add(1);
-    }
 }
 
 // A venue's session Reject (35=3) or BusinessMessageReject (35=j): traced by RefSeqNum to what we sent.
@@ -1534,38 +1501,9 @@ void Engine::on_venue_reject(VenueState& venue, const FIX::Message& message, boo
         send_to_client(order->session, report);
         finish(*order);
     } else if (msg_type == "F" && order->cancel.kind == REQUEST_CANCEL && order->cancel.number == sent.request) {
-        Request cancel = order->cancel;
-        order->cancel = Request();
-        fg_event event = order_event(FG_EVENT_CANCEL_REJECTED, *order);
-        event.aux = sent.request;
-        push(event);
-        if (!cancel.client_cl_ord_id.empty()) {
-            FIX::Message reject = new_message("9");
-            reject.setField(TAG_ORDER_ID, gateway_order_id(order->id));
-            reject.setField(TAG_CL_ORD_ID, cancel.client_cl_ord_id);
-            reject.setField(TAG_ORIG_CL_ORD_ID, cancel.orig_client_cl_ord_id);
-            reject.setField(TAG_ORD_STATUS, std::string(1, visible_status(*order)));
-            reject.setField(TAG_CXL_REJ_RESPONSE_TO, "1");
-            reject.setField(TAG_CXL_REJ_REASON, "99");
-            reject.setField(TAG_TEXT, text);
-            send_to_client(order->session, reject);
-        }
+        refuse_request(*order, REQUEST_CANCEL, 0, "99", text, recv_ns);
     } else if (msg_type == "G" && order->replace.kind == REQUEST_REPLACE && order->replace.number == sent.request) {
-        Request replace = order->replace;
-        order->replace = Request();
-        if (order->in_book) fast_.on_replace_rejected(fast_.book, order->id);
-        fg_event event = order_event(FG_EVENT_REPLACE_REJECTED, *order);
-        event.aux = sent.request;
-        push(event);
-        FIX::Message reject = new_message("9");
-        reject.setField(TAG_ORDER_ID, gateway_order_id(order->id));
-        reject.setField(TAG_CL_ORD_ID, replace.client_cl_ord_id);
-        reject.setField(TAG_ORIG_CL_ORD_ID, replace.orig_client_cl_ord_id);
-        reject.setField(TAG_ORD_STATUS, std::string(1, visible_status(*order)));
-        reject.setField(TAG_CXL_REJ_RESPONSE_TO, "2");
-        reject.setField(TAG_CXL_REJ_REASON, "99");
-        reject.setField(TAG_TEXT, text);
-        send_to_client(order->session, reject);
+        refuse_request(*order, REQUEST_REPLACE, 0, "99", text, recv_ns);
     }
 }
 
@@ -1695,21 +1633,8 @@ void Engine::on_status_report(VenueState& venue, const FIX::Message& message, in
         if (request > 0 && replace_pending && request == order.replace.number) {
             if (unknown) {
                 // The replace never reached the venue: the order keeps its terms.
-                Request replace = order.replace;
-                order.replace = Request();
-                fast_.on_replace_rejected(fast_.book, order.id);
-                fg_event event = order_event(FG_EVENT_REPLACE_REJECTED, order);
-                event.aux = replace.number;
-                push(event);
-                FIX::Message reject = new_message("9");
-                reject.setField(TAG_ORDER_ID, gateway_order_id(order.id));
-                reject.setField(TAG_CL_ORD_ID, replace.client_cl_ord_id);
-                reject.setField(TAG_ORIG_CL_ORD_ID, replace.orig_client_cl_ord_id);
-                reject.setField(TAG_ORD_STATUS, std::string(1, visible_status(order)));
-                reject.setField(TAG_CXL_REJ_RESPONSE_TO, "2");
-                reject.setField(TAG_CXL_REJ_REASON, "99");
-                reject.setField(TAG_TEXT, "the replace never reached the venue (found at reconciliation)");
-                send_to_client(order.session, reject);
+                refuse_request(order, REQUEST_REPLACE, 0, "99",
+                               "the replace never reached the venue (found at reconciliation)", recv_ns);
                 reconciled("replace never received by the venue");
                 check_reconciled(venue);
                 return;

@@ -353,6 +353,8 @@ private:
     void on_venue_cancel_reject(VenueState& venue, const FIX::Message& message, int64_t recv_ns);
     void on_market_data(VenueState& venue, const FIX::Message& message, bool incremental, int64_t recv_ns);
     void on_venue_reject(VenueState& venue, const FIX::Message& message, bool business, int64_t recv_ns);
+    void refuse_request(Order& order, uint8_t kind, char ord_status, const std::string& reason,
+                        const std::string& text, int64_t recv_ns);
     void book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ticks, const std::string& venue_exec_id,
                    uint8_t flags, int64_t recv_ns, const std::string& client_exec_id, char ord_status,
                    const std::string& text);
