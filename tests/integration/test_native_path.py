@@ -275,6 +275,9 @@ def test_slow_client_when_it_stops_reading_is_disconnected_and_others_keep_tradi
         while not stack.gateway.alarm_counts.get("slow_consumer") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert stack.gateway.alarm_counts.get("slow_consumer") == 1
+        deadline = time.monotonic() + 5                  # the logout is seen once its socket thread wakes
+        while stack.gateway.engine.client_logged_on(1) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert not stack.gateway.engine.client_logged_on(1)
         # The other client's orders are answered all along.
         ids = [other.new_order("AAPL", BUY, "1", "189.00") for _ in range(20)]

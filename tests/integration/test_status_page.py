@@ -97,7 +97,9 @@ def browser(tmp_path, free_ports):
 
 def test_status_page_when_opened_shows_state_sessions_and_kills_only_with_the_token(stack, browser, tmp_path):
     client = stack.client()
-    assert client.wait_report(client.new_order("AAPL", "1", "10", "190.01"), exec_type="F")
+    cl_ord_id = client.new_order("AAPL", "1", "10", "190.01")
+    assert client.wait_report(cl_ord_id, exec_type="F", timeout=10), \
+        f"no fill; the client saw {client.reports_for(cl_ord_id)}, the gateway {stack.gateway.status()}"
     browser.open(f"http://127.0.0.1:{stack.config.admin.port}/")
     browser.wait_text("#risk", "NORMAL")
     sessions = browser.wait_text("#sessions", "simvenue")
