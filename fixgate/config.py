@@ -80,6 +80,9 @@ class GatewaySettings:
                                           "its passes give way to messages in flight", minimum=0, maximum=19)
     watchdog_ms: int = _rule(2000, doc="an engine thread inside one callback for longer makes /health fail",
                              minimum=100)
+    retained_orders: int = _rule(100_000, doc="finished orders kept in memory (for status requests and the "
+                                              "admin API) before the oldest are forgotten; the journal keeps all",
+                                 minimum=1000)
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,8 @@ class SimulatorSettings:
     comp_id: str = _rule("SIMVENUE", doc="the simulator's CompID", identifier=True)
     seed: int = _rule(42, doc="seed of the simulated market")
     quote_interval_ms: int = _rule(200, doc="how often the market maker moves", minimum=1)
+    refresh_ms: int = _rule(1000, doc="how often the top of book is sent again to subscribers, changed or "
+                                      "not (a quiet market is not a stale one)", minimum=1)
     levels: int = _rule(3, doc="price levels the market maker quotes per side", minimum=1, maximum=20)
     quote_qty_lots: int = _rule(10, doc="lots the market maker shows per level", minimum=1)
     spread_ticks: int = _rule(2, doc="the market maker's spread in ticks", minimum=1)

@@ -72,16 +72,20 @@ def next_day_start_ns(config: Config, now_ns: int) -> int:
     return start + NANOSECONDS_PER_DAY
 
 
-def _rss_bytes() -> int | None:
-    """Return this process's resident memory, from /proc (None elsewhere)."""
+def _memory() -> dict[str, int | None]:
+    """Return this process's resident memory from /proc: in all, anonymous (the heaps) and file-backed
+    (mapped files such as the message store, which the kernel can page out); None elsewhere."""
+    found: dict[str, int | None] = {"rss": None, "anon": None, "file": None}
+    keys = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                key = keys.get(line.split(maxsplit=1)[0] if line.strip() else "")
+                if key:
+                    found[key] = int(line.split()[1]) * 1024
     except OSError:
-        return None
-    return None
+        pass
+    return found
 
 
 def git_commit() -> str | None:
@@ -218,6 +222,7 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
         "max_queued_bytes": gateway.max_outbound_queue_bytes,
         "stall_limit_ms": gateway.slow_consumer_timeout_ms,
         "reconcile_timeout_ms": gateway.reconcile_timeout_ms,
+        "retention_orders": gateway.retained_orders,
     }
 
 
@@ -301,7 +306,8 @@ class Gateway:
         self.intents = IntentLog(self.state_dir)
         self.recovered = recovery.replay(self.journal, self.intents, self.instruments, self.session_names,
                                          self.venue_names, config.risk.starting_equity,
-                                         day_start_ns=self.day_start_ns)
+                                         day_start_ns=self.day_start_ns,
+                                         retention_orders=config.gateway.retained_orders)
         if self.recovered.from_intents:
             # What only the intent log knew becomes part of the journal, so that it reads whole.
             self.journal.write([(time.time_ns(), b"".join(ev.event_bytes(event)
@@ -519,7 +525,7 @@ class Gateway:
             },
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
             "stages_ns": {name: stage_summary(buckets) for name, buckets in self.engine.stages().items()},
-            "memory_rss_bytes": _rss_bytes(),
+            **{f"memory_{kind}_bytes": value for kind, value in _memory().items()},
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
             "open_orders": sorted(view.venue_cl_ord_id for view in self.orders.open_orders()),

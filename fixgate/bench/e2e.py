@@ -395,6 +395,7 @@ def sustained_section(work: Path, *, quick: bool) -> list[dict[str, Any]]:
             "journal_pending_max": max((pending for _, pending in backlog), default=0),
             "backlog_last_events": backlog[-1][0] if backlog else 0,
             "gateway_rss_before": before.get("memory_rss_bytes"), "gateway_rss_after": after.get("memory_rss_bytes"),
+            "gateway_heap_before": before.get("memory_anon_bytes"), "gateway_heap_after": after.get("memory_anon_bytes"),
         }
         steps.append(figures)
         return figures

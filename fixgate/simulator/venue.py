@@ -170,6 +170,7 @@ class VenueSimulator:
         self.faults = Faults(reject_ratio=settings.faults.reject_ratio, ack_delay_ms=settings.faults.ack_delay_ms)
         self.random = random.Random(settings.seed + 1)
         self.quote_interval_s = settings.quote_interval_ms / 1000
+        self.refresh_s = settings.refresh_ms / 1000
         self.lock = threading.RLock()
         self.subscriptions: dict[str, dict[str, str]] = {}      # session -> symbol -> MDReqID
         self.published: dict[str, tuple[str | None, str | None]] = {}
@@ -213,12 +214,35 @@ class VenueSimulator:
         log.info("simulator_stopped", comp_id=self.comp_id)
 
     def _run_maker(self) -> None:
-        while not self._stop.wait(self.quote_interval_s):
+        next_step = time.monotonic() + self.quote_interval_s
+        next_refresh = time.monotonic() + self.refresh_s
+        while not self._stop.wait(max(0.0, min(next_step, next_refresh) - time.monotonic())):
+            now = time.monotonic()
             try:
-                with self.lock:
-                    self._dispatch(self.maker.step(time.time_ns()))
+                if now >= next_step:
+                    next_step = now + self.quote_interval_s
+                    with self.lock:
+                        self._dispatch(self.maker.step(time.time_ns()))
+                if now >= next_refresh:
+                    next_refresh = now + self.refresh_s
+                    with self.lock:
+                        self._refresh()
             except Exception:
                 log.exception("maker_step_failed")
+
+    def _refresh(self) -> None:
+        """Send every subscriber its symbols' top of book again (a snapshot), changed or not."""
+        for party, subscriptions in list(self.subscriptions.items()):
+            for symbol, md_req_id in list(subscriptions.items()):
+                if symbol in self.faults.stale:
+                    continue
+                bid, ask = self._top(symbol)
+                self.published[symbol] = (bid, ask)
+                entries = [MarketDataEntry(entry_type, price, "1")
+                           for entry_type, price in (("0", bid), ("1", ask)) if price is not None]
+                if entries:
+                    self._send(party, codec.write_market_data(MarketData(symbol=symbol, entries=entries,
+                                                                         md_req_id=md_req_id)))
 
     def _run_delayed(self) -> None:
         while True:

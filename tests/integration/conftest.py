@@ -1,7 +1,8 @@
 """Real QuickFIX sessions on free 127.0.0.1 ports: the venue simulator, the gateway and FIX clients.
 
-The simulator's market maker quotes once at start and then holds still (a long quote interval), so
-prices are known: AAPL bids 189.99/189.98/189.97 and offers 190.01/190.02/190.03, 20 shares each.
+The simulator's market maker quotes once at start and then holds still (a long quote interval; the top
+of book is still sent again every second, so quotes stay fresh), so prices are known: AAPL bids
+189.99/189.98/189.97 and offers 190.01/190.02/190.03, 20 shares each.
 """
 
 from __future__ import annotations

@@ -202,10 +202,17 @@ def test_new_order_when_client_floods_is_throttled(make_stack):
     assert stack.gateway.book.throttle.counters()["session_breaches"] == len(throttled)
 
 
+def test_new_order_when_the_market_is_quiet_for_longer_than_stale_after_is_accepted(stack):
+    client = stack.client()
+    time.sleep(2.5)                                  # no price moved; the venue sent its top again
+    cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(cl_ord_id, exec_type=NEW) is not None
+
+
 def test_new_order_when_market_data_goes_stale_is_rejected(stack):
     client = stack.client()
     stack.venue.apply_fault({"action": "stale", "symbol": "AAPL", "on": True})
-    time.sleep(2.1)                                             # AAPL stale_after_ms = 2000
+    time.sleep(2.1)                                             # AAPL stale_after_ms = 2000, no refresh
     cl_ord_id = client.new_order("AAPL", BUY, "1", "189.00")
     reject = client.wait_report(cl_ord_id, exec_type=REJECTED)
     assert reject.text == "STALE_MARKET_DATA: no valid quote for AAPL within 2000 ms"

@@ -359,6 +359,37 @@ def test_journal_when_it_cannot_be_written_trips_the_kill_switch_and_catches_up_
     assert gateway.journal_agent.written == gateway.order_state.events
 
 
+def test_finished_orders_beyond_the_retention_are_forgotten_in_memory_but_their_ids_stay_used(tmp_path):
+    base = stack_config(client_overrides={"max_order_rate": 100000.0, "burst": 100000})
+    config = dataclasses.replace(base, gateway=dataclasses.replace(base.gateway, retained_orders=1000),
+                                 risk=dataclasses.replace(base.risk, kill_order_rate=None, global_max_order_rate=None))
+    stack = Stack(config, tmp_path).start()
+    try:
+        client = stack.client()
+        ids = []
+        for _ in range(11):                             # IOC orders away from the market, 100 at a time
+            batch = [client.new_order("AAPL", BUY, "1", "187.00", time_in_force="3") for _ in range(100)]
+            assert client.wait_for(lambda: all(any(report.ord_status == OrdStatus.CANCELED
+                                                   for report in client.reports_for(cl_ord_id))
+                                               for cl_ord_id in batch), timeout=20), \
+                [report.text for cl_ord_id in batch for report in client.reports_for(cl_ord_id)][:3]
+            ids += batch
+        stack.settle()
+        assert stack.gateway.engine.order_count() == 1000
+        assert len(stack.gateway.orders.by_id) == 1000
+        client.status(ids[0], "AAPL", BUY)                          # forgotten: not known any more
+        assert client.wait_for(lambda: [report for report in client.reports_for(ids[0])
+                                        if report.exec_type == "I" and report.ord_status == OrdStatus.REJECTED])
+        client.status(ids[-1], "AAPL", BUY)                         # retained: its last status
+        assert client.wait_for(lambda: [report for report in client.reports_for(ids[-1])
+                                        if report.exec_type == "I" and report.ord_status == OrdStatus.CANCELED])
+        again = client.new_order("AAPL", BUY, "1", "187.00", time_in_force="3", cl_ord_id=ids[0])
+        reject = client.wait_report(again, exec_type=ExecType.REJECTED)
+        assert reject is not None and reject.text.startswith("DUPLICATE_CL_ORD_ID")
+    finally:
+        stack.stop()
+
+
 # -- EXACTLY ONCE TO THE CLIENT ACROSS A CRASH ------------------------------------------------------
 
 @pytest.mark.parametrize("delay_s", [0.0, 0.0005, 0.002, 0.02])
