@@ -362,8 +362,8 @@ def sustained_section(work: Path, *, quick: bool) -> list[dict[str, Any]]:
     directory.mkdir(parents=True)
     stack = NativeStack(directory, bench_config(), pinned=False, venue_mode="ioc").start()
     steps: list[dict[str, Any]] = []
-    # Rising rates for a short while each, up to the first that loses orders or falls short; then the
-    # highest rate that held, for a long while.
+    # Rising rates for a short while each, up to the first that loses orders, falls short or leaves the
+    # state thread behind; then the highest rate that held, for a long while.
     plan = [(1000, 2.0), (2000, 3.0)] if quick else [(rate, 10.0) for rate in (2500, 5000, 6000, 7000, 8000, 10000,
                                                                                 15000, 20000, 25000)]
     long_seconds = 5.0 if quick else 60.0
@@ -404,7 +404,9 @@ def sustained_section(work: Path, *, quick: bool) -> list[dict[str, Any]]:
         held = None
         for rate, seconds in plan:
             figures = step(rate, seconds)
-            if figures["lost"] or figures["achieved_per_second"] < 0.95 * rate:
+            # Held: nothing lost, the rate reached, and the state thread within a fraction of a second
+            # of the engine (each order is about three events).
+            if figures["lost"] or figures["achieved_per_second"] < 0.95 * rate or figures["backlog_max_events"] > rate:
                 break
             held = rate
         if held is not None:

@@ -76,7 +76,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append("")
     throughput = results.get("throughput", {})
     if throughput:
-        lines += ["| throughput, IOC orders (acknowledged, then cancelled), unpinned | orders/s | lost | p50 | p99 "
+        lines += ["| throughput, IOC orders (acknowledged, then cancelled), unpinned | orders/s | unanswered in 5 s | p50 | p99 "
                   "| gateway CPU per order |", "|---|---|---|---|---|---|"]
         for key, label in (("direct_64", "(a) direct, 64 outstanding"), ("gateway_64", "(b) gateway, 64 outstanding"),
                            ("direct_256", "(a) direct, 256 outstanding"),
@@ -94,7 +94,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append("")
     steps = results.get("sustained", [])
     if steps:
-        lines += ["| sustained through the gateway (IOC) | achieved orders/s | lost | p50 | p99 "
+        lines += ["| sustained through the gateway (IOC) | achieved orders/s | unanswered in 5 s | p50 | p99 "
                   "| backlog max / at the end | gateway memory |", "|---|---|---|---|---|---|---|"]
         for step in steps:
             memory = (f"{step['gateway_rss_before'] / 2**20:.0f} → {step['gateway_rss_after'] / 2**20:.0f} MiB"
