@@ -227,7 +227,7 @@ EVENT_BYTES = FG_EVENT_BYTES
 
 COUNTER_NAMES = ("received", "accepted", "rejected", "fills", "cancels", "replaces", "duplicate_fills",
                  "reconciled", "unknown_venue_orders", "unknown_venue_reports", "callback_errors", "alarms",
-                 "messages_in", "status_requests")
+                 "messages_in", "status_requests", "late_venue_reports")
 STAGE_NAMES = ("decode", "checks", "journal", "encode_send", "internal", "relay")
 
 

@@ -79,16 +79,18 @@ ALARM_NAMES = {
     1: "internal_error", 2: "error_after_send", 3: "fill_off_lot", 4: "fill_price_off_tick", 5: "overfill",
     6: "venue_session_reject", 7: "venue_business_reject", 8: "reconciliation_refused", 9: "slow_consumer",
     10: "ring_overflow", 11: "unknown_venue_order", 12: "unknown_venue_report", 13: "error_before_send",
+    14: "unknown_fill",
     # raised on the state thread, not by the engine
     32: "journal_write_failed", 33: "state_thread_failed",
 }
 ALARM_INTERNAL_ERROR = 1
 ALARM_ERROR_AFTER_SEND = 2
 ALARM_FILL_OFF_LOT = 3
+ALARM_UNKNOWN_FILL = 14
 ALARM_JOURNAL_WRITE_FAILED = 32
 ALARM_STATE_THREAD_FAILED = 33
 # Alarms after which the gateway's state can no longer be trusted: the kill switch trips.
-FATAL_ALARMS = frozenset({ALARM_INTERNAL_ERROR, ALARM_FILL_OFF_LOT, ALARM_JOURNAL_WRITE_FAILED,
+FATAL_ALARMS = frozenset({ALARM_INTERNAL_ERROR, ALARM_FILL_OFF_LOT, ALARM_UNKNOWN_FILL, ALARM_JOURNAL_WRITE_FAILED,
                           ALARM_STATE_THREAD_FAILED})
 
 # -- VENUE STATES -----------------------------------------------------------------------------------

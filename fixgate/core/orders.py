@@ -269,6 +269,7 @@ class Orders:
         self.by_id: dict[int, OrderView] = {}
         self.by_client: dict[tuple[str, str], OrderView] = {}
         self.finished: deque[int] = deque()
+        self.refused: deque[int] = deque()
         self.retention_orders = retention_orders
         self.next_reject_id = -1
         self.forgotten = 0
@@ -295,9 +296,12 @@ class Orders:
                 if view.live and (session is None or view.session == session)]
 
     def finish(self, view: OrderView) -> None:
-        self.finished.append(view.order_id)
-        while len(self.finished) > self.retention_orders:
-            order_id = self.finished.popleft()
+        # Orders refused before the book have a queue of their own, so that a burst of rejects never
+        # forgets accepted orders the engine still holds.
+        queue = self.refused if view.order_id < 0 else self.finished
+        queue.append(view.order_id)
+        while len(queue) > self.retention_orders:
+            order_id = queue.popleft()
             old = self.by_id.get(order_id)
             if old is None or old.live:
                 continue

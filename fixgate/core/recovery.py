@@ -113,10 +113,9 @@ class Replayer:
             self.daily.count(event, self.notional_units, self.orders.by_id.get(event.order_id))
         if event.kind == ev.FILLED and event.order_id not in self.orders.by_id:
             # A fill for an order already forgotten (a late overfill): the position moves all the same.
-            instrument = self.orders.instruments[event.instrument_id]
-            self.positions.apply_fill(self.orders.sessions[event.session_id], event.instrument_id, event.side == 1,
-                                      event.qty_lots, event.price_ticks)
-            del instrument
+            account = ev.text(event.text_b) or self.orders.sessions[event.session_id]
+            self.positions.apply_fill(account, event.instrument_id, event.side == 1, event.qty_lots,
+                                      event.price_ticks)
             return None
         return self.manager.apply(event)
 

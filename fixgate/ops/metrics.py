@@ -61,6 +61,7 @@ METRICS = {
     "fixgate_illegal_transitions_total": ("counter", "Order events refused by the OMS state machine."),
     "fixgate_callback_errors_total": ("counter", "Exceptions caught in QuickFIX callbacks."),
     "fixgate_duplicate_fills_total": ("counter", "Venue fills received again and not booked twice."),
+    "fixgate_late_venue_reports_total": ("counter", "Venue terminal reports for orders already finished (ignored)."),
     "fixgate_reconciliation_differences_total": ("counter", "Differences with a venue found by reconciliation."),
     "fixgate_alarms_total": ("counter", "Alarms raised by the engine and the state thread, by alarm."),
     "fixgate_venue_ready": ("gauge", "1 when the venue is logged on and reconciled."),
@@ -135,6 +136,7 @@ class GatewayCollector(Collector):
                             ("fixgate_illegal_transitions_total", gateway.order_state.illegal_transitions),
                             ("fixgate_callback_errors_total", counters["callback_errors"]),
                             ("fixgate_duplicate_fills_total", counters["duplicate_fills"]),
+                            ("fixgate_late_venue_reports_total", counters["late_venue_reports"]),
                             ("fixgate_reconciliation_differences_total", counters["reconciled"])):
             yield CounterMetricFamily(name, METRICS[name][1], value=value)
         alarms = CounterMetricFamily("fixgate_alarms_total", METRICS["fixgate_alarms_total"][1], labels=["alarm"])

@@ -173,6 +173,38 @@ def test_fill_when_off_the_lot_grid_is_booked_nowhere_and_trips_the_kill_switch(
     del venue_id
 
 
+def test_fill_when_on_a_cl_ord_id_the_gateway_does_not_hold_trips_the_kill_switch(scripted):
+    stack = scripted()
+    client = stack.client()
+    stack.venue.send("8", [(37, "V-ELSEWHERE"), (11, "NOT-OURS.1"), (17, "X-ELSEWHERE"), (150, "F"), (39, "2"),
+                           (55, "AAPL"), (54, "1"), (38, "5"), (32, "5"), (31, "190"), (151, "0"), (14, "5"),
+                           (6, "190")])
+    assert client.wait_for(lambda: stack.gateway.book.risk_state == 3, timeout=5)   # positions cannot be trusted
+    assert stack.gateway.alarm_counts.get("unknown_fill") == 1
+    assert "filled 5 AAPL at 190 on unknown ClOrdID NOT-OURS.1" in stack.gateway.alarms[-1]["text"]
+    stack.settle()
+    assert not stack.gateway.positions.positions                    # booked nowhere
+
+
+def test_cancel_report_when_the_venue_sends_it_twice_reaches_the_client_once(scripted):
+    book = VenueBook()
+    stack = scripted(book)
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+    order = stack.venue.received("D")[-1]
+    for _ in range(2):                                   # two ExecIDs, one cancellation
+        stack.venue.execution(order, exec_type="4", ord_status="4", leaves="0", cum="0", avg="0")
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.CANCELED)
+    assert stack.venue.wait_for(lambda: stack.gateway.engine.counters()["late_venue_reports"] == 1)
+    client.status(cl_ord_id, "AAPL", BUY)                # the last message the client gets for it
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.ORDER_STATUS)
+    assert [report.exec_type for report in client.reports_for(cl_ord_id)] == [ExecType.NEW, ExecType.CANCELED,
+                                                                              ExecType.ORDER_STATUS]
+    stack.settle()
+    assert stack.gateway.order_state.illegal_transitions == 0
+
+
 # -- A VENUE THAT REFUSES ---------------------------------------------------------------------------
 
 def test_new_order_when_the_venue_answers_with_a_session_reject_is_rejected_to_the_client(scripted):

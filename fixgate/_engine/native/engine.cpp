@@ -1153,18 +1153,28 @@ void Engine::finish(Order& order) {
     order.in_book = false;
     order.cancel = Request();
     order.replace = Request();
+    if (order.finished) return;                 // a late overfill: queued to be forgotten already
+    order.finished = true;
     finished_.push_back(order.id);
     forget_finished();
 }
 
+// Forget the oldest finished orders beyond the retention, but not one whose status request to the
+// venue is still unanswered (its answer must find it): that one goes to the back of the queue.
 void Engine::forget_finished() {
-    while ((int64_t)finished_.size() > config_.retention_orders) {
+    const int64_t retention = std::max<int64_t>(config_.retention_orders, 1);
+    size_t budget = finished_.size();
+    while ((int64_t)finished_.size() > retention && budget-- > 0) {
         int64_t id = finished_.front();
         finished_.pop_front();
         auto found = orders_.find(id);
         if (found == orders_.end() || found->second.in_book) continue;
+        if (found->second.reconcile_pending > 0) {
+            finished_.push_back(id);
+            continue;
+        }
         Order& order = found->second;
-        if (order.session >= 0) {
+        if (order.session >= 0 && order.session < (int)clients_.size()) {
             ClientState& client = *clients_[order.session];
             for (const std::string& id_text : order.client_ids) {
                 auto known = client.order_ids.find(id_text);
@@ -1189,10 +1199,24 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         if (orig != nullptr) found = order_of_venue_id(*orig, request);
     }
     if (found == nullptr) {
+        bool fill = exec_type == 'F' || exec_type == '1' || exec_type == '2';
+        if (fill && seen_exec_ids_.contains(hash_id(stored_id(text_of(message, TAG_EXEC_ID), FG_TEXT_A)))) {
+            // A fill booked already, sent again (a resend after a restart) for an order since forgotten.
+            counters_.duplicate_fills.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
         int64_t count = counters_.unknown_venue_reports.fetch_add(1) + 1;
-        if ((count & (count - 1)) == 0)      // 1, 2, 4, 8, ...: said, never a flood
+        if (fill) {
+            // Shares changed hands that no order here accounts for: the positions are no longer the
+            // venue's, which is fatal (the kill switch trips on it).
+            alarm(FG_ALARM_UNKNOWN_FILL, "venue " + venue.config.name + " filled " + text_of(message, TAG_LAST_QTY) +
+                  " " + text_of(message, TAG_SYMBOL) + " at " + text_of(message, TAG_LAST_PX) +
+                  " on unknown ClOrdID " + cl_ord_id + " (ExecID " + text_of(message, TAG_EXEC_ID) +
+                  "): not booked");
+        } else if ((count & (count - 1)) == 0) {     // 1, 2, 4, 8, ...: said, never a flood
             alarm(FG_ALARM_UNKNOWN_VENUE_REPORT, "venue " + venue.config.name + " reported on unknown ClOrdID " +
                   cl_ord_id + " (ExecType " + std::string(1, exec_type) + "), " + std::to_string(count) + " so far");
+        }
         return;
     }
     Order& order = *found;
@@ -1276,6 +1300,10 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
     case '4':
     case 'C':
     case '3': {
+        if (order.finished) {                  // closed already (by reconciliation, or a report before)
+            counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
         if (request > 0 && order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number) {
             report_cl = order.cancel.client_cl_ord_id.empty() ? order.cl_ord_id : order.cancel.client_cl_ord_id;
             report_orig = order.cancel.orig_client_cl_ord_id;
@@ -1332,6 +1360,10 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
                 refuse_request(order, REQUEST_REPLACE, 0, "99", venue_text, recv_ns);
             else if (order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number)
                 refuse_request(order, REQUEST_CANCEL, 0, "99", venue_text, recv_ns);
+            return;
+        }
+        if (order.finished) {
+            counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         if (order.in_book) {
@@ -1398,6 +1430,7 @@ void Engine::book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ti
     event.aux = lots * ticks;
     event.flags = flags;
     copy_text(event.text_a, sizeof(event.text_a), venue_exec_id, true);
+    copy_text(event.text_b, sizeof(event.text_b), order.account, false);
     copy_text(event.text_c, sizeof(event.text_c), order.venue_order_id, true);
     push(event);
     FIX::Message report = execution_report(order, 'F', ord_status, order.cl_ord_id, EMPTY, client_exec_id);
@@ -1967,7 +2000,7 @@ int Engine::read_counters(int64_t* out, int size) const {
         &counters_.received, &counters_.accepted, &counters_.rejected, &counters_.fills, &counters_.cancels,
         &counters_.replaces, &counters_.duplicate_fills, &counters_.reconciled, &counters_.unknown_venue_orders,
         &counters_.unknown_venue_reports, &counters_.callback_errors, &counters_.alarms, &counters_.messages_in,
-        &counters_.status_requests};
+        &counters_.status_requests, &counters_.late_venue_reports};
     int count = 0;
     for (auto* value : fields)
         if (count < size) out[count++] = value->load(std::memory_order_relaxed);

@@ -127,6 +127,7 @@ struct Order {
     char status = 'A';                   // OrdStatus without the pending states (those are the requests)
     bool acked = false;
     bool in_book = true;                 // still reserves in the risk book
+    bool finished = false;               // reached a terminal state (and queued to be forgotten)
     std::string cl_ord_id;               // the client's current ClOrdID
     std::vector<std::string> replaced_ids;   // client ClOrdIDs replaced away (OrdStatus 5 through them)
     std::vector<std::string> client_ids;     // every client ClOrdID that finds this order
@@ -197,6 +198,7 @@ struct Counters {
     std::atomic<int64_t> alarms{0};
     std::atomic<int64_t> messages_in{0};
     std::atomic<int64_t> status_requests{0};
+    std::atomic<int64_t> late_venue_reports{0};     // a terminal report for an order already finished
     std::atomic<int64_t> rejected_by_code[64];
     Counters() {
         for (auto& count : rejected_by_code) count.store(0);
@@ -293,7 +295,8 @@ public:
     // -- READS (any thread) ------------------------------------------------------------------------
     // The counters in this order: received, accepted, rejected, fills, cancels, replaces,
     // duplicate_fills, reconciled, unknown_venue_orders, unknown_venue_reports, callback_errors,
-    // alarms, messages_in, status_requests, then rejected_by_code[0..63]. Returns how many it wrote.
+    // alarms, messages_in, status_requests, late_venue_reports, then rejected_by_code[0..63]. Returns
+    // how many it wrote.
     int read_counters(int64_t* out, int size) const;
     // One stage's histogram (StageHistogram::BUCKETS buckets); returns the sample count.
     int64_t read_stage(int stage, int64_t* buckets, int size) const;

@@ -60,6 +60,7 @@ extern "C" {
 #define FG_ALARM_UNKNOWN_VENUE_ORDER 11   // live at the venue, unknown here: cancelled
 #define FG_ALARM_UNKNOWN_VENUE_REPORT 12
 #define FG_ALARM_ERROR_BEFORE_SEND 13  // a new order failed before it went out: released, the client told
+#define FG_ALARM_UNKNOWN_FILL 14       // a fill on a ClOrdID the gateway does not hold: positions are off
 
 // -- VENUE STATES -----------------------------------------------------------------------------------
 
@@ -86,7 +87,8 @@ extern "C" {
 //                     Account, text_c the symbol when the instrument is unknown (instrument_id -1)
 //   ACKED             text_c the venue's OrderID
 //   FILLED            qty_lots last qty, price_ticks last px, cum_lots after, aux the fill's cost in tick-lots;
-//                     text_a the venue's ExecID, text_c the venue's OrderID
+//                     text_a the venue's ExecID, text_b the Account (empty: the session's), text_c the
+//                     venue's OrderID
 //   CANCEL_REQUESTED  aux request number; text_a the client's new ClOrdID (empty when the gateway cancels),
 //                     text_b the ClOrdID it cancels; code: why the gateway cancels (FG_FLAG_GATEWAY)
 //   REPLACE_ACCEPTED  aux request number, qty_lots/price_ticks the new terms; text_a new ClOrdID, text_b old

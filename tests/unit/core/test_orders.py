@@ -299,6 +299,15 @@ def test_orders_when_more_finished_than_retained_forget_the_oldest_finished_but_
     assert len(oms.orders.by_id) == 3 and oms.orders.forgotten == 16
 
 
+def test_orders_when_many_are_refused_still_retain_the_accepted_finished_ones():
+    oms = Oms(retention_orders=2)
+    oms.apply(accepted(1, "c1", 10, 100), answer(ev.CANCELED, 1))
+    for number in range(5):
+        oms.apply(make_event(ev.REJECTED, instrument_id=AAPL, session_id=0, code=3, text_a=f"r{number}".encode()))
+    assert 1 in oms.orders.by_id                             # refused ones push out only refused ones
+    assert sum(1 for order_id in oms.orders.by_id if order_id < 0) == 2
+
+
 def test_orders_when_a_duplicate_cl_ord_id_is_refused_still_find_the_live_order_by_it():
     oms = Oms(retention_orders=0)                            # the refused one is forgotten at once
     live, refused = oms.apply(accepted(1, "c1", 10, 100),

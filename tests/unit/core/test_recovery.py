@@ -286,6 +286,20 @@ def test_replayer_when_a_forgotten_order_is_filled_again_moves_the_position_all_
     assert positions.net_lots(AAPL) == 12
 
 
+def test_replayer_when_a_forgotten_order_of_its_own_account_is_filled_again_books_that_account():
+    orders = Orders(INSTRUMENTS, SESSIONS, VENUES, retention_orders=0)
+    positions = PositionTracker(EQUITY, INSTRUMENTS)
+    replayer = Replayer(orders, positions, DailyFigures(TODAY))
+    day = Day()
+    late = day.filled(1, 2, 19_000, "E2")._replace(text_b=b"ACCT-7")
+    for event in (day.accepted(1, "c1", 10, 19_000, text_b=b"ACCT-7"),
+                  day.filled(1, 10, 19_000, "E1")._replace(text_b=b"ACCT-7"), late):
+        replayer.apply(event)
+    assert 1 not in orders.by_id
+    assert {account for account, _ in positions.positions} == {"ACCT-7"}
+    assert positions.net_lots(AAPL) == 12
+
+
 def test_replayer_when_a_filled_order_still_retained_is_filled_again_moves_the_position_as_the_engine_did():
     orders = Orders(INSTRUMENTS, SESSIONS, VENUES)
     positions = PositionTracker(EQUITY, INSTRUMENTS)
