@@ -226,7 +226,11 @@ class FixClient:
         return event
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0):
-        """Wait until `predicate()` returns something true; return it, or None on timeout."""
+        """Wait until `predicate()` returns something true; return it, or None on timeout.
+
+        The predicate is checked on every report and every 20 ms (it may watch something other than
+        this client, e.g. the gateway's state).
+        """
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -236,7 +240,7 @@ class FixClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._changed.wait(remaining)
+                self._changed.wait(min(remaining, 0.02))
 
     def reports_for(self, cl_ord_id: str) -> list[Execution | CancelReject]:
         """Return every report whose ClOrdID is `cl_ord_id`, in arrival order."""

@@ -368,6 +368,11 @@ def test_ring_when_full_refuses_orders_as_busy_and_loses_no_event(tmp_path):
 def test_journal_when_it_cannot_be_written_trips_the_kill_switch_and_catches_up_after(stack):
     client = stack.client()
     gateway = stack.gateway
+    # The client's logon is an event too: it must be journaled before the journal breaks, so that the
+    # first write to fail is the order's.
+    assert client.wait_for(lambda: gateway.clients_logged_on["client1"], timeout=3)
+    stack.settle()
+    assert client.wait_for(lambda: gateway.journal_agent.pending_events == 0, timeout=3)
     write = gateway.journal.write
 
     def failing(batches, notes):
