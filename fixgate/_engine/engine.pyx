@@ -102,6 +102,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         string acceptor_settings
         string initiator_settings
         string fixlog_dir
+        int64_t fixlog_max_bytes
         string store_dir
         cbool mapped_store
         string intent_log
@@ -334,7 +335,8 @@ cdef class NativeEngine:
     ----------
     config : dict
         ``comp_id``, ``token``, ``acceptor_settings`` and ``initiator_settings`` (QuickFIX settings
-        files, "" for none), ``fixlog_dir`` ("" for no message logs), ``store_dir`` and ``store``
+        files, "" for none), ``fixlog_dir`` ("" for no message logs) and ``fixlog_max_bytes`` (the size at
+        which a log rotates; 0: daily only), ``store_dir`` and ``store``
         ("mapped" or "file": the sessions' MessageStore), ``intent_log``, ``instruments``
         (dicts: ``symbol``, ``venue`` index, ``lot`` and ``tick`` as (mantissa, scale)), ``clients``
         (dicts: ``name``, ``comp_id``, ``username``, ``password``, ``instruments`` (list of ids, or None
@@ -368,6 +370,7 @@ cdef class NativeEngine:
         native.acceptor_settings = _bytes(config.get("acceptor_settings", ""))
         native.initiator_settings = _bytes(config.get("initiator_settings", ""))
         native.fixlog_dir = _bytes(config.get("fixlog_dir", ""))
+        native.fixlog_max_bytes = int(config.get("fixlog_max_bytes", 0))
         native.store_dir = _bytes(config["store_dir"])
         native.mapped_store = config.get("store", "mapped") == "mapped"
         native.intent_log = _bytes(config["intent_log"])

@@ -231,7 +231,7 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
     intent_fd_ = ::open(config_.intent_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (intent_fd_ < 0) throw std::runtime_error("cannot open the intent log " + config_.intent_log);
     if (!config_.fixlog_dir.empty()) {
-        masked_logs_ = new MaskedLogFactory(config_.fixlog_dir);
+        masked_logs_ = new MaskedLogFactory(config_.fixlog_dir, config_.fixlog_max_bytes);
         log_factory_.reset(masked_logs_);
     } else {
         log_factory_.reset(new NullLogFactory());

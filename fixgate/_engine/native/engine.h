@@ -82,6 +82,7 @@ struct EngineConfig {
     std::string acceptor_settings;       // QuickFIX settings files ("" when there are no such sessions)
     std::string initiator_settings;
     std::string fixlog_dir;              // "" for no message logs
+    int64_t fixlog_max_bytes = 0;        // a message or event log rotates past this size (0: daily only)
     std::string store_dir;               // where the sessions' stores live
     bool mapped_store = true;            // MappedStore (no system call per message), else QuickFIX's FileStore
     std::string intent_log;              // the write-ahead file of intents

@@ -10,6 +10,8 @@
 #define FIXGATE_ENGINE_MESSAGE_LOG_H
 
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <algorithm>
 
@@ -48,9 +50,11 @@ inline void append_masked(std::string& out, const std::string& message) {
     }
 }
 
+// A log file rotates at the first write of a new UTC day and before a write that would take it past
+// `max_bytes` (0: no size limit): it is renamed <name>.<YYYYMMDD-HHMMSS>[.<n>] and a new one begun.
 class BufferedFile {
 public:
-    explicit BufferedFile(std::string path) : path_(std::move(path)) {}
+    BufferedFile(std::string path, int64_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) {}
     ~BufferedFile() { close(); }
 
     void add(const char* direction, const std::string& message, bool mask) {
@@ -73,11 +77,19 @@ public:
         }
         if (lines.empty()) return true;
         std::lock_guard<std::mutex> lock(file_mutex_);
-        if (file_ == nullptr) file_ = fopen(path_.c_str(), "a");
-        if (file_ == nullptr) return false;
+        int64_t now_ns = realtime_ns();
+        int64_t day = now_ns / NS_PER_DAY;
+        if (file_ == nullptr && !open(day)) return false;
+        if (size_ > 0 && (day != day_ || (max_bytes_ > 0 && size_ + (int64_t)lines.size() > max_bytes_))) {
+            rotate(now_ns);
+            if (!open(day)) return false;
+        }
         bool ok = fwrite(lines.data(), 1, lines.size(), file_) == lines.size();
+        size_ += (int64_t)lines.size();
         return fflush(file_) == 0 && ok;
     }
+
+    int64_t rotations() const { return rotations_; }
 
     void close() {
         flush();
@@ -87,17 +99,53 @@ public:
     }
 
 private:
+    static constexpr int64_t NS_PER_DAY = 86400LL * 1000000000LL;
+
+    // Open (append) the file; a file left from an earlier day is rotated first.
+    bool open(int64_t day) {
+        struct stat info;
+        if (::stat(path_.c_str(), &info) == 0 && info.st_size > 0 && info.st_mtime / 86400 != day) {
+            rotate((int64_t)info.st_mtime * 1000000000LL);
+        }
+        file_ = fopen(path_.c_str(), "a");
+        if (file_ == nullptr) return false;
+        fseek(file_, 0, SEEK_END);
+        size_ = (int64_t)ftell(file_);
+        day_ = day;
+        return true;
+    }
+
+    void rotate(int64_t at_ns) {
+        if (file_ != nullptr) fclose(file_);
+        file_ = nullptr;
+        time_t seconds = (time_t)(at_ns / 1000000000LL);
+        struct tm parts;
+        gmtime_r(&seconds, &parts);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &parts);
+        std::string target = path_ + "." + stamp;
+        struct stat info;
+        for (int n = 1; ::stat(target.c_str(), &info) == 0; ++n) target = path_ + "." + stamp + "." + std::to_string(n);
+        if (::rename(path_.c_str(), target.c_str()) == 0) ++rotations_;
+        size_ = 0;
+    }
+
     std::string path_;
+    int64_t max_bytes_;
     std::mutex mutex_;          // a leaf: guards buffer_
     std::string buffer_;
-    std::mutex file_mutex_;     // held only by the writer
+    std::mutex file_mutex_;     // held only by the writer; guards file_, size_, day_
     FILE* file_ = nullptr;
+    int64_t size_ = 0;
+    int64_t day_ = -1;
+    int64_t rotations_ = 0;
 };
 
 class MaskedLog : public FIX::Log {
 public:
-    MaskedLog(const std::string& directory, const std::string& name)
-        : messages_(directory + "/" + name + ".messages.log"), events_(directory + "/" + name + ".event.log") {}
+    MaskedLog(const std::string& directory, const std::string& name, int64_t max_bytes)
+        : messages_(directory + "/" + name + ".messages.log", max_bytes),
+          events_(directory + "/" + name + ".event.log", max_bytes) {}
 
     void clear() override {}
     void backup() override {}
@@ -106,6 +154,7 @@ public:
     void onEvent(const std::string& text) override { events_.add("event", text, false); }
 
     bool flush() { return messages_.flush() & events_.flush(); }
+    int64_t rotations() const { return messages_.rotations() + events_.rotations(); }
     void close() {
         messages_.close();
         events_.close();
@@ -120,7 +169,8 @@ private:
 // that the service thread can flush them. Logs live as long as the factory.
 class MaskedLogFactory : public FIX::LogFactory {
 public:
-    explicit MaskedLogFactory(std::string directory) : directory_(std::move(directory)) {}
+    MaskedLogFactory(std::string directory, int64_t max_bytes)
+        : directory_(std::move(directory)), max_bytes_(max_bytes) {}
 
     FIX::Log* create() override { return add("engine"); }
     FIX::Log* create(const FIX::SessionID& id) override {
@@ -144,11 +194,12 @@ public:
 private:
     FIX::Log* add(const std::string& name) {
         std::lock_guard<std::mutex> lock(mutex_);
-        logs_.emplace_back(new MaskedLog(directory_, name));
+        logs_.emplace_back(new MaskedLog(directory_, name, max_bytes_));
         return logs_.back().get();
     }
 
     std::string directory_;
+    int64_t max_bytes_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<MaskedLog>> logs_;
 };
