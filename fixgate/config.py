@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -60,9 +61,14 @@ def _rule(default: Any = dataclasses.MISSING, *, doc: str = "", **checks: Any) -
 class GatewaySettings:
     name: str = _rule("fixgate", doc="name of this gateway in logs and metrics", identifier=True)
     comp_id: str = _rule("FIXGATE", doc="the gateway's CompID towards clients and venues", identifier=True)
-    state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live")
+    state_dir: str = _rule("var/fixgate", doc="where FIX stores, logs and the journal live (relative to the "
+                                           "configuration file's folder; the bundled defaults: to the "
+                                           "current folder)")
     cancel_on_shutdown: bool = _rule(True, doc="cancel every open order on a graceful stop")
     message_log: bool = _rule(True, doc="keep a FIX message log per session in <state_dir>/fixlog")
+    message_log_max_bytes: int = _rule(256 * 1024 * 1024, doc="a message or session event log is renamed "
+                                       "<name>.<YYYYMMDD-HHMMSS> and begun again past this size, and at the "
+                                       "first write of each UTC day", minimum=4096)
     message_store: str = _rule("mapped", doc="the FIX sessions' message store: 'mapped' (a memory-mapped file, "
                                              "no system call per message) or 'file' (QuickFIX's FileStore)",
                                choices=("mapped", "file"))
@@ -190,7 +196,8 @@ class AdminSettings:
 class LoggingSettings:
     level: str = _rule("INFO", doc="lowest level logged", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     format: str = _rule("json", doc="json lines or console text", choices=("json", "console"))
-    file: str = _rule("", doc="log file; empty for standard error")
+    file: str = _rule("", doc="log file, JSON lines (relative to the configuration file's folder); empty for "
+                              "standard error")
 
 
 @dataclass(frozen=True)
@@ -269,7 +276,20 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"cannot read the file: {error.strerror or error}"], source=str(path)) from None
-    return loads(text, source=str(path))
+    return relative_to(loads(text, source=str(path)), Path(path).resolve().parent)
+
+
+def relative_to(config: Config, directory: Path) -> Config:
+    """Resolve the configuration's relative paths (state directory, log file) against `directory`,
+    the configuration file's own folder, so that a command means the same files from any folder."""
+    state_dir = Path(config.gateway.state_dir)
+    log_file = Path(config.logging.file) if config.logging.file else None
+    gateway, logging_settings = config.gateway, config.logging
+    if not state_dir.is_absolute():
+        gateway = dataclasses.replace(gateway, state_dir=str(directory / state_dir))
+    if log_file is not None and not log_file.is_absolute():
+        logging_settings = dataclasses.replace(logging_settings, file=str(directory / log_file))
+    return dataclasses.replace(config, gateway=gateway, logging=logging_settings)
 
 
 def loads(text: str, *, source: str = "configuration") -> Config:
@@ -280,12 +300,58 @@ def loads(text: str, *, source: str = "configuration") -> Config:
         raise ConfigError([f"not valid TOML: {error}"], source=source) from None
     problems: list[str] = []
     config = _build(Config, table, "", problems)
-    if not problems:
-        problems.extend(_cross_checks(config))
+    if config is not None:
+        try:
+            cross = _cross_checks(config)
+        except (TypeError, ValueError, AttributeError):
+            cross = []              # a value of the wrong type is reported already; its cross-checks wait
+        problems.extend(problem for problem in cross if problem not in problems)
     if problems:
-        raise ConfigError(problems, source=source)
+        raise ConfigError(_named(problems, table), source=source)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return dataclasses.replace(config, source=source, sha256=digest)
+
+
+_ELEMENT = re.compile(r"\b(instruments|clients|venues)\[(\d+)\]")
+_NAME_KEYS = {"instruments": "symbol", "clients": "name", "venues": "name"}
+
+
+def _named(problems: list[str], table: dict[str, Any]) -> list[str]:
+    """Name each element a problem is about by its symbol or name: `instruments[2] (AAPL).tick_size`."""
+
+    def label(match: re.Match) -> str:
+        section, index = match.group(1), int(match.group(2))
+        elements = table.get(section)
+        if isinstance(elements, list) and index < len(elements) and isinstance(elements[index], dict):
+            name = elements[index].get(_NAME_KEYS[section])
+            if isinstance(name, str) and name:
+                return f"{match.group(0)} ({name})"
+        return match.group(0)
+
+    return [_ELEMENT.sub(label, problem) for problem in problems]
+
+
+# Secrets of the bundled configuration, which anyone can read: fine for the demo, never for trading.
+DEMO_SECRETS = frozenset({"demo", "demo-admin-token"})
+
+
+def warnings(config: Config) -> list[str]:
+    """Return what is allowed but most likely a mistake: demo secrets, empty sections."""
+    found = []
+    if config.admin.enabled and config.admin.token in DEMO_SECRETS:
+        found.append("admin.token: the bundled demo token; anyone who reads the defaults can kill or resume "
+                     "(set your own, or FIXGATE_ADMIN_TOKEN)")
+    for index, client in enumerate(config.clients):
+        if client.password in DEMO_SECRETS:
+            found.append(f"clients[{index}] ({client.name}).password: the bundled demo password")
+    for index, venue in enumerate(config.venues):
+        if venue.password and venue.password in DEMO_SECRETS:
+            found.append(f"venues[{index}] ({venue.name}).password: the bundled demo password")
+    for section, label in (("clients", "no client can log on"), ("venues", "no order can reach a venue"),
+                           ("instruments", "every order is rejected as an unknown symbol")):
+        if not getattr(config, section):
+            found.append(f"{section}: none configured; {label}")
+    return found
 
 
 # -- BUILDING ---------------------------------------------------------------------------------------

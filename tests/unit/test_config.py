@@ -74,9 +74,10 @@ def test_load_when_value_impossible_names_key_and_problem(extra, expected):
 def test_load_when_instrument_has_zero_tick_or_unknown_venue_refuses():
     text = MINIMAL.replace('tick_size = "0.01"', "tick_size = 0").replace('venue = "v"', 'venue = "nowhere"')
     problems = problems_of(text)
-    assert "instruments[0].tick_size: expected a positive number, got 0" in problems
+    assert problems == ["instruments[0] (XYZ).tick_size: expected a positive number, got 0",
+                        "instruments[0] (XYZ).venue: no venue named 'nowhere' (venues: v)"]      # in one pass
     assert problems_of(MINIMAL.replace('venue = "v"', 'venue = "nowhere"')) == [
-        "instruments[0].venue: no venue named 'nowhere' (venues: v)"]
+        "instruments[0] (XYZ).venue: no venue named 'nowhere' (venues: v)"]
 
 
 def test_load_when_comp_ids_repeat_refuses_the_second():
@@ -93,17 +94,17 @@ comp_id = "CLIENT"
 username = "u"
 password = "p"
 """
-    assert problems_of(text) == ["clients[1].comp_id: 'CLIENT' is already used by clients[0].comp_id"]
+    assert problems_of(text) == ["clients[1] (b).comp_id: 'CLIENT' is already used by clients[0] (a).comp_id"]
 
 
 def test_load_when_required_key_missing_says_what_it_is():
     problems = problems_of(MINIMAL.replace('lot_size = 1\n', ""))
-    assert problems == ["instruments[0].lot_size: missing; quantity increment"]
+    assert problems == ["instruments[0] (XYZ).lot_size: missing; quantity increment"]
 
 
 def test_load_when_venue_port_is_the_gateways_own_listener_refuses():
     problems = problems_of(MINIMAL.replace("port = 7001", "port = 9820"))
-    assert problems == ["venues[0].port: 127.0.0.1:9820 is the gateway's own acceptor.port"]
+    assert problems == ["venues[0] (v).port: 127.0.0.1:9820 is the gateway's own acceptor.port"]
 
 
 def test_load_when_text_not_toml_or_file_missing_reports_it(tmp_path):
@@ -125,3 +126,36 @@ def test_as_dict_and_to_toml_when_printed_mask_passwords_and_tokens():
     text = config.to_toml(loaded)
     assert "demo-admin-token" not in text and 'password = "demo"' not in text
     assert config.loads(config.to_toml(loaded, mask_secrets=False)) == loaded   # round trip
+
+
+def test_load_when_values_and_cross_checks_both_fail_reports_both_in_one_pass():
+    problems = problems_of(MINIMAL.replace('venue = "v"', 'venue = "w"') + '\n[acceptor]\nport = "x"\n')
+    assert problems == ["acceptor.port: expected a whole number, got string 'x'",
+                        "instruments[0] (XYZ).venue: no venue named 'w' (venues: v)"]
+
+
+def test_load_when_a_client_names_an_unknown_symbol_names_the_client():
+    text = MINIMAL + '\n[[clients]]\nname = "alpha"\ncomp_id = "ALPHA"\nusername = "a"\npassword = "p"\n' \
+                     'instruments = ["XYZ", "MSFT"]\n'
+    assert problems_of(text) == ["clients[0] (alpha).instruments[1]: no instrument 'MSFT'"]
+
+
+def test_warnings_when_demo_secrets_or_empty_sections_name_them():
+    assert config.warnings(config.loads(MINIMAL + '\n[admin]\ntoken = "s3cret-token"\n')) == [
+        "clients: none configured; no client can log on"]
+    bundled = config.warnings(config.load())
+    assert any(line.startswith("admin.token: the bundled demo token") for line in bundled)
+    assert "clients[0] (client1).password: the bundled demo password" in bundled
+
+
+def test_load_when_state_dir_is_relative_resolves_it_against_the_files_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "gateway.toml").write_text(MINIMAL + '\n[gateway]\nstate_dir = "state"\n'
+                                         '\n[logging]\nfile = "logs/gateway.log"\n')
+    monkeypatch.chdir(tmp_path)
+    loaded = config.load("etc/gateway.toml")
+    assert loaded.gateway.state_dir == str(folder / "state")
+    assert loaded.logging.file == str(folder / "logs" / "gateway.log")
+    absolute = config.loads(MINIMAL + f'\n[gateway]\nstate_dir = "{tmp_path}/abs"\n')
+    assert config.relative_to(absolute, folder).gateway.state_dir == f"{tmp_path}/abs"
