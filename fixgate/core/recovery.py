@@ -30,13 +30,44 @@ log = structlog.get_logger("fixgate.recovery")
 ID_KINDS = np.array([ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED], dtype=np.uint8)
 
 
+TALLIED = {ev.ACCEPTED: "accepted", ev.REJECTED: "rejected", ev.FILLED: "fills", ev.CANCELED: "canceled",
+           ev.CANCEL_REQUESTED: "cancels", ev.REPLACE_ACCEPTED: "replaces", ev.VENUE_REJECTED: "venue_rejected"}
+
+
 @dataclass
 class DailyFigures:
-    """Today's order count and notional, as the risk book's daily caps count them."""
+    """Today's order count and notional, as the risk book's daily caps count them, and today's tally
+    of order events (what the status page and metrics call "today": it survives a restart, the
+    engine's own counters start from zero with the process)."""
 
     day_start_ns: int
     orders: int = 0
     notional: float = 0.0
+    tally: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TALLIED.values(), 0))
+    rejected_by_code: dict[int, int] = field(default_factory=dict)
+
+    def count_event(self, event: Event) -> None:
+        """Tally one order event of today."""
+        name = TALLIED.get(event.kind)
+        if name is None or event.recv_ns < self.day_start_ns:
+            return
+        self.tally[name] += 1
+        if event.kind == ev.REJECTED:
+            self.rejected_by_code[event.code] = self.rejected_by_code.get(event.code, 0) + 1
+
+    def state(self) -> dict[str, Any]:
+        return {"day_start_ns": self.day_start_ns, "orders": self.orders, "notional": self.notional,
+                "tally": dict(self.tally), "rejected_by_code": {str(code): count
+                                                                for code, count in self.rejected_by_code.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a snapshot's figures when they are of the same day."""
+        if state["day_start_ns"] != self.day_start_ns:
+            return
+        self.orders = state["orders"]
+        self.notional = state["notional"]
+        self.tally.update(state.get("tally", {}))
+        self.rejected_by_code = {int(code): count for code, count in state.get("rejected_by_code", {}).items()}
 
     def count(self, event: Event, notional_units: list[float], view: OrderView | None = None) -> None:
         """Count an accepted order, or a replace that made an order larger (as the book counts it)."""
@@ -106,6 +137,7 @@ class Replayer:
             self.last_seq = event.seq
         if event.kind not in ev.ORDER_KINDS:
             return None
+        self.daily.count_event(event)
         if event.kind == ev.ACCEPTED:
             self.daily.count(event, self.notional_units)
             self.next_order_id = max(self.next_order_id, event.order_id + 1)
@@ -126,7 +158,7 @@ def snapshot_state(orders: Orders, positions: PositionTracker, daily: DailyFigur
     return {
         "orders": [view.state() for view in orders.by_id.values() if view.live],
         "positions": positions.state(),
-        "daily": {"day_start_ns": daily.day_start_ns, "orders": daily.orders, "notional": daily.notional},
+        "daily": daily.state(),
         "next_order_id": next_order_id,
         "next_reject_id": next_reject_id,
         "last_event_seq": last_event_seq,
@@ -158,9 +190,7 @@ def replay(journal: Journal, intents: IntentLog | None, instruments: list[Instru
                                    "configured; see `fixgate recover --help`")
             orders.add(view_from_state(data, by_symbol[data["symbol"]]))
         positions.restore(state["positions"])
-        if state["daily"]["day_start_ns"] == day_start_ns:
-            daily.orders = state["daily"]["orders"]
-            daily.notional = state["daily"]["notional"]
+        daily.restore(state["daily"])
         replayer.next_order_id = state["next_order_id"]
         replayer.last_seq = state["last_event_seq"]
         orders.next_reject_id = state["next_reject_id"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -32,12 +33,14 @@ NANOSECOND = 1e-9
 METRICS = {
     "fixgate_build": ("info", "Version, git commit and configuration digest of the running gateway."),
     "fixgate_uptime_seconds": ("gauge", "Seconds since the gateway started."),
-    "fixgate_orders_received_total": ("counter", "NewOrderSingle messages received."),
-    "fixgate_orders_accepted_total": ("counter", "Orders accepted and routed to a venue."),
-    "fixgate_orders_rejected_total": ("counter", "Orders and replaces rejected, by reason."),
-    "fixgate_fills_total": ("counter", "Fills reported by venues."),
-    "fixgate_cancels_total": ("counter", "Cancels sent to venues."),
-    "fixgate_replaces_total": ("counter", "Replaces sent to venues."),
+    "fixgate_orders_received_total": ("counter", "NewOrderSingle messages received, since the process started."),
+    "fixgate_orders_accepted_total": ("counter", "Orders accepted and routed to a venue, since the process started."),
+    "fixgate_orders_rejected_total": ("counter", "Orders and replaces rejected, by reason, since the process started."),
+    "fixgate_fills_total": ("counter", "Fills reported by venues, since the process started."),
+    "fixgate_cancels_total": ("counter", "Cancels sent to venues, since the process started."),
+    "fixgate_replaces_total": ("counter", "Replaces sent to venues, since the process started."),
+    "fixgate_orders_today": ("gauge", "Today's order events by kind (from the journal: a restart keeps them)."),
+    "fixgate_orders_rejected_today": ("gauge", "Today's orders rejected, by reason (from the journal)."),
     "fixgate_pretrade_checks_total": ("counter", "Pre-trade check chains run by the hot path."),
     "fixgate_throttle_breaches_total": ("counter", "Orders refused by a rate limit, by scope."),
     "fixgate_check_latency_seconds": ("histogram", "Time of the hot path's check chain for one order."),
@@ -89,8 +92,17 @@ def _stage_histogram(name: str, buckets: list[int]) -> HistogramMetricFamily:
     running = 0
     for bound, count in zip(list(CHECK_BOUNDS_NS) + [None], counts):
         running += count
-        cumulative.append(("+Inf" if bound is None else repr(bound * NANOSECOND), running))
+        cumulative.append(("+Inf" if bound is None else bucket_label(bound), running))
     return HistogramMetricFamily(name, METRICS[name][1], buckets=cumulative, sum_value=total_ns * NANOSECOND)
+
+
+def bucket_label(bound_ns: int) -> str:
+    """The `le` label of a bound in seconds, without float noise: 100 ns is "1e-07", 1 ms "0.001".
+
+    Dividing the whole number of nanoseconds by 1e9 rounds once, to the float nearest the decimal
+    value, whose shortest repr is that decimal (multiplying by 1e-9 rounds twice).
+    """
+    return repr(bound_ns / 1e9)
 
 
 def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
@@ -99,7 +111,7 @@ def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
     running = 0
     for bound, count in zip(list(histogram.bounds_ns) + [None], buckets):
         running += count
-        cumulative.append(("+Inf" if bound is None else repr(bound * NANOSECOND), running))
+        cumulative.append(("+Inf" if bound is None else bucket_label(bound), running))
     return HistogramMetricFamily(name, METRICS[name][1], buckets=cumulative, sum_value=total_ns * NANOSECOND)
 
 
@@ -128,6 +140,17 @@ class GatewayCollector(Collector):
             if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_")):
                 rejected.add_metric([code.name], by_code.get(int(code), 0))
         yield rejected
+        today = gateway.today()
+        daily = GaugeMetricFamily("fixgate_orders_today", METRICS["fixgate_orders_today"][1], labels=["kind"])
+        for kind in ("accepted", "rejected", "fills", "cancels", "replaces", "canceled", "venue_rejected"):
+            daily.add_metric([kind], today[kind])
+        yield daily
+        daily_rejects = GaugeMetricFamily("fixgate_orders_rejected_today", METRICS["fixgate_orders_rejected_today"][1],
+                                          labels=["reason"])
+        for code in RejectCode:
+            if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_")):
+                daily_rejects.add_metric([code.name], today["rejected_by_reason"].get(code.name, 0))
+        yield daily_rejects
         ring = engine.ring()
         for name, value in (("fixgate_fills_total", counters["fills"]), ("fixgate_cancels_total", counters["cancels"]),
                             ("fixgate_replaces_total", counters["replaces"]),
@@ -215,13 +238,23 @@ class GatewayCollector(Collector):
 
 
 def build_registry(gateway: Any) -> CollectorRegistry:
-    """Return a fresh registry holding the gateway's collector."""
+    """Return a fresh registry holding the gateway's collector and the process's (CPU, memory, open
+    files: ``process_*``), the interpreter's (``python_info``) and the garbage collector's."""
     registry = CollectorRegistry()
     registry.register(GatewayCollector(gateway))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return registry
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
-    """Return the Prometheus text exposition of `registry`."""
-    return generate_latest(registry)
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def exposition(registry: CollectorRegistry, accept: str = "") -> tuple[bytes, str]:
+    """Return the exposition of `registry` and its content type: OpenMetrics when the scraper's
+    Accept header asks for it (as Prometheus does), the Prometheus text format otherwise."""
+    if "application/openmetrics-text" in accept:
+        return openmetrics.generate_latest(registry), openmetrics.CONTENT_TYPE_LATEST
+    return generate_latest(registry), TEXT_CONTENT_TYPE
 

@@ -161,11 +161,19 @@ def test_gateway_when_restarted_gracefully_resumes_open_orders_positions_and_ids
     assert client.wait_report(filled, exec_type=ExecType.TRADE)
     resting = client.new_order("AAPL", "1", "5", "189.00")
     assert client.wait_report(resting, exec_type=ExecType.NEW)
+    unknown = client.new_order("NOPE", "1", "1", "1.00")
+    assert client.wait_report(unknown, exec_type=ExecType.REJECTED)
     stack.settle()
+    today = stack.gateway.status()["orders"]["today"]
+    assert today["accepted"] == 2 and today["rejected"] == 1 and today["fills"] >= 1
+    assert today["rejected_by_reason"] == {"UNKNOWN_INSTRUMENT": 1}
     stack.gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
     stack.gateway = Gateway(stack.config, state_dir=stack.directory / "gateway", message_log=False)
     stack.gateway.start()
     assert stack.gateway.wait_for_venues(15) and client.wait_logged_on(15)
+    # Today's figures come back from the journal; the process's own counters start again from zero.
+    orders = stack.gateway.status()["orders"]
+    assert orders["today"] == today and orders["accepted"] == 0 and orders["received"] == 0
     book = stack.gateway.book
     aapl = book.instruments.id_of("AAPL")
     assert stack.gateway.recovered.entries > 0 or stack.gateway.recovered.snapshot_seq > 0

@@ -2,6 +2,7 @@
 
 import time
 
+import orjson
 import pytest
 
 from fixgate import config as configuration
@@ -519,8 +520,29 @@ def test_snapshot_state_when_taken_keeps_only_live_orders_and_the_counters():
                            replayer.last_seq)
     assert [order["order_id"] for order in state["orders"]] == [1, 3]
     assert state["positions"] == positions.state()
-    assert state["daily"] == {"day_start_ns": TODAY, "orders": 4, "notional": replayer.daily.notional}
+    daily = state["daily"]
+    assert (daily["day_start_ns"], daily["orders"], daily["notional"]) == (TODAY, 4, replayer.daily.notional)
+    assert daily["tally"] == replayer.daily.tally and daily["tally"]["accepted"] == 4
+    assert daily["tally"]["rejected"] == sum(daily["rejected_by_code"].values()) == 1
     assert (state["next_order_id"], state["next_reject_id"], state["last_event_seq"]) == (5, -2, 21)
+    # The day's tally comes back from a snapshot of the same day, not from another day's.
+    again = DailyFigures(TODAY)
+    again.restore(orjson.loads(orjson.dumps(daily)))
+    assert (again.tally, again.rejected_by_code, again.orders) == (replayer.daily.tally,
+                                                                    replayer.daily.rejected_by_code, 4)
+    tomorrow = DailyFigures(TODAY + DAY_NS)
+    tomorrow.restore(daily)
+    assert tomorrow.orders == 0 and not any(tomorrow.tally.values()) and not tomorrow.rejected_by_code
+
+
+def test_daily_figures_when_events_of_yesterday_are_replayed_count_only_todays():
+    daily = DailyFigures(TODAY)
+    day = Day(recv_ns=TODAY - 1)
+    daily.count_event(day.accepted(1, "c1", 1, 19_000))
+    daily.count_event(Day().accepted(2, "c2", 1, 19_000))
+    daily.count_event(Day().event(ev.REJECTED, code=13, session_id=0))
+    daily.count_event(Day().event(ev.SESSION_LOGON, session_id=0))
+    assert daily.tally["accepted"] == 1 and daily.tally["rejected"] == 1 and daily.rejected_by_code == {13: 1}
 
 
 def test_journal_agent_when_batches_come_faster_than_its_interval_writes_them_in_one_transaction(tmp_path):

@@ -49,3 +49,37 @@ def test_catalogue_when_scraped_is_exported_in_full(exported):
     suffixes = {"counter": "_total", "histogram": "_count", "info": "_info", "gauge": "", "stateset": ""}
     for name, (kind, _) in METRICS.items():
         assert name + ("" if name.endswith("_total") else suffixes[kind]) in exported, name
+
+
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    gateway = Gateway(configuration.load(), state_dir=tmp_path_factory.mktemp("gateway"), message_log=False,
+                      admin=False)
+    text = gateway.metrics_text().decode()
+    openmetrics, content_type = gateway.metrics_exposition("application/openmetrics-text; version=1.0.0,text/plain")
+    gateway.engine.stop(0)
+    return text, openmetrics.decode(), content_type
+
+
+def test_histogram_bucket_labels_when_exported_are_the_decimal_bounds_without_float_noise(scraped):
+    text, _, _ = scraped
+    labels = re.findall(r'fixgate_check_latency_seconds_bucket\{le="([^"]+)"\}', text)
+    assert labels[:3] == ["1e-07", "2e-07", "3e-07"] and labels[-1] == "+Inf"
+    internal = re.findall(r'fixgate_internal_latency_seconds_bucket\{le="([^"]+)"\}', text)
+    for label in labels[:-1] + internal[:-1]:
+        mantissa = label.split("e")[0]
+        assert len(mantissa.replace("0.", "").strip("0")) <= 3, labels + internal     # 7.5e-07, 0.00025
+
+
+def test_exposition_when_scraped_carries_process_and_platform_collectors(scraped):
+    text, _, _ = scraped
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "python_info",
+                 "python_gc_objects_collected_total"):
+        assert f"\n{name}" in text, name
+
+
+def test_exposition_when_the_scraper_asks_for_openmetrics_gets_it(scraped):
+    _, openmetrics, content_type = scraped
+    assert content_type.startswith("application/openmetrics-text")
+    assert openmetrics.rstrip().endswith("# EOF")
+    assert "# TYPE fixgate_risk_state stateset" in openmetrics
