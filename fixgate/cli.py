@@ -96,12 +96,20 @@ def command_check_config(arguments: argparse.Namespace) -> int:
 
     from fixgate import config
 
-    loaded = load_config(arguments.file)
+    if arguments.file and arguments.config and arguments.file != arguments.config:
+        print("fixgate check-config: give the file once (FILE or -c FILE)", file=sys.stderr)
+        return 2
+    loaded = load_config(arguments.config or arguments.file)
+    warnings = config.warnings(loaded)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if arguments.json:
-        document = {"source": loaded.source, "sha256": loaded.sha256, "config": loaded.as_dict()}
+        document = {"source": loaded.source, "sha256": loaded.sha256, "warnings": warnings,
+                    "config": loaded.as_dict()}
         sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(f"# {loaded.source}: valid (sha256 {loaded.sha256})")
+        count = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+        print(f"# {loaded.source}: valid (sha256 {loaded.sha256}){count}")
         sys.stdout.write(config.to_toml(loaded))
     return 0
 
@@ -290,9 +298,104 @@ def _print_result(status: int, document: dict) -> int:
     return 0
 
 
+def _quantity(text: str) -> str:
+    from decimal import Decimal
+
+    value = Decimal(text)
+    return f"{value.normalize():+,f}" if value else "0"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def status_text(status: dict, health: dict | None = None) -> str:
+    """The gateway's status for a person: a few labelled lines of at most 120 columns."""
+    from decimal import Decimal
+
+    risk = status["risk"]
+    commit = (status.get("git_commit") or "unknown")[:12]
+    lines = [f"fixgate {status['name']} {status['version']} (commit {commit}, config "
+             f"{status.get('config_sha256', '')[:12]})  up {_duration(status['uptime_s'])}  at {status.get('time')}"]
+    state = f"risk       {risk['risk_state']}"
+    if risk["risk_state"] != "NORMAL" or risk.get("reason") not in (None, "start"):
+        state += f" since {risk.get('since') or '-'} by {risk.get('actor', '-')}: {risk.get('reason')}"
+    lines.append(state)
+    if health is not None and health.get("status") != "ok":
+        lines.append(f"HEALTH     {health.get('status')}: {'; '.join(health.get('watchdog', {}).get('problems', []))}")
+    clients = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in status["clients"].items()) or "none"
+    venues = ", ".join(f"{name} {'on' if status['venues'][name] else 'off'} ({state})"
+                       for name, state in status["venue_states"].items()) or "none"
+    lines.append(f"sessions   clients: {clients}   venues: {venues}")
+    orders = status["orders"]
+    rejected = sum(orders["rejected"].values())
+    lines.append(f"orders     since start: {orders['received']:,} received, {orders['accepted']:,} accepted, "
+                 f"{rejected:,} rejected, {orders['fills']:,} fill reports, {orders['cancels']:,} cancels; "
+                 f"{orders['open']:,} open now")
+    if rejected:
+        reasons = sorted(orders["rejected"].items(), key=lambda item: (-item[1], item[0]))
+        text = ", ".join(f"{name} {count:,}" for name, count in reasons[:6])
+        lines.append(f"rejects    {text}{', ...' if len(reasons) > 6 else ''}")
+    latency = status["latency_ns"]
+    lines.append(f"latency    client in -> venue out: p50 {_format_ns(latency['p50'])}, p99 {_format_ns(latency['p99'])}")
+    positions = status["positions"]
+    books: dict[str, Decimal] = {}
+    for row in positions.get("positions", []):
+        books[row["symbol"]] = books.get(row["symbol"], Decimal(0)) + Decimal(row["quantity"])
+    held = "  ".join(f"{symbol} {_quantity(str(quantity))}" for symbol, quantity in books.items() if quantity) or "flat"
+    lines.append(f"positions  {held}")
+    if positions:
+        pnl = Decimal(positions["realized_pnl"]) + Decimal(positions["unrealized_pnl"])
+        lines.append(f"account    equity {Decimal(positions['equity']):,.2f}, P&L {pnl:+,.2f}, gross exposure "
+                     f"{Decimal(positions['gross_exposure']):,.2f}, drawdown {float(positions['drawdown']):.2%}")
+    alarms = ", ".join(f"{name} {count}" for name, count in status.get("alarms", {}).items()) or "none"
+    lines.append(f"alarms     {alarms}")
+    journal = status["journal"]
+    lines.append(f"journal    {journal['events_written']:,} events written, {journal['pending_events']:,} pending"
+                 f"{', FAILING' if journal['failing'] else ''}")
+    return "\n".join(lines)
+
+
 def command_status(arguments: argparse.Namespace) -> int:
-    """Print the gateway's status from its admin API."""
-    return _print_result(*_admin_request(arguments, "GET", "/status"))
+    """Print the gateway's status from its admin API: a summary, or JSON with --json; --watch repeats it;
+    --expect-version / --expect-config exit 4 when the gateway runs something else."""
+    import json
+    import time
+
+    count = 0
+    while True:
+        status, document = _admin_request(arguments, "GET", "/status")
+        if status >= 400:
+            return _print_result(status, document)
+        mismatches = []
+        if arguments.expect_version and document.get("version") != arguments.expect_version:
+            mismatches.append(f"version {document.get('version')} (expected {arguments.expect_version})")
+        if arguments.expect_config and document.get("config_sha256") != arguments.expect_config:
+            mismatches.append(f"configuration sha256 {document.get('config_sha256')} (expected {arguments.expect_config})")
+        if arguments.json:
+            print(json.dumps(document, indent=2, default=str))
+        else:
+            _, health = _admin_request(arguments, "GET", "/health")
+            if arguments.watch and sys.stdout.isatty():
+                print("\033[H\033[2J", end="")
+            print(status_text(document, health), flush=True)
+        if mismatches:
+            print(f"fixgate status: {document.get('name')} runs {'; '.join(mismatches)}", file=sys.stderr)
+            return 4
+        count += 1
+        if not arguments.watch or (arguments.count and count >= arguments.count):
+            return 0
+        if not arguments.json:
+            print()
+        try:
+            time.sleep(arguments.watch)
+        except KeyboardInterrupt:
+            return 0
 
 
 def command_kill(arguments: argparse.Namespace) -> int:
@@ -301,8 +404,28 @@ def command_kill(arguments: argparse.Namespace) -> int:
 
 
 def command_resume(arguments: argparse.Namespace) -> int:
-    """Release the kill switch."""
-    return _print_result(*_admin_request(arguments, "POST", "/resume", {"actor": _actor()}))
+    """Release the kill switch, then wait for the venues to log back on and reconcile: until they
+    have, orders are still refused VENUE_UNAVAILABLE (exit 3 when they have not within --wait)."""
+    import time
+
+    status, document = _admin_request(arguments, "POST", "/resume", {"actor": _actor()})
+    if status >= 400 or not document.get("ok", True) or arguments.wait <= 0:
+        return _print_result(status, document)
+    deadline = time.monotonic() + arguments.wait
+    while True:
+        _, ready = _admin_request(arguments, "GET", "/ready")
+        if ready.get("ready") or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    document["ready"] = bool(ready.get("ready"))
+    document["venue_states"] = ready.get("venue_states", {})
+    code = _print_result(status, document)
+    if not document["ready"]:
+        states = ", ".join(f"{name}: {state}" for name, state in document["venue_states"].items())
+        print(f"fixgate resume: the kill switch is released, but the venues are not ready after {arguments.wait:g} s "
+              f"({states}); orders are refused VENUE_UNAVAILABLE until they are", file=sys.stderr)
+        return 3
+    return code
 
 
 def command_reset_breaker(arguments: argparse.Namespace) -> int:
@@ -342,8 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-config", help="validate a configuration file and print it resolved",
         description="Validate FILE (or the bundled defaults) and print every setting with its resolved "
-                    "value, passwords and tokens masked. Problems go to stderr, exit status 2.")
+                    "value, passwords and tokens masked. Every problem goes to stderr in one pass, exit status 2; "
+                    "warnings (demo secrets, empty sections) go to stderr too, exit status 0.")
     check.add_argument("file", nargs="?", help="TOML configuration (default: the bundled defaults)")
+    check.add_argument("-c", "--config", help="the same, as every other command takes it")
     check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     check.set_defaults(handler=command_check_config)
 
@@ -377,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser = commands.add_parser(
         "demo", help="run the simulator, the gateway and a trading client, with a live summary",
         description="Start the venue simulator, the gateway and a client that trades a realistic flow "
-                    "(including orders that must be rejected), and print a one-line summary every second.")
+                    "(including orders that must be rejected), and print a summary every second (orders, "
+                    "totals, positions and P&L); at the end, stop in order and say what the venue still holds.")
     demo_parser.add_argument("-c", "--config", help="TOML configuration (default: the bundled defaults)")
     demo.add_arguments(demo_parser)
     demo_parser.set_defaults(handler=command_demo)
@@ -391,13 +517,27 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    admin_command("status", command_status, "print the gateway's status",
-                  "Print the risk state, sessions, orders, positions and latency from the admin API.")
+    status = admin_command("status", command_status, "print the gateway's status",
+                           "Print the risk state, sessions, orders, positions and latency from the admin API: "
+                           "a summary, or the whole document with --json (times in ISO 8601, UTC).")
+    status.add_argument("--json", action="store_true", help="print the status document as JSON")
+    status.add_argument("--watch", type=float, nargs="?", const=2.0, default=None, metavar="SECONDS",
+                        help="print it again every SECONDS (default 2) until Ctrl-C")
+    status.add_argument("--count", type=int, default=0, help="with --watch, stop after this many prints")
+    status.add_argument("--expect-version", metavar="VERSION",
+                        help="exit 4 unless the gateway runs this version (for deployment checks)")
+    status.add_argument("--expect-config", metavar="SHA256",
+                        help="exit 4 unless the gateway runs the configuration with this sha256 "
+                             "(`fixgate check-config FILE` prints it)")
     kill = admin_command("kill", command_kill, "trip the kill switch",
                          "Trip the kill switch: every new order is rejected, open orders are cancelled, the "
                          "venues are logged out; it survives a restart until `fixgate resume`.")
     kill.add_argument("--reason", required=True, help="why (kept in the audit trail and sent to clients)")
-    admin_command("resume", command_resume, "release the kill switch", "Release the kill switch; trading resumes.")
+    resume = admin_command("resume", command_resume, "release the kill switch",
+                           "Release the kill switch; the venues are logged on again and reconciled before "
+                           "trading resumes. Waits for that (exit 3 when it takes longer than --wait).")
+    resume.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                        help="how long to wait for every venue to be ready (0: do not wait; default 30)")
     admin_command("reset-breaker", command_reset_breaker, "reset the circuit breaker",
                   "Reset the circuit breaker after its cooldown, unless its trigger still holds.")
     cancel_all = admin_command("cancel-all", command_cancel_all, "cancel every open order",
@@ -414,7 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument("--set-aside", action="store_true", help="move an unreadable journal aside")
     recover.set_defaults(handler=command_recover)
 
-    demo_client = commands.add_parser("demo-client", help=argparse.SUPPRESS)
+    demo_client = commands.add_parser("demo-client")
+    # The demo's own child process: kept out of `fixgate --help` (argparse would list it as ==SUPPRESS==).
+    commands._choices_actions = [action for action in commands._choices_actions if action.dest != "demo-client"]
     demo_client.add_argument("-c", "--config")
     demo_client.add_argument("--state-dir", type=Path, required=True)
     demo_client.add_argument("--duration", type=float, required=True)

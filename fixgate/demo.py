@@ -20,19 +20,9 @@ from pathlib import Path
 
 from fixgate import config as configuration
 from fixgate.config import Config
+from fixgate.ops.net import port_free
 
 RISK_STATES = {0: "NORMAL", 1: "WARNING", 2: "CIRCUIT_BREAKER", 3: "KILL_SWITCH"}
-
-
-def port_free(port: int) -> bool:
-    """Return True when nothing listens on `port` (QuickFIX listens on every interface)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("", port))
-        except OSError:
-            return False
-    return True
 
 
 def write_config(config: Config, directory: Path) -> Path:
@@ -122,51 +112,133 @@ def run_client_flow(config: Config, state_dir: Path, duration: float, rate: floa
 
 # -- THE DEMO (this process) ------------------------------------------------------------------------
 
-def _summary(status: dict, previous_received: int, elapsed: float, symbols: list[str]) -> str:
+def _micros(nanoseconds: float | None) -> str:
+    if nanoseconds is None:
+        return "-"
+    if nanoseconds >= 1_000_000:
+        return f"{nanoseconds / 1e6:.1f} ms"
+    return f"{nanoseconds / 1e3:.0f} µs"
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:+,.2f}"
+
+
+def _positions_by_symbol(status: dict, symbols: list[str]) -> list[tuple[str, Decimal, Decimal]]:
+    """(symbol, net quantity, P&L) over every account, in the configuration's order."""
+    totals: dict[str, list[Decimal]] = {}
+    for row in status["positions"]["positions"]:
+        total = totals.setdefault(row["symbol"], [Decimal(0), Decimal(0)])
+        total[0] += Decimal(row["quantity"])
+        total[1] += Decimal(row["realized_pnl"]) + Decimal(row["unrealized_pnl"])
+    return [(symbol, *totals[symbol]) for symbol in symbols if symbol in totals]
+
+
+def summary_lines(status: dict, previous_received: int, elapsed: float, symbols: list[str]) -> list[str]:
+    """Two lines of at most 120 columns: the orders (this second, then since the start), the books."""
     orders = status["orders"]
-    rejected = orders["rejected"]
-    reasons = ", ".join(f"{name} {count}" for name, count in sorted(rejected.items(), key=lambda item: -item[1]))
-    positions = {row["symbol"]: row for row in status["positions"]["positions"]}
-    books = []
-    for symbol in symbols:
-        row = positions.get(symbol)
-        if row is not None:
-            pnl = float(row["realized_pnl"]) + float(row["unrealized_pnl"])
-            books.append(f"{symbol} {row['quantity']} pnl {pnl:+.2f}")
+    rejected = sum(orders["rejected"].values())
     latency = status["latency_ns"]
-    p50 = f"{latency['p50'] / 1000:.0f}µs" if latency["p50"] is not None else "-"
-    p99 = f"{latency['p99'] / 1000:.0f}µs" if latency["p99"] is not None else "-"
-    return (f"t={elapsed:4.0f}s  {orders['received'] - previous_received:3d} orders/s  "
-            f"accepted {orders['accepted']}  rejected {sum(rejected.values())}"
-            f"{' (' + reasons + ')' if reasons else ''}  fills {orders['fills']}  open {orders['open']}  |  "
-            f"{'  '.join(books) or 'flat'}  |  latency p50 {p50} p99 {p99}  |  risk "
-            f"{RISK_STATES.get(status['risk_state'], status['risk_state'])}")
+    risk = RISK_STATES.get(status["risk_state"], str(status["risk_state"]))
+    first = (f"t={elapsed:4.0f}s {orders['received'] - previous_received:5d} orders/s | {orders['accepted']:,} accepted, "
+             f"{rejected:,} rejected, {orders['fills']:,} fill reports, {orders['open']:,} open | p50 "
+             f"{_micros(latency['p50'])}, p99 {_micros(latency['p99'])} | {risk}")
+    books = [f"{symbol} {quantity.normalize():+f} ({_money(pnl)})" for symbol, quantity, pnl in
+             _positions_by_symbol(status, symbols)]
+    positions = status["positions"]
+    total = Decimal(positions["realized_pnl"]) + Decimal(positions["unrealized_pnl"])
+    second = f"         positions (P&L): {'  '.join(books) or 'flat'} | total P&L {_money(total)}"
+    if len(second) > 120:
+        second = f"         positions: {len(books)} instruments | total P&L {_money(total)}"
+    return [first, second]
+
+
+def reject_lines(status: dict) -> list[str]:
+    """The rejects since the start by reason, most frequent first, wrapped at 120 columns."""
+    reasons = sorted(status["orders"]["rejected"].items(), key=lambda item: (-item[1], item[0]))
+    if not reasons:
+        return ["rejected by reason: none"]
+    lines, line = [], "rejected by reason:"
+    for name, count in reasons:
+        part = f" {name} {count:,};"
+        if len(line) + len(part) > 120:
+            lines.append(line)
+            line = "   "
+        line += part
+    lines.append(line.rstrip(";"))
+    return lines
+
+
+def _venue_open_orders(control_port: int, owner: str) -> int | None:
+    """How many orders the simulator holds open for `owner` (None when it cannot be asked)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{control_port}/ledger/{owner}", timeout=5) as response:
+            return len(json.loads(response.read())["open_orders"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop_child(child: subprocess.Popen, timeout: float = 10.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(5)
 
 
 def run_demo(config: Config, *, duration: float | None, external_client: bool, rate: float, seed: int,
              state_dir: Path | None) -> int:
     """Start the simulator (child), the gateway (here) and the client flow (child); print a summary
-    each second until `duration` passes or Ctrl-C."""
+    each second until `duration` passes or Ctrl-C; then stop in order: the client, the gateway
+    (which cancels what is open), the simulator, and say what the venue still holds."""
     from fixgate.gateway import Gateway
     from fixgate.ops import logging as logs
 
+    if not config.clients:
+        print("fixgate demo: the configuration has no [[clients]]; the demo trades as the first client",
+              file=sys.stderr)
+        return 2
+    if not any(venue.host in ("127.0.0.1", "localhost") and venue.port == config.simulator.port
+               for venue in config.venues):
+        print(f"fixgate demo: no venue connects to the simulator (simulator.port {config.simulator.port} on "
+              "127.0.0.1); the demo runs the gateway against the simulator", file=sys.stderr)
+        return 2
     ports = {"acceptor.port": config.acceptor.port, "simulator.port": config.simulator.port}
+    if config.admin.enabled:
+        ports["admin.port"] = config.admin.port
     busy = [f"{name} {port}" for name, port in ports.items() if not port_free(port)]
     if busy:
-        print(f"fixgate demo: port in use: {', '.join(busy)} (another fixgate running?)", file=sys.stderr)
+        print(f"fixgate demo: port in use: {', '.join(busy)} (another fixgate running? change the setting "
+              "in a configuration file and pass it with -c)", file=sys.stderr)
         return 1
     work = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="fixgate-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     config_path = write_config(config, work)
-    logs.configure("WARNING", "console", file=str(work / "gateway.log"))
+    gateway_log = work / "gateway.log"
+    logs.configure(config.logging.level, "json", file=str(gateway_log), console_level="WARNING")
     children: list[subprocess.Popen] = []
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
+    control_port = _free_port()
     venue_log = open(work / "simulator.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    children.append(subprocess.Popen(
+    simulator = subprocess.Popen(
         [sys.executable, "-m", "fixgate", "venue", "-c", str(config_path), "--state-dir", str(work / "simulator"),
-         "--log-level", "WARNING"], stdout=venue_log, stderr=subprocess.STDOUT, env=environment))
+         "--log-level", "WARNING", "--control-port", str(control_port)],
+        stdout=venue_log, stderr=subprocess.STDOUT, env=environment)
+    client_process: subprocess.Popen | None = None
     gateway = Gateway(config, state_dir=work / "gateway")
     stop = {"now": False}
+    outcome = 0
 
     def on_signal(signum, frame):
         stop["now"] = True
@@ -179,8 +251,20 @@ def run_demo(config: Config, *, duration: float | None, external_client: bool, r
             print("fixgate demo: the gateway could not log on to the simulator; see "
                   f"{work / 'simulator.log'}", file=sys.stderr)
             return 1
+        starting_equity = Decimal(gateway.positions_snapshot()["equity"])
         print(f"fixgate demo: simulator on 127.0.0.1:{config.simulator.port}, gateway acceptor on "
-              f"127.0.0.1:{config.acceptor.port}; logs and FIX stores in {work}")
+              f"127.0.0.1:{config.acceptor.port}")
+        if config.admin.enabled:
+            print(f"  status page   http://{config.admin.host}:{config.admin.port}/   (admin token: "
+                  f"{config.admin.token})")
+        print(f"  state         {work / 'gateway'}   (journal, FIX stores, audit trail)")
+        print(f"  logs          {gateway_log}   (the gateway's, JSON lines)")
+        print(f"                {work / 'gateway' / 'fixlog'}   (FIX messages, per session)")
+        print(f"                {work / 'simulator.log'}   (the simulator's)")
+        print("  each second:  orders received that second; since the start: accepted, rejected, fill reports")
+        print("                (one per fill, partial or whole); orders open now; latency; the risk state")
+        print(f"                net position and P&L per instrument, then in total, from starting equity "
+              f"{starting_equity:,.2f}", flush=True)
         client = config.clients[0]
         if external_client:
             print(f"connect a FIX 4.4 client: host 127.0.0.1 port {config.acceptor.port}, SenderCompID "
@@ -189,10 +273,12 @@ def run_demo(config: Config, *, duration: float | None, external_client: bool, r
                   f"{', '.join(instrument.symbol for instrument in config.instruments)}. Ctrl-C stops.")
         else:
             client_duration = duration if duration is not None else 365 * 24 * 3600.0
-            children.append(subprocess.Popen(
+            client_process = subprocess.Popen(
                 [sys.executable, "-m", "fixgate", "demo-client", "-c", str(config_path), "--state-dir",
                  str(work / "client"), "--duration", str(client_duration), "--rate", str(rate), "--seed", str(seed)],
-                env=environment))
+                env=environment)
+            children.append(client_process)
+        children.append(simulator)
         started = time.monotonic()
         previous = 0
         symbols = [instrument.symbol for instrument in config.instruments]
@@ -200,28 +286,43 @@ def run_demo(config: Config, *, duration: float | None, external_client: bool, r
             time.sleep(1.0)
             elapsed = time.monotonic() - started
             status = gateway.status()
-            print(_summary(status, previous, elapsed, symbols), flush=True)
+            for line in summary_lines(status, previous, elapsed, symbols):
+                print(line, flush=True)
             previous = status["orders"]["received"]
             if duration is not None and elapsed >= duration:
                 break
             if any(child.poll() not in (None, 0) for child in children):
                 print("fixgate demo: a child process stopped; see the logs in " + str(work), file=sys.stderr)
-                return 1
-        status = gateway.status()
-        print(f"fixgate demo: {status['orders']['received']} orders, {status['orders']['accepted']} accepted, "
-              f"{sum(status['orders']['rejected'].values())} rejected, {status['orders']['fills']} fills; "
-              f"equity {status['positions']['equity']}")
-        return 0
-    finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+                outcome = 1
+                break
+        # Stop in order: the client first (its orders are cancelled on disconnect), then the gateway
+        # (it cancels what is still open and waits for the venue's answers), the simulator last.
+        if client_process is not None:
+            _stop_child(client_process)
         gateway.stop()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        status = gateway.status()
+        open_at_venue = _venue_open_orders(control_port, config.gateway.comp_id)
+        orders = status["orders"]
+        positions = status["positions"]
+        equity = Decimal(positions["equity"])
+        print(f"fixgate demo: stopped after {time.monotonic() - started:.0f} s")
+        for line in reject_lines(status):
+            print(line)
+        venue_text = (f"{open_at_venue} orders open at the venue" if open_at_venue is not None
+                      else "the venue could not be asked for its open orders")
+        print(f"  {orders['received']:,} orders received, {orders['accepted']:,} accepted, "
+              f"{sum(orders['rejected'].values()):,} rejected, {orders['fills']:,} fill reports, "
+              f"{orders['cancels']:,} cancels; {venue_text}")
+        print(f"fixgate demo: total P&L {_money(equity - starting_equity)} on starting equity "
+              f"{starting_equity:,.2f} (equity {equity:,.2f})", flush=True)
+        if open_at_venue:
+            outcome = outcome or 1
+        return outcome
+    finally:
+        for child in (client_process, simulator):
+            if child is not None:
+                _stop_child(child)
+        gateway.stop()
         venue_log.close()
 
 

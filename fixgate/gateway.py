@@ -36,10 +36,11 @@ from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
 from fixgate.core.events import Event
 from fixgate.core.journal import IntentLog, SqliteJournal
 from fixgate.core.orders import Instrument
-from fixgate.core.risk_state import RiskLimits, RiskStateMachine, Transition
-from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
+from fixgate.core.risk_state import CommandRefused, RiskLimits, RiskStateMachine, Transition
+from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, iso_time, restore
 from fixgate.fix.engine import AcceptorSession, InitiatorSession, settings_text
 from fixgate.ops import metrics
+from fixgate.ops.net import listen_problem, port_free
 
 log = structlog.get_logger("fixgate.gateway")
 
@@ -176,6 +177,10 @@ def tune_collector() -> None:
         gc.set_threshold(7000, *older)
 
 
+class StartError(RuntimeError):
+    """The gateway cannot start; the message says why and which setting to change."""
+
+
 def instruments_of(config: Config) -> list[Instrument]:
     return [Instrument(instrument.symbol, instrument.venue, Decimal(instrument.lot_size),
                        Decimal(instrument.tick_size)) for instrument in config.instruments]
@@ -205,6 +210,7 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
         "acceptor_settings": paths["acceptor"],
         "initiator_settings": paths["initiator"],
         "fixlog_dir": str(state_dir / "fixlog") if message_log else "",
+        "fixlog_max_bytes": config.gateway.message_log_max_bytes,
         "store_dir": str(state_dir / "store"),
         "store": gateway.message_store,
         "intent_log": str(state_dir / "intents.log"),
@@ -252,6 +258,8 @@ class EngineOrders:
         self.sessions = sessions
 
     def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int:
+        if session is not None and session not in self.sessions:
+            raise CommandRefused(f"no client session named {session!r} (sessions: {', '.join(self.sessions)})")
         index = -1 if session is None else self.sessions[session]
         return self.engine.cancel_all(index, CANCEL_REASONS.get(reason, ev.CANCEL_BY_OPERATOR), reason)
 
@@ -358,7 +366,12 @@ class Gateway:
             from fixgate.ops.admin import AdminServer
 
             token = os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token
-            self.admin = AdminServer(self, config.admin.host, config.admin.port, token, config.admin.token_name)
+            try:
+                self.admin = AdminServer(self, config.admin.host, config.admin.port, token, config.admin.token_name)
+            except OSError as error:
+                self.engine.stop(0)
+                self.journal.close()
+                raise StartError(listen_problem("admin.port", config.admin.host, config.admin.port, error)) from None
         self._stopped = threading.Event()
 
     # -- LIFE CYCLE -------------------------------------------------------------------------------
@@ -366,6 +379,8 @@ class Gateway:
     def start(self) -> None:
         """Start the state thread, then the engine (listen for clients, connect to venues)."""
         tune_collector()
+        if not port_free(self.config.acceptor.port):
+            raise StartError(listen_problem("acceptor.port", "", self.config.acceptor.port))
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:
@@ -458,7 +473,7 @@ class Gateway:
             else:
                 name, side = self.session_names[event.session_id], "client"
                 self.clients_logged_on[name] = logged_on
-            (log.info if logged_on or side == "client" else log.warning)(
+            (log.info if logged_on or side == "client" or self._stopped.is_set() else log.warning)(
                 "session_logged_on" if logged_on else "session_logged_out", session=name, side=side)
         elif kind == ev.VENUE_STATE:
             name = self.venue_names[event.venue_id]
@@ -508,6 +523,10 @@ class Gateway:
         return {
             "name": self.config.gateway.name,
             "version": __version__,
+            "git_commit": self.commit,
+            "config_sha256": self.config.sha256,
+            "time": iso_time(time.time_ns()),
+            "started": iso_time(self.started_ns),
             "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
             "risk_state": int(self.book.risk_state),
             "clients": {name: self.engine.client_logged_on(index) for index, name in enumerate(self.session_names)},
@@ -522,6 +541,8 @@ class Gateway:
                 "cancels": counters["cancels"],
                 "replaces": counters["replaces"],
                 "open": self.book.live_orders,
+                "counted_since": iso_time(self.started_ns),          # the process's start: engine counters
+                "today": self.today(),                                # from the journal: survives a restart
             },
             "latency_ns": {"p50": latency.percentile(0.5), "p99": latency.percentile(0.99)},
             "stages_ns": {name: stage_summary(buckets) for name, buckets in self.engine.stages().items()},
@@ -545,6 +566,14 @@ class Gateway:
             "state_thread_alive": self.state_thread.alive,
             "watchdog": self.watchdog(),
         }
+
+    def today(self) -> dict[str, Any]:
+        """Today's order events as the journal holds them (the state thread's tally, restored at start)."""
+        daily = self.replayer.daily
+        rejected = dict(daily.rejected_by_code)
+        return {"since": iso_time(daily.day_start_ns), **dict(daily.tally), "orders": daily.orders,
+                "notional": round(daily.notional, 2),
+                "rejected_by_reason": {reject_name(code): count for code, count in sorted(rejected.items())}}
 
     def positions_snapshot(self) -> dict[str, Any]:
         """Return the positions and account figures as the state thread last published them."""
@@ -596,7 +625,11 @@ class Gateway:
                 "state_thread_alive": alive, "watchdog": watchdog}
 
     def metrics_text(self) -> bytes:
-        return metrics.exposition(self.registry)
+        return metrics.exposition(self.registry)[0]
+
+    def metrics_exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The metrics in the format the scraper's Accept header asks for, and its content type."""
+        return metrics.exposition(self.registry, accept)
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Return every order not in a terminal state."""

@@ -75,6 +75,7 @@ class RiskStateMachine:
     state: RiskState = NORMAL
     reason: str = "start"
     since_ns: int = 0
+    actor: str = "automatic"
     breaker_trips_today: int = 0
     breaker_since_ns: int = 0
     breaker_trigger: str = ""
@@ -186,5 +187,6 @@ class RiskStateMachine:
         self.state = RiskState(after)
         self.reason = reason
         self.since_ns = now_ns
+        self.actor = actor
         self.history.append(transition)
         return transition

@@ -92,6 +92,7 @@ class RiskStateStore:
 
     def save(self, machine: RiskStateMachine) -> None:
         data = {"state": machine.state.name, "reason": machine.reason, "since_ns": machine.since_ns,
+                "actor": machine.actor,
                 "breaker_since_ns": machine.breaker_since_ns, "breaker_trips_today": machine.breaker_trips_today}
         temporary = self.path.with_suffix(".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,12 +114,21 @@ def restore(machine: RiskStateMachine, store: RiskStateStore, now_ns: int) -> No
         machine.state = state
         machine.reason = f"restored: {data.get('reason', '')}"
         machine.since_ns = int(data["since_ns"])
+        machine.actor = str(data.get("actor", "automatic"))
         machine.breaker_since_ns = int(data.get("breaker_since_ns") or now_ns)
 
 
 class VenueControl(Protocol):
     def log_out(self, reason: str) -> None: ...
     def log_on(self) -> None: ...
+
+
+def iso_time(nanoseconds: int) -> str | None:
+    """ISO 8601 in UTC with milliseconds (None for 0: never)."""
+    if not nanoseconds:
+        return None
+    seconds, remainder = divmod(nanoseconds, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1_000_000:03d}Z"
 
 
 class OrderControl(Protocol):
@@ -247,7 +257,7 @@ class RiskAgent:
                                                        drawdown=float(self.positions.drawdown()),
                                                        throttle_breach=bool(self.book.throttle.breach_flag)))
             elif command.name == "cancel-all":
-                sent = self.orders.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")
+                sent = self.orders.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")  # may refuse
                 self.audit.write({"event": "cancel_all", "actor": command.actor, "session": command.session,
                                   "cancels_sent": sent})
                 log.warning("cancel_all_requested", actor=command.actor, session=command.session, cancels=sent)
@@ -294,7 +304,8 @@ class RiskAgent:
     def describe(self) -> dict[str, Any]:
         """Return the risk state and its figures for status pages."""
         machine = self.machine
-        return {"risk_state": machine.state.name, "reason": machine.reason, "since_ns": machine.since_ns,
+        return {"risk_state": machine.state.name, "reason": machine.reason, "actor": machine.actor,
+                "since_ns": machine.since_ns, "since": iso_time(machine.since_ns),
                 "drawdown": round(self.drawdown, 6), "order_rate": round(self.order_rate, 1),
                 "breaker_trips_today": machine.breaker_trips_today,
                 "venues_logged_out": self.venues_logged_out}

@@ -126,7 +126,8 @@ class AdminServer:
             elif path == "/status":
                 self._json(handler, 200, self.gateway.status())
             elif path == "/metrics":
-                self._send(handler, 200, self.gateway.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
+                body, content_type = self.gateway.metrics_exposition(handler.headers.get("Accept", ""))
+                self._send(handler, 200, body, content_type)
             elif path in COMMANDS:
                 self._json(handler, 405, {"error": f"{path} takes POST"})
             else:
@@ -160,6 +161,10 @@ class AdminServer:
             if length > MAX_BODY:
                 raise BadRequest(f"the body is {length} bytes; at most {MAX_BODY}")
             body = _parse_body(handler.rfile.read(length) if length else b"", allowed)
+            session = body.get("session")
+            if session is not None and session not in self.gateway.session_names:
+                raise BadRequest(f"no client session named {session!r}; sessions: "
+                                 f"{', '.join(self.gateway.session_names)}")
         except (BadRequest, ValueError) as error:
             self._json(handler, 400, {"error": str(error)})
             return

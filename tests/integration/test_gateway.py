@@ -1,5 +1,6 @@
 """Client -> gateway -> simulator -> gateway -> client, over real QuickFIX sessions on 127.0.0.1."""
 
+import re
 import time
 from decimal import Decimal
 
@@ -344,6 +345,47 @@ def test_message_logs_when_a_client_logs_on_never_hold_the_password(tmp_path, co
     texts = "".join(path.read_text() for path in logs)
     assert "|553=demo|" in texts and "554=********" in texts
     assert "s3cret-demo" not in texts
+
+
+def test_message_logs_when_past_their_size_rotate_and_lose_no_line(tmp_path, config_for_ports):
+    import dataclasses
+
+    from fixgate.fix.client import FixClient
+    from fixgate.gateway import Gateway
+    from fixgate.simulator.venue import VenueSimulator
+
+    base = config_for_ports()
+    config = dataclasses.replace(base, gateway=dataclasses.replace(base.gateway, message_log_max_bytes=4096))
+    venue = VenueSimulator(config, tmp_path / "simulator", message_log=False)
+    venue.start()
+    gateway = Gateway(config, state_dir=tmp_path / "gateway", message_log=True)
+    gateway.start()
+    client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
+                       username="demo", password="demo")
+    client.start()
+    try:
+        assert client.wait_logged_on(10) and gateway.wait_for_venues(15, ready=True)
+        sent = []
+        for _ in range(14):                                 # a few orders per 50 ms flush of the log
+            group = [client.new_order("AAPL", BUY, "1", "189.00") for _ in range(3)]
+            for cl_ord_id in group:
+                assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+            sent += group
+            time.sleep(0.08)
+    finally:
+        client.stop(0.2)
+        gateway.stop(logout_timeout=0.2)
+        venue.stop(0.2)
+    fixlog = tmp_path / "gateway" / "fixlog"
+    current = fixlog / "FIX.4.4-FIXGATE-CLIENT1.messages.log"
+    rotated = sorted(fixlog.glob("FIX.4.4-FIXGATE-CLIENT1.messages.log.*"))
+    assert len(rotated) >= 2, sorted(path.name for path in fixlog.iterdir())
+    for path in rotated:
+        assert re.fullmatch(r"FIX\.4\.4-FIXGATE-CLIENT1\.messages\.log\.\d{8}-\d{6}(\.\d+)?", path.name), path.name
+        assert path.stat().st_size <= 4096 + 2048                   # one flush may hold a few lines
+    lines = [line for path in rotated + [current] for line in path.read_text().splitlines()]
+    orders_in = [line for line in lines if " in " in line and "|35=D|" in line]
+    assert sorted(line.split("|11=")[1].split("|")[0] for line in orders_in) == sorted(sent)
 
 
 def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack):

@@ -82,11 +82,10 @@ def test_kill_switch_when_commanded_cancels_everything_logs_out_survives_restart
     again = client.new_order("AAPL", BUY, "1", "189.00")
     assert client.wait_report(again, exec_type=ExecType.REJECTED).text.startswith("KILL_SWITCH: kill switch active")
 
-    result = cli(stack, "resume")
+    result = cli(stack, "resume")                               # waits for the venues to be ready again
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["risk_state"] == "NORMAL"
-    assert stack.gateway.wait_for_venues(15)
-    time.sleep(0.3)
+    resumed = json.loads(result.stdout)
+    assert resumed["risk_state"] == "NORMAL" and resumed["ready"] and resumed["venue_states"] == {"simvenue": "ready"}
     trading = client.new_order("AAPL", BUY, "1", "189.00")
     assert client.wait_report(trading, exec_type=ExecType.NEW) is not None
 
@@ -204,6 +203,23 @@ def test_cancel_all_when_commanded_cancels_every_open_order(stack):
     assert stack.gateway.book.risk_state == 0                  # cancel-all is not a kill
 
 
+def test_cancel_all_when_the_session_is_unknown_is_refused_and_nothing_else_happens(stack):
+    client = stack.client()
+    resting = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(resting, exec_type=ExecType.NEW)
+    result = cli(stack, "cancel-all", "--session", "nobody")
+    assert result.returncode == 1
+    assert "no client session named 'nobody'; sessions: client1" in result.stderr
+    # Straight to the state thread as well: refused, not a failure of the state thread.
+    from fixgate.core.safety import Command
+
+    refused = stack.gateway.risk_agent.submit(Command("cancel-all", "test", session="nobody"))
+    assert refused["ok"] is False and "no client session named 'nobody'" in refused["error"]
+    time.sleep(0.2)
+    assert stack.gateway.state_thread.alive and stack.gateway.book.risk_state == 0
+    assert stack.gateway.book.live_orders == 1 and not stack.gateway.alarm_counts
+
+
 def test_status_cli_when_gateway_down_says_it_cannot_reach_it():
     result = subprocess.run([sys.executable, "-m", "fixgate", "status", "--url", "http://127.0.0.1:9"],
                             capture_output=True, text=True, timeout=30)
@@ -232,3 +248,36 @@ def test_run_when_the_risk_state_file_is_corrupt_refuses_to_start(tmp_path, conf
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "unreadable risk state" in result.stderr
+
+
+def test_status_cli_when_asked_prints_a_summary_json_or_a_watch_and_checks_the_build(stack):
+    import fixgate
+
+    client = stack.client()
+    assert client.wait_report(client.new_order("AAPL", BUY, "1", "189.00"), exec_type=ExecType.NEW)
+    client.new_order("NOPE", BUY, "1", "1.00")
+    assert wait_until(lambda: sum(stack.gateway.status()["orders"]["rejected"].values()) == 1)
+    result = cli(stack, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"fixgate {stack.config.gateway.name} {fixgate.__version__} (commit ")
+    labels = [line.split()[0] for line in lines[1:]]
+    assert labels == ["risk", "sessions", "orders", "rejects", "latency", "positions", "account", "alarms", "journal"]
+    assert "clients: client1 on" in result.stdout and "simvenue on (ready)" in result.stdout
+    assert "1 open now" in result.stdout and "UNKNOWN_INSTRUMENT 1" in result.stdout
+    assert all(len(line) <= 120 for line in lines[1:])
+
+    document = json.loads(cli(stack, "status", "--json").stdout)
+    assert document["risk"]["risk_state"] == "NORMAL" and document["time"].endswith("Z") and "T" in document["time"]
+
+    watched = cli(stack, "status", "--watch", "0.1", "--count", "2")
+    assert watched.returncode == 0 and watched.stdout.count("\nrisk ") + watched.stdout.startswith("risk") == 2
+
+    good = cli(stack, "status", "--json", "--expect-version", fixgate.__version__, "--expect-config",
+               stack.config.sha256)
+    assert good.returncode == 0, good.stderr
+    stale = cli(stack, "status", "--expect-version", "0.0.1")
+    assert stale.returncode == 4
+    assert f"runs version {fixgate.__version__} (expected 0.0.1)" in stale.stderr
+    other = cli(stack, "status", "--expect-config", "0" * 64)
+    assert other.returncode == 4 and f"configuration sha256 {stack.config.sha256}" in other.stderr

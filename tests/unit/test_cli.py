@@ -13,6 +13,7 @@ def test_help_when_asked_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0
     assert "bench" in result.stdout
+    assert "SUPPRESS" not in result.stdout and "demo-client" not in result.stdout
 
 
 def test_fixgate_when_no_command_prints_help_to_stderr_and_fails():
@@ -57,6 +58,26 @@ def test_check_config_when_file_bad_lists_problems_on_stderr_and_exits_2(tmp_pat
 def test_every_subcommand_when_asked_for_help_says_what_it_does():
     for command, words in (("bench", "Cython against the plain-Python reference on identical inputs"),
                            ("check-config", "resolved value"), ("run", "SIGINT or SIGTERM stops it gracefully"),
-                           ("venue", "price-time matching engine"), ("demo", "one-line summary every second")):
+                           ("venue", "price-time matching engine"), ("demo", "summary every second")):
         result = run(command, "--help")
         assert result.returncode == 0 and words in " ".join(result.stdout.split()), command
+
+
+def test_check_config_when_given_with_c_reads_that_file_and_warns_about_demo_secrets(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text('[[venues]]\nname = "v"\nhost = "127.0.0.1"\nport = 7001\ncomp_id = "VENUE"\n\n'
+                    '[[instruments]]\nsymbol = "XYZ"\nvenue = "v"\ntick_size = "0.01"\nlot_size = 1\n')
+    result = run("check-config", "-c", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {path}: valid (sha256 ") and result.stdout.splitlines()[0].endswith("), 2 warnings")
+    assert "warning: admin.token: the bundled demo token" in result.stderr
+    assert "warning: clients: none configured; no client can log on" in result.stderr
+
+
+def test_recover_when_the_state_dir_has_no_journal_says_so_and_creates_none(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    result = run("recover", "--state-dir", str(state))
+    assert result.returncode == 1
+    assert f"there is no journal in {state}" in result.stderr
+    assert list(state.iterdir()) == []
