@@ -158,7 +158,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         Engine(const EngineConfig&, const fg_fast_api&) except +
         void start() except +
         void stop(int64_t) except +
-        void set_accepting(cbool)
+        void set_accepting(cbool, const string&)
         void restore_order(const RestoredOrder&) except +
         void restore_used_cl_ord_id(int, const string&) except +
         void restore_exec_id(const string&) except +
@@ -449,9 +449,10 @@ cdef class NativeEngine:
             self.engine.stop(logout_timeout_ms)
         self.started = False
 
-    def set_accepting(self, bint accepting):
-        """Accept new orders, or refuse them all (a stop in progress)."""
-        self.engine.set_accepting(accepting)
+    def set_accepting(self, bint accepting, str reason=""):
+        """Accept new orders, or refuse them all GATEWAY_CLOSED with `reason` as the text (a drain or
+        a stop in progress)."""
+        self.engine.set_accepting(accepting, _bytes(reason))
 
     # -- RECOVERY (before start) ------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ REJECT_TABLE = (
     (e.INVALID_FIELD, "INVALID_FIELD", "missing or invalid field"),
     (e.INTERNAL_ERROR, "INTERNAL_ERROR", "internal error"),
     (e.INSTRUMENT_NOT_PERMITTED, "INSTRUMENT_NOT_PERMITTED", "instrument not permitted for this client"),
+    (e.GATEWAY_CLOSED, "GATEWAY_CLOSED", "the gateway takes no new orders (draining or stopping)"),
     (e.UNKNOWN_ORDER, "UNKNOWN_ORDER", "unknown order"),
     (e.OVERFILL, "OVERFILL", "fill quantity exceeds the open quantity"),
     (e.NO_PENDING_REPLACE, "NO_PENDING_REPLACE", "no replace is pending for the order"),

@@ -49,6 +49,7 @@ cdef enum RejectCode:
     INVALID_FIELD = 33
     INTERNAL_ERROR = 34
     INSTRUMENT_NOT_PERMITTED = 35
+    GATEWAY_CLOSED = 36
     # order events from a venue
     UNKNOWN_ORDER = 40
     OVERFILL = 41

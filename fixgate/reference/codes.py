@@ -46,6 +46,7 @@ REJECT_TABLE = (
     (33, "INVALID_FIELD", "missing or invalid field"),
     (34, "INTERNAL_ERROR", "internal error"),
     (35, "INSTRUMENT_NOT_PERMITTED", "instrument not permitted for this client"),
+    (36, "GATEWAY_CLOSED", "the gateway takes no new orders (draining or stopping)"),
     (40, "UNKNOWN_ORDER", "unknown order"),
     (41, "OVERFILL", "fill quantity exceeds the open quantity"),
     (42, "NO_PENDING_REPLACE", "no replace is pending for the order"),

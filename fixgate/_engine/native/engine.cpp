@@ -151,7 +151,7 @@ bool terminal(char status) { return status == '2' || status == '4' || status == 
 const char* ord_rej_reason(int code) {
     switch (code) {
     case 3: case 35: return "1";            // unknown or not permitted instrument: unknown symbol
-    case 4: case 30: return "2";            // halted, venue unavailable: exchange closed
+    case 4: case 30: case 36: return "2";   // halted, venue unavailable, gateway closed: exchange closed
     case 32: return "6";                    // duplicate order
     case 8: case 9: return "13";            // incorrect quantity
     case 6: case 7: case 33: return "11";   // unsupported order characteristic
@@ -171,6 +171,7 @@ const int CODE_DUPLICATE_CL_ORD_ID = 32;
 const int CODE_INVALID_FIELD = 33;
 const int CODE_INTERNAL_ERROR = 34;
 const int CODE_INSTRUMENT_NOT_PERMITTED = 35;
+const int CODE_GATEWAY_CLOSED = 36;
 const int CODE_OVERFILL = 41;
 const int RISK_KILLED = 3;
 
@@ -313,7 +314,13 @@ void Engine::stop(int64_t logout_timeout_ms) {
     stopped_ = true;
 }
 
-void Engine::set_accepting(bool accepting) { accepting_.store(accepting); }
+void Engine::set_accepting(bool accepting, const std::string& reason) {
+    {
+        std::lock_guard<std::mutex> lock(closed_mutex_);
+        closed_reason_ = reason;
+    }
+    accepting_.store(accepting);
+}
 
 // -- RECOVERY ---------------------------------------------------------------------------------------
 
@@ -656,8 +663,9 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
         code = CODE_KILL_SWITCH;
         text = "kill switch active: " + (risk_reason_.empty() ? std::string("no reason given") : risk_reason_);
     } else if (!accepting_.load(std::memory_order_relaxed)) {
-        code = CODE_KILL_SWITCH;
-        text = "gateway is shutting down";
+        code = CODE_GATEWAY_CLOSED;
+        std::lock_guard<std::mutex> reason_lock(closed_mutex_);
+        text = closed_reason_.empty() ? std::string("the gateway is stopping") : closed_reason_;
     } else if (!ring_.has_room(8)) {
         code = CODE_BUSY;
         text = "gateway busy: the event queue to the state thread is full";

@@ -255,7 +255,8 @@ public:
     void start();
     // Log every session out, wait up to `logout_timeout_ms` for them, stop QuickFIX's threads.
     void stop(int64_t logout_timeout_ms);
-    void set_accepting(bool accepting);
+    // Refuse every new order GATEWAY_CLOSED with `reason` as its Text(58) (a drain or a stop), or accept again.
+    void set_accepting(bool accepting, const std::string& reason = std::string());
 
     // -- RECOVERY (before start) -------------------------------------------------------------------
     void restore_order(const RestoredOrder& restored);
@@ -420,6 +421,8 @@ private:
     int64_t next_event_seq_ = 1;
     std::string risk_reason_;
     std::atomic<bool> accepting_{true};
+    std::mutex closed_mutex_;            // a leaf: guards closed_reason_
+    std::string closed_reason_;
     std::atomic<int64_t> inject_before_send_{0};
     std::atomic<int64_t> inject_after_send_{0};
     std::atomic<int64_t> inject_stall_ms_{0};

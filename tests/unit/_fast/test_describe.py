@@ -107,6 +107,7 @@ EXAMPLES = [
     (R.INVALID_FIELD, AAPL, 1, 2, 100.0, 190.12, "missing or invalid field"),
     (R.INTERNAL_ERROR, AAPL, 1, 2, 100.0, 190.12, "internal error"),
     (R.INSTRUMENT_NOT_PERMITTED, AAPL, 1, 2, 100.0, 190.12, "instrument not permitted for this client"),
+    (R.GATEWAY_CLOSED, AAPL, 1, 2, 100.0, 190.12, "the gateway takes no new orders (draining or stopping)"),
     (R.UNKNOWN_ORDER, AAPL, 1, 2, 100.0, 190.12, "unknown order"),
     (R.OVERFILL, AAPL, 1, 2, 100.0, 190.12, "fill quantity exceeds the open quantity"),
     (R.NO_PENDING_REPLACE, AAPL, 1, 2, 100.0, 190.12, "no replace is pending for the order"),
@@ -159,7 +160,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [36, 39, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [37, 39, 63, 64, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"
