@@ -134,6 +134,7 @@ def iso_time(nanoseconds: int) -> str | None:
 class OrderControl(Protocol):
     def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int: ...
     def orders_received(self) -> int: ...
+    def close(self, reason: str) -> None: ...
 
 
 @dataclass
@@ -144,6 +145,8 @@ class Command:
     actor: str
     reason: str = ""
     session: str | None = None
+    mode: str = ""                      # drain: "cancel" or "wait"
+    timeout_s: float = 0.0              # drain: how long working orders may take
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
 
@@ -191,6 +194,8 @@ class RiskAgent:
         self.rate_window: deque[tuple[int, int]] = deque()
         self.drawdown = 0.0
         self.order_rate = 0.0
+        self.drain: dict[str, Any] | None = None
+        self.drain_deadline_ns = 0
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
             self.logout_due_ns = 0          # a gateway restored killed keeps away from the venues
@@ -222,6 +227,8 @@ class RiskAgent:
             self.venues.log_out("kill switch active")
             log.warning("venues_logged_out", reason=self.machine.reason, open_orders=self.book.live_orders)
             work += 1
+        if self.drain is not None and self.drain["state"] != "drained":
+            work += self._drain_step(now_ns)
         if now_ns < self.next_ns:
             return work
         self.next_ns = now_ns + self.interval_ns
@@ -256,6 +263,9 @@ class RiskAgent:
                 self._apply(self.machine.reset_breaker(command.actor, now_ns,
                                                        drawdown=float(self.positions.drawdown()),
                                                        throttle_breach=bool(self.book.throttle.breach_flag)))
+            elif command.name == "drain":
+                command.result = self._begin_drain(command, now_ns)
+                return
             elif command.name == "cancel-all":
                 sent = self.orders.cancel_all(session=command.session, reason=f"cancel-all by {command.actor}")  # may refuse
                 self.audit.write({"event": "cancel_all", "actor": command.actor, "session": command.session,
@@ -290,10 +300,54 @@ class RiskAgent:
             self.logout_due_ns = self.clock() + self.logout_timeout_ns
         elif transition.before == KILLED:
             self.logout_due_ns = None
-            if self.venues_logged_out:
+            if self.venues_logged_out and self.drain is None:     # a drained gateway stays away
                 self.venues.log_on()
                 self.venues_logged_out = False
                 log.warning("venues_logged_on", actor=transition.actor)
+
+    # -- DRAIN (before a blue-green or canary switch) ----------------------------------------------
+
+    def _begin_drain(self, command: Command, now_ns: int) -> dict[str, Any]:
+        """Take no new order from now on; cancel the working ones, or let them work for up to
+        `timeout_s` and cancel what is left then; log the venues out once none is open."""
+        if command.mode not in ("cancel", "wait"):
+            raise CommandRefused(f"drain mode must be 'cancel' or 'wait', got {command.mode!r}")
+        if self.drain is not None:
+            return {"ok": True, "drain": dict(self.drain), "note": "already draining"}
+        reason = command.reason or "the gateway is draining"
+        self.orders.close(f"gateway closed: {reason}")
+        self.drain = {"state": "draining", "mode": command.mode, "reason": reason, "actor": command.actor,
+                      "since": iso_time(now_ns), "open_orders": self.book.live_orders, "cancels_sent": 0,
+                      "drained_at": None}
+        self.drain_deadline_ns = now_ns + int(command.timeout_s * 1e9)
+        if command.mode == "cancel":
+            self.drain["cancels_sent"] = self.orders.cancel_all(reason="drain")
+            self.drain["state"] = "cancelling"
+        self.audit.write({"event": "drain_started", "actor": command.actor, "mode": command.mode, "reason": reason,
+                          "open_orders": self.drain["open_orders"]})
+        log.warning("drain_started", actor=command.actor, mode=command.mode, reason=reason,
+                    open_orders=self.drain["open_orders"])
+        return {"ok": True, "drain": dict(self.drain)}
+
+    def _drain_step(self, now_ns: int) -> int:
+        drain = self.drain
+        drain["open_orders"] = self.book.live_orders
+        if drain["state"] == "draining" and now_ns >= self.drain_deadline_ns and drain["open_orders"]:
+            drain["cancels_sent"] += self.orders.cancel_all(reason="drain")      # waited long enough
+            drain["state"] = "cancelling"
+            self.drain_deadline_ns = now_ns + self.logout_timeout_ns
+            return 1
+        if drain["open_orders"] == 0 or (drain["state"] == "cancelling" and now_ns >= self.drain_deadline_ns
+                                         + (self.logout_timeout_ns if drain["mode"] == "cancel" else 0)):
+            self.venues.log_out("gateway drained")
+            self.venues_logged_out = True
+            drain["state"] = "drained"
+            drain["drained_at"] = iso_time(now_ns)
+            self.audit.write({"event": "drain_finished", "open_orders": drain["open_orders"],
+                              "cancels_sent": drain["cancels_sent"]})
+            log.warning("drain_finished", open_orders=drain["open_orders"], cancels_sent=drain["cancels_sent"])
+            return 1
+        return 0
 
     def report_fatal(self, reason: str) -> None:
         """Trip the kill switch for a fatal internal error (call on the state thread)."""
@@ -308,4 +362,5 @@ class RiskAgent:
                 "since_ns": machine.since_ns, "since": iso_time(machine.since_ns),
                 "drawdown": round(self.drawdown, 6), "order_rate": round(self.order_rate, 1),
                 "breaker_trips_today": machine.breaker_trips_today,
-                "venues_logged_out": self.venues_logged_out}
+                "venues_logged_out": self.venues_logged_out,
+                "drain": dict(self.drain) if self.drain is not None else None}
