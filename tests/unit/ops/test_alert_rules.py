@@ -130,3 +130,17 @@ def test_the_kill_switch_when_on_holds_back_the_alerts_it_causes():
         assert 'unless on (instance) fixgate_risk_state{fixgate_risk_state="KILL_SWITCH"} == 1' in rules()[name]["expr"]
         assert any(alert == name and not expected and "1x" in inputs[-1]["values"]
                    for alert, inputs, _, expected in CASES), name
+
+
+def test_dashboard_expressions_when_parsed_by_promtool_are_valid_promql(tmp_path):
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    expressions += [annotation["expr"] for annotation in dashboard["annotations"]["list"]]
+    recording = [{"record": f"dashboard:expression_{index}", "expr": expression.replace("$instance", ".*")}
+                 for index, expression in enumerate(expressions)]
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": recording}]}))
+    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

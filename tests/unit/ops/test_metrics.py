@@ -83,3 +83,24 @@ def test_exposition_when_the_scraper_asks_for_openmetrics_gets_it(scraped):
     assert content_type.startswith("application/openmetrics-text")
     assert openmetrics.rstrip().endswith("# EOF")
     assert "# TYPE fixgate_risk_state stateset" in openmetrics
+
+
+def test_dashboard_when_loaded_filters_by_instance_and_maps_the_risk_state_and_sessions():
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert variables["instance"]["query"]["query"] == "label_values(fixgate_build_info, instance)"
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for selector in re.findall(r"\b(?:fixgate|process)_[a-z_]+\{([^}]*)\}", target["expr"]):
+                assert 'instance=~"$instance"' in selector, (panel["title"], target["expr"])
+    panels = {panel["title"]: panel for panel in dashboard["panels"]}
+    risk = panels["Risk state"]["fieldConfig"]["defaults"]
+    texts = {key: value["text"] for key, value in risk["mappings"][0]["options"].items()}
+    assert texts == {"0": "NORMAL", "1": "WARNING", "2": "CIRCUIT_BREAKER", "3": "KILL_SWITCH"}
+    assert [step["value"] for step in risk["thresholds"]["steps"]] == [None, 1, 2, 3]
+    sessions = panels["Sessions"]["fieldConfig"]["defaults"]
+    assert sessions["mappings"][0]["options"]["0"]["text"] == "DOWN"
+    assert sessions["thresholds"]["steps"][0]["color"] == "red"
+    pnl = panels["P&L"]
+    assert any("fixgate_pnl_realized" in target["expr"] and "fixgate_pnl_unrealized" in target["expr"]
+               for target in pnl["targets"]) and pnl["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
