@@ -65,13 +65,17 @@ class OrderStateAgent:
         Receives each batch after it was applied.
     on_engine_event : callable
         Called with each event that is not an order event.
+    observe : callable, optional
+        Called with each order event after it was applied (the tracer).
     """
 
     name = "order-state"
 
     def __init__(self, drain: Callable[[np.ndarray], int], replayer: Replayer, journal: JournalAgent, *,
-                 on_engine_event: Callable[[ev.Event], None] | None = None, batch: int = 4096) -> None:
+                 on_engine_event: Callable[[ev.Event], None] | None = None, batch: int = 4096,
+                 observe: Callable[[ev.Event], None] | None = None) -> None:
         self.drain = drain
+        self.observe = observe
         self.replayer = replayer
         self.journal = journal
         self.on_engine_event = on_engine_event
@@ -103,8 +107,11 @@ class OrderStateAgent:
                 self.latency.add(latency)
                 self.internal_latency.record(latency)
             apply(event)
-            if kind not in ev.ORDER_KINDS and self.on_engine_event is not None:
-                self.on_engine_event(event)
+            if kind not in ev.ORDER_KINDS:
+                if self.on_engine_event is not None:
+                    self.on_engine_event(event)
+            elif self.observe is not None:
+                self.observe(event)
         self.batches += 1
         self.events += count
         return count
@@ -134,6 +141,9 @@ class MarkingAgent:
         self.next_ns = 0
         self.count = book.instruments.count
         self.snapshot: dict = positions.snapshot()
+        # Equity and drawdown once a second, for the status page's chart (the last hour).
+        self.history: deque[tuple[int, float, float]] = deque(maxlen=3600)
+        self.next_sample_ns = 0
 
     def do_work(self) -> int:
         now_ns = self.clock()
@@ -144,6 +154,9 @@ class MarkingAgent:
             self.positions.mark_price(instrument_id, self.book.quotes.reference_price(instrument_id))
         self.book.set_equity(float(self.positions.update_peak()))
         self.snapshot = self.positions.snapshot()
+        if now_ns >= self.next_sample_ns:
+            self.next_sample_ns = now_ns + 1_000_000_000
+            self.history.append((now_ns // 1_000_000, float(self.snapshot["equity"]), float(self.snapshot["drawdown"])))
         return 1
 
 
