@@ -441,6 +441,39 @@ def command_cancel_all(arguments: argparse.Namespace) -> int:
     return _print_result(*_admin_request(arguments, "POST", "/cancel-all", body))
 
 
+def command_drain(arguments: argparse.Namespace) -> int:
+    """Close the gateway to new orders, cancel (or wait out) the working ones, log the venues out, and
+    report when done: exit 0 once drained, 3 when not drained in time."""
+    import time
+
+    body = {"actor": _actor(), "mode": "wait" if arguments.wait_orders else "cancel", "timeout": arguments.timeout}
+    if arguments.reason:
+        body["reason"] = arguments.reason
+    status, document = _admin_request(arguments, "POST", "/drain", body)
+    if status >= 400 or not document.get("ok", True):
+        return _print_result(status, document)
+    drain = document["drain"]
+    print(f"fixgate drain: closed to new orders ({drain['reason']}); {drain['open_orders']} orders working, "
+          + (f"{drain['cancels_sent']} cancels sent" if body["mode"] == "cancel"
+             else f"left to work for up to {arguments.timeout:g} s, then cancelled"), flush=True)
+    deadline = time.monotonic() + arguments.timeout + 30
+    last = None
+    while time.monotonic() < deadline:
+        _, status_document = _admin_request(arguments, "GET", "/status")
+        drain = status_document["risk"]["drain"]
+        if drain["state"] == "drained":
+            venues = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in status_document["venues"].items())
+            print(f"fixgate drain: drained at {drain['drained_at']}: {drain['open_orders']} orders open, "
+                  f"{drain['cancels_sent']} cancels sent, venues logged out ({venues}); the gateway can be stopped")
+            return 0
+        if (drain["state"], drain["open_orders"]) != last:
+            last = (drain["state"], drain["open_orders"])
+            print(f"fixgate drain: {drain['state']}, {drain['open_orders']} orders open", flush=True)
+        time.sleep(0.2)
+    print(f"fixgate drain: not drained in time ({drain['state']}, {drain['open_orders']} orders open)", file=sys.stderr)
+    return 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``fixgate`` command."""
     parser = argparse.ArgumentParser(
@@ -543,6 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     cancel_all = admin_command("cancel-all", command_cancel_all, "cancel every open order",
                                "Send a cancel for every open order at every venue.")
     cancel_all.add_argument("--session", help="only this client session's orders")
+    drain = admin_command("drain", command_drain, "close to new orders, finish working orders, log out",
+                          "Before a blue-green or canary switch: refuse every new order (clients read "
+                          "GATEWAY_CLOSED and the reason), cancel the working orders (or with --wait-orders let "
+                          "them work up to --timeout, then cancel them), log the venues out once none is open, and "
+                          "say when done. The gateway stays closed until it restarts.")
+    drain.add_argument("--wait-orders", action="store_true", help="let working orders fill or expire first")
+    drain.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="how long working orders may work with --wait-orders (default 60)")
+    drain.add_argument("--reason", help="sent to clients with each refused order")
 
     recover = commands.add_parser(
         "recover", help="check the journal, or set an unreadable one aside",

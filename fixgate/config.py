@@ -183,6 +183,14 @@ class QuoteSettings:
 
 
 @dataclass(frozen=True)
+class TokenSettings:
+    name: str = _rule(doc="who the token stands for in the audit trail", identifier=True)
+    token: str = _rule(doc="the bearer token", secret=True)
+    role: str = _rule("operator", doc="'operator' (may command) or 'read-only' (may only read)",
+                      choices=("operator", "read-only"))
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     enabled: bool = _rule(True, doc="serve the admin HTTP API")
     host: str = _rule("127.0.0.1", doc="address of the admin HTTP API")
@@ -190,6 +198,9 @@ class AdminSettings:
     token: str = _rule("demo-admin-token", doc="bearer token for admin commands (FIXGATE_ADMIN_TOKEN overrides)",
                        secret=True)
     token_name: str = _rule("admin", doc="who the token stands for in the audit trail", identifier=True)
+    tokens: tuple[TokenSettings, ...] = _rule((), doc="more named tokens, each with its role")
+    read_requires_token: bool = _rule(False, doc="GET /status and /metrics need a token too (any role); "
+                                                 "/health, /ready and the page itself never do")
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,15 @@ class LoggingSettings:
     format: str = _rule("json", doc="json lines or console text", choices=("json", "console"))
     file: str = _rule("", doc="log file, JSON lines (relative to the configuration file's folder); empty for "
                               "standard error")
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    endpoint: str = _rule("", doc="OTLP/HTTP traces URL of a collector, e.g. http://127.0.0.1:4318/v1/traces; "
+                                  "empty: no traces")
+    sample_ratio: float = _rule(0.01, doc="share of orders traced (1.0: every order)", positive=True, maximum=1)
+    service_name: str = _rule("fixgate", doc="the traces' service.name", identifier=True)
+    export_interval_ms: int = _rule(1000, doc="how often spans are exported", minimum=10)
 
 
 @dataclass(frozen=True)
@@ -233,6 +253,7 @@ class Config:
     quotes: QuoteSettings = _rule(QuoteSettings())
     admin: AdminSettings = _rule(AdminSettings())
     logging: LoggingSettings = _rule(LoggingSettings())
+    tracing: TracingSettings = _rule(TracingSettings())
     simulator: SimulatorSettings = _rule(SimulatorSettings())
     source: str = field(default="", compare=False, metadata={"internal": True})
     sha256: str = field(default="", compare=False, metadata={"internal": True})
@@ -520,6 +541,22 @@ def _cross_checks(config: Config) -> list[str]:
         for position, symbol in enumerate(client.instruments):
             if symbol != "*" and symbol not in symbols:
                 problems.append(f"clients[{index}].instruments[{position}]: no instrument {symbol!r}")
+    admin_names = [("admin.token_name", config.admin.token_name)] + [
+        (f"admin.tokens[{index}].name", token.name) for index, token in enumerate(config.admin.tokens)]
+    problems += _duplicates(admin_names)
+    secrets = [("admin.token", config.admin.token)] + [
+        (f"admin.tokens[{index}] ({token.name}).token", token.token) for index, token in enumerate(config.admin.tokens)]
+    for key, value in secrets:
+        if len(value) < 12:
+            problems.append(f"{key}: a token needs at least 12 characters")
+    seen: dict[str, str] = {}
+    for key, value in secrets:
+        if value in seen:
+            problems.append(f"{key}: the same token as {seen[value]} (each token names one actor)")
+        seen.setdefault(value, key)
+    endpoint = config.tracing.endpoint
+    if endpoint and not (endpoint.startswith(("http://", "https://")) and len(endpoint.split("://", 1)[1]) > 0):
+        problems.append(f"tracing.endpoint: expected an http:// or https:// URL, got {endpoint!r}")
     risk = config.risk
     if risk.warning_drawdown >= risk.breaker_drawdown:
         problems.append(f"risk.warning_drawdown: {risk.warning_drawdown} must be below "

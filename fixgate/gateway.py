@@ -48,7 +48,7 @@ NANOSECONDS_PER_DAY = 86_400_000_000_000
 MILLISECOND = 1_000_000
 
 CANCEL_REASONS = {"kill_switch": ev.CANCEL_KILL_SWITCH, "circuit_breaker": ev.CANCEL_CIRCUIT_BREAKER,
-                  "shutdown": ev.CANCEL_SHUTDOWN}
+                  "shutdown": ev.CANCEL_SHUTDOWN, "drain": ev.CANCEL_SHUTDOWN}
 
 
 def _optional_float(value) -> float | None:
@@ -266,6 +266,9 @@ class EngineOrders:
     def orders_received(self) -> int:
         return self.engine.counters()["received"]
 
+    def close(self, reason: str) -> None:
+        self.engine.set_accepting(False, reason)
+
 
 class EngineVenues:
     """Log every venue session out (kill switch) or back in (resume)."""
@@ -337,8 +340,18 @@ class Gateway:
         self.journal_agent = recovery.JournalAgent(
             self.journal, self._snapshot_state, rotate_intents=self._rotate_intents,
             on_failure=lambda error: self._alarm(ev.ALARM_JOURNAL_WRITE_FAILED, f"the journal cannot be written: {error}"))
+        self.tracer = None
+        if config.tracing.endpoint:
+            from fixgate.ops.tracing import OrderTracer
+
+            self.tracer = OrderTracer(config.tracing.endpoint, config.tracing.sample_ratio,
+                                      service_name=config.tracing.service_name, instance=config.gateway.name,
+                                      sessions=self.session_names, venues=self.venue_names,
+                                      symbols=[instrument.symbol for instrument in config.instruments],
+                                      export_interval_ms=config.tracing.export_interval_ms)
         self.order_state = OrderStateAgent(self.engine.drain, self.replayer, self.journal_agent,
-                                           on_engine_event=self._on_engine_event)
+                                           on_engine_event=self._on_engine_event,
+                                           observe=self.tracer.observe if self.tracer is not None else None)
         self.marking = MarkingAgent(self.book, self.positions)
         self.audit = AuditLog(self.state_dir / "audit.log",
                               forward=lambda record: self.journal_agent.note(record.get("event", "audit"), record))
@@ -363,11 +376,14 @@ class Gateway:
         self.registry = metrics.build_registry(self)
         self.admin = None
         if config.admin.enabled if admin is None else admin:
-            from fixgate.ops.admin import AdminServer
+            from fixgate.ops.admin import AdminServer, Token
 
-            token = os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token
+            tokens = [Token(config.admin.token_name, os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token,
+                            "operator")]
+            tokens += [Token(token.name, token.token, token.role) for token in config.admin.tokens]
             try:
-                self.admin = AdminServer(self, config.admin.host, config.admin.port, token, config.admin.token_name)
+                self.admin = AdminServer(self, config.admin.host, config.admin.port, tokens,
+                                         read_requires_token=config.admin.read_requires_token)
             except OSError as error:
                 self.engine.stop(0)
                 self.journal.close()
@@ -416,7 +432,7 @@ class Gateway:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.engine.set_accepting(False)
+        self.engine.set_accepting(False, "gateway closed: the gateway is stopping")
         cancel = self.config.gateway.cancel_on_shutdown if cancel_open_orders is None else cancel_open_orders
         if cancel and self.engine.cancel_all(-1, ev.CANCEL_SHUTDOWN, "shutdown"):
             deadline = time.monotonic() + timeout
@@ -432,6 +448,8 @@ class Gateway:
         self.journal.close()
         if self.admin is not None:
             self.admin.stop()
+        if self.tracer is not None:
+            self.tracer.close()
         log.info("gateway_stopped", name=self.config.gateway.name, open_orders=self.book.live_orders,
                  events=self.order_state.events)
 
@@ -550,6 +568,10 @@ class Gateway:
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
             "open_orders": sorted(view.venue_cl_ord_id for view in self.orders.open_orders()),
+            "open_orders_detail": [view.summary() for view in self.orders.open_orders()[:100]],
+            "limits": self.limits(),
+            "quotes": self.quotes(),
+            "history": list(self.marking.history),
             "ring": self.engine.ring(),
             "illegal_transitions": self.order_state.illegal_transitions,
             "reconciliation": {"differences": counters["reconciled"],
@@ -564,8 +586,51 @@ class Gateway:
             "recent_alarms": list(self.alarms[-10:]),
             "callback_errors": counters["callback_errors"],
             "state_thread_alive": self.state_thread.alive,
+            "tracing": self.tracer.counters() if self.tracer is not None else None,
             "watchdog": self.watchdog(),
         }
+
+    def limits(self) -> list[dict[str, Any]]:
+        """Each configured limit with what uses it now: worst-case positions, gross exposure, today's
+        orders and notional, the order rate against the kill ceiling."""
+        risk, book = self.config.risk, self.book
+        rows = []
+        for instrument_id, instrument in enumerate(self.config.instruments):
+            if instrument.max_position is None:
+                continue
+            exposure = book.exposure(instrument_id)
+            position = exposure["position_lots"]
+            worst = max(abs(position + exposure["open_buy_lots"]), abs(position - exposure["open_sell_lots"]))
+            rows.append({"name": f"worst-case position {instrument.symbol}",
+                         "used": float(worst * instrument.lot_size), "limit": float(instrument.max_position)})
+        figures = self.positions_snapshot()
+        gross_limits = [float(risk.max_gross_exposure)] if risk.max_gross_exposure is not None else []
+        if risk.max_leverage is not None:
+            gross_limits.append(risk.max_leverage * float(figures.get("equity", risk.starting_equity)))
+        if gross_limits:
+            rows.append({"name": "gross exposure", "used": float(figures.get("gross_exposure", 0)),
+                         "limit": min(gross_limits)})
+        if risk.max_daily_orders is not None:
+            rows.append({"name": "orders today", "used": float(book.daily_orders), "limit": float(risk.max_daily_orders)})
+        if risk.max_daily_notional is not None:
+            rows.append({"name": "notional today", "used": float(book.daily_notional),
+                         "limit": float(risk.max_daily_notional)})
+        if risk.kill_order_rate is not None:
+            rows.append({"name": "orders per second (kill ceiling)", "used": float(self.risk_agent.order_rate),
+                         "limit": float(risk.kill_order_rate)})
+        return rows
+
+    def quotes(self) -> dict[str, dict[str, Any]]:
+        """Each instrument's last valid quote and whether it is stale."""
+        now_ns = self.clock()
+        result = {}
+        for instrument_id, symbol in enumerate(self.book.instruments.symbols):
+            quote = self.book.quotes.quote(instrument_id)
+            arrival = quote.get("arrival_ns")
+            result[symbol] = {"bid": quote.get("bid"), "ask": quote.get("ask"),
+                              "stale": bool(self.book.quotes.is_stale(instrument_id, now_ns)),
+                              "age_ms": round((now_ns - arrival) / 1e6) if arrival else None}
+        return result
 
     def today(self) -> dict[str, Any]:
         """Today's order events as the journal holds them (the state thread's tally, restored at start)."""

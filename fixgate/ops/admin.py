@@ -1,8 +1,9 @@
 """The admin HTTP API: health, readiness, status, metrics, the status page, and operator commands.
 
 It runs on its own thread, reads snapshots and posts commands to the state thread; it never touches
-the order path. Commands need ``Authorization: Bearer <token>``; a missing or wrong token is answered
-401 and written to the audit trail.
+the order path. Commands need ``Authorization: Bearer <token>`` with an operator's token; a missing or
+wrong token is answered 401, a read-only token 403, both written to the audit trail. The audit trail
+names the actor by the token's name (an ``actor`` in the body is kept beside it as ``via``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hmac
 import http.server
 import threading
 from importlib import resources
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,7 +28,16 @@ COMMANDS = {
     "/resume": ("resume", {"actor"}),
     "/reset-breaker": ("reset-breaker", {"actor"}),
     "/cancel-all": ("cancel-all", {"session", "actor"}),
+    "/drain": ("drain", {"mode", "reason", "timeout", "actor"}),
 }
+NUMBERS = {"timeout"}
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    secret: str
+    role: str                       # "operator" or "read-only"
 
 
 class BadRequest(Exception):
@@ -46,7 +57,10 @@ def _parse_body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         raise BadRequest(f"unknown fields {unknown}; allowed: {sorted(allowed)}")
     for key, value in body.items():
-        if not isinstance(value, str):
+        if key in NUMBERS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86400:
+                raise BadRequest(f"{key} must be a number of seconds from 0 to 86400, got {value!r}")
+        elif not isinstance(value, str):
             raise BadRequest(f"{key} must be a string, got {type(value).__name__}")
     return body
 
@@ -60,14 +74,16 @@ class AdminServer:
         What it reports on and commands.
     host, port : str, int
         Where to listen.
-    token, token_name : str
-        The bearer token for commands, and the name the audit trail gives it.
+    tokens : list[Token]
+        The bearer tokens, each with the name the audit trail gives it and its role.
+    read_requires_token : bool
+        Whether GET /status and /metrics need a token as well.
     """
 
-    def __init__(self, gateway, host: str, port: int, token: str, token_name: str) -> None:
+    def __init__(self, gateway, host: str, port: int, tokens: list[Token], *, read_requires_token: bool = False) -> None:
         self.gateway = gateway
-        self.token = token
-        self.token_name = token_name
+        self.tokens = tokens
+        self.read_requires_token = read_requires_token
         self.page = resources.files("fixgate.ops").joinpath("status.html").read_bytes()
         server = self
 
@@ -114,6 +130,9 @@ class AdminServer:
 
     def _get(self, handler) -> None:
         path = handler.path.split("?", 1)[0]
+        if self.read_requires_token and path in ("/status", "/metrics") and self._token(handler) is None:
+            self._refuse(handler, path, 401, "a valid bearer token is required")
+            return
         try:
             if path == "/":
                 self._send(handler, 200, self.page, "text/html; charset=utf-8")
@@ -138,10 +157,27 @@ class AdminServer:
 
     # -- POST -------------------------------------------------------------------------------------
 
-    def _authorized(self, handler) -> bool:
+    def _token(self, handler) -> Token | None:
+        """The token the request presents, when it is one of ours."""
         header = handler.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), self.token.encode())
+        if scheme.lower() != "bearer":
+            return None
+        found = None
+        for token in self.tokens:              # compare with every token, in constant time each
+            if hmac.compare_digest(presented.strip().encode(), token.secret.encode()):
+                found = token
+        return found
+
+    def _refuse(self, handler, path: str, status: int, error: str, token: Token | None = None) -> None:
+        peer = handler.client_address[0]
+        event = "admin_unauthorized" if status == 401 else "admin_forbidden"
+        record = {"event": event, "path": path, "peer": peer}
+        if token is not None:
+            record["actor"] = token.name
+        self.gateway.audit.write(record)
+        log.warning(event, path=path, peer=peer, actor=token.name if token else None)
+        self._json(handler, status, {"error": error})
 
     def _post(self, handler) -> None:
         path = handler.path.split("?", 1)[0]
@@ -150,10 +186,12 @@ class AdminServer:
                        {"error": f"no command at {path}"})
             return
         peer = handler.client_address[0]
-        if not self._authorized(handler):
-            self.gateway.audit.write({"event": "admin_unauthorized", "path": path, "peer": peer})
-            log.warning("admin_unauthorized", path=path, peer=peer)
-            self._json(handler, 401, {"error": "a valid bearer token is required"})
+        token = self._token(handler)
+        if token is None:
+            self._refuse(handler, path, 401, "a valid bearer token is required")
+            return
+        if token.role != "operator":
+            self._refuse(handler, path, 403, f"the token {token.name!r} is {token.role}: it may not command", token)
             return
         name, allowed = COMMANDS[path]
         try:
@@ -168,10 +206,12 @@ class AdminServer:
         except (BadRequest, ValueError) as error:
             self._json(handler, 400, {"error": str(error)})
             return
-        actor = self.token_name + (f" ({body['actor']})" if body.get("actor") else "")
-        self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "peer": peer,
-                                  "reason": body.get("reason"), "session": body.get("session")})
-        log.warning("admin_command", command=name, actor=actor, peer=peer, reason=body.get("reason"))
+        actor = token.name
+        self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "via": body.get("actor"),
+                                  "peer": peer, "reason": body.get("reason"), "session": body.get("session")})
+        log.warning("admin_command", command=name, actor=actor, via=body.get("actor"), peer=peer,
+                    reason=body.get("reason"))
         result = self.gateway.risk_agent.submit(Command(name, actor, reason=body.get("reason", ""),
-                                                        session=body.get("session")))
+                                                        session=body.get("session"), mode=body.get("mode", ""),
+                                                        timeout_s=float(body.get("timeout", 0))))
         self._json(handler, 200 if result.get("ok") else 409, result)

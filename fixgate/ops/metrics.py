@@ -71,6 +71,7 @@ METRICS = {
     "fixgate_outbound_queued_bytes": ("gauge", "Bytes waiting for a peer beyond what its socket holds."),
     "fixgate_slow_consumers_total": ("counter", "Peers disconnected because they stopped reading."),
     "fixgate_engine_stalled": ("gauge", "1 when a thread of the gateway has stopped making progress."),
+    "fixgate_trace_spans_total": ("counter", "Order spans exported to the trace collector, by result."),
 }
 
 
@@ -182,6 +183,12 @@ class GatewayCollector(Collector):
             slow.add_metric([name, "venue"], engine.outbox_slow_count(True, index))
         yield outbound
         yield slow
+        tracing = gateway.tracer.counters() if gateway.tracer is not None else {"exported": 0, "failed": 0}
+        spans = CounterMetricFamily("fixgate_trace_spans_total", METRICS["fixgate_trace_spans_total"][1],
+                                    labels=["result"])
+        spans.add_metric(["exported"], tracing["exported"])
+        spans.add_metric(["failed"], tracing["failed"])
+        yield spans
         yield GaugeMetricFamily("fixgate_engine_stalled", METRICS["fixgate_engine_stalled"][1],
                                 value=0 if gateway.watchdog()["ok"] else 1)
         throttle = book.throttle.counters()

@@ -71,7 +71,9 @@ def test_kill_switch_when_commanded_cancels_everything_logs_out_survives_restart
     assert client.logged_on                                     # clients stay connected
     audit = stack.gateway.audit.records()
     assert any(record.get("event") == "risk_state_changed" and record["to"] == "KILL_SWITCH"
-               and record["actor"].startswith("admin (cli:") for record in audit)
+               and record["actor"] == "admin" for record in audit)
+    assert any(record.get("event") == "admin_command" and record["actor"] == "admin"
+               and record["via"].startswith("cli:") for record in audit)
 
     # A restart comes back killed.
     stack.gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
@@ -281,3 +283,79 @@ def test_status_cli_when_asked_prints_a_summary_json_or_a_watch_and_checks_the_b
     assert f"runs version {fixgate.__version__} (expected 0.0.1)" in stale.stderr
     other = cli(stack, "status", "--expect-config", "0" * 64)
     assert other.returncode == 4 and f"configuration sha256 {stack.config.sha256}" in other.stderr
+
+
+def test_admin_tokens_when_named_with_roles_name_the_actor_and_keep_read_only_tokens_from_commanding(
+        tmp_path, config_for_ports):
+    import dataclasses
+
+    from fixgate.config import TokenSettings
+
+    base = config_for_ports()
+    config = dataclasses.replace(base, admin=dataclasses.replace(base.admin, read_requires_token=True, tokens=(
+        TokenSettings("alice", "alice-operator-token", "operator"),
+        TokenSettings("viewer", "viewer-read-only-token", "read-only"))))
+    gateway = Gateway(config, state_dir=tmp_path / "gateway", message_log=False)
+    gateway.start()
+    stack = type("Stack", (), {"config": config})()
+    try:
+        assert admin(stack, "/status", token=None)[0] == 401                 # reads need a token here
+        assert admin(stack, "/status", token="viewer-read-only-token")[0] == 200
+        assert admin(stack, "/health", token=None)[0] in (200, 503)          # never gated
+        status, document = admin(stack, "/kill", {"reason": "x"}, token="viewer-read-only-token")
+        assert status == 403 and document["error"] == "the token 'viewer' is read-only: it may not command"
+        assert gateway.book.risk_state == 0
+        # The actor is the token's name, whatever the body says.
+        status, _ = admin(stack, "/kill", {"reason": "drill", "actor": "mallory"}, token="alice-operator-token")
+        assert status == 200 and gateway.book.risk_state == 3
+        assert gateway.risk_agent.machine.actor == "alice"
+        records = gateway.audit.records()
+        assert any(record["event"] == "admin_forbidden" and record["actor"] == "viewer" for record in records)
+        command = next(record for record in records if record["event"] == "admin_command")
+        assert (command["actor"], command["via"], command["reason"]) == ("alice", "mallory", "drill")
+        changed = next(record for record in records if record["event"] == "risk_state_changed")
+        assert changed["actor"] == "alice"
+    finally:
+        gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
+
+
+def test_drain_when_commanded_refuses_new_orders_cancels_working_ones_and_logs_the_venues_out(stack):
+    client = stack.client()
+    resting = [client.new_order("AAPL", BUY, "2", "185.00"), client.new_order("AAPL", SELL, "2", "195.00")]
+    for cl_ord_id in resting:
+        assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+    result = cli(stack, "drain", "--reason", "switching to the blue gateway")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("fixgate drain: closed to new orders (switching to the blue gateway); 2 orders working, "
+                        "2 cancels sent")
+    assert lines[-1].startswith("fixgate drain: drained at ") and "0 orders open" in lines[-1]
+    for cl_ord_id in resting:
+        assert client.wait_for(lambda: [report for report in client.reports if report.orig_cl_ord_id == cl_ord_id
+                                        and getattr(report, "exec_type", None) == ExecType.CANCELED])
+    assert stack.venue.engine.open_orders("FIXGATE") == []
+    assert wait_until(lambda: not stack.gateway.venues_logged_on())
+    refused = client.new_order("AAPL", BUY, "1", "185.00")
+    report = client.wait_report(refused, exec_type=ExecType.REJECTED)
+    assert report.text == "GATEWAY_CLOSED: gateway closed: switching to the blue gateway"
+    assert stack.gateway.book.risk_state == 0 and client.logged_on          # not a kill; clients stay
+    events = [record["event"] for record in stack.gateway.audit.records()]
+    assert "drain_started" in events and "drain_finished" in events
+    again = cli(stack, "drain")                                             # a second drain: already done
+    assert again.returncode == 0 and "drained at" in again.stdout
+
+
+def test_drain_when_asked_to_wait_lets_working_orders_work_then_cancels_what_is_left(stack):
+    client = stack.client()
+    resting = client.new_order("AAPL", BUY, "2", "185.00")
+    assert client.wait_report(resting, exec_type=ExecType.NEW)
+    started = time.monotonic()
+    result = cli(stack, "drain", "--wait-orders", "--timeout", "1.5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "left to work for up to 1.5 s, then cancelled" in result.stdout.splitlines()[0]
+    assert client.wait_for(lambda: [report for report in client.reports if report.orig_cl_ord_id == resting
+                                    and getattr(report, "exec_type", None) == ExecType.CANCELED])
+    assert time.monotonic() - started >= 1.5
+    assert stack.gateway.book.live_orders == 0
+    status, document = admin(stack, "/drain", {"mode": "later"})
+    assert status == 409 and document["error"] == "drain mode must be 'cancel' or 'wait', got 'later'"

@@ -52,6 +52,15 @@ class WebDriver:
     def type(self, selector, text):
         self._call("POST", f"{self.session}/element/{self.element(selector)}/value", {"text": text})
 
+    def execute(self, script, *args):
+        return self._call("POST", f"{self.session}/execute/sync", {"script": script, "args": list(args)})
+
+    def enabled(self, selector):
+        return self._call("GET", f"{self.session}/element/{self.element(selector)}/enabled")
+
+    def resize(self, width, height):
+        self._call("POST", f"{self.session}/window/rect", {"width": width, "height": height})
+
     def screenshot(self, path):
         import base64
 
@@ -100,25 +109,72 @@ def test_status_page_when_opened_shows_state_sessions_and_kills_only_with_the_to
     cl_ord_id = client.new_order("AAPL", "1", "10", "190.01")
     assert client.wait_report(cl_ord_id, exec_type="F", timeout=10), \
         f"no fill; the client saw {client.reports_for(cl_ord_id)}, the gateway {stack.gateway.status()}"
+    resting = client.new_order("AAPL", "1", "3", "185.00")
+    assert client.wait_report(resting, exec_type="0", timeout=10)
+    client.new_order("NOPE", "1", "1", "1.00")
     browser.open(f"http://127.0.0.1:{stack.config.admin.port}/")
     browser.wait_text("#risk", "NORMAL")
+    assert stack.config.sha256[:16] in browser.wait_text("#build", "version ")
+    assert browser.text("#updated") != "never"
     sessions = browser.wait_text("#sessions", "simvenue")
-    assert "client1" in sessions and "yes" in sessions
+    assert "client1" in sessions and "yes" in sessions and "ready" in sessions
     browser.wait_text("#positions", "AAPL")
     assert "10" in browser.text("#positions")
+    assert "AAPL buy 3 185 0 New" in browser.wait_text("#orders", "AAPL")
+    browser.wait_text("#rejects", "UNKNOWN_INSTRUMENT")
+    limits = browser.wait_text("#limits", "worst-case position AAPL")
+    assert "13.00 / 20,000.00" in limits and "gross exposure" in limits and "orders today" in limits
+    assert "AAPL" in browser.wait_text("#quotes", "live")
+    assert browser.text("#accepted") == "2" and browser.text("#rejected") == "1"
+    deadline = time.monotonic() + 10                                # the chart draws from two points on
+    while browser.execute("return document.querySelectorAll('#chart polyline').length") < 2:
+        assert time.monotonic() < deadline, browser.text("#chart-legend")
+        time.sleep(0.2)
+    assert browser.text("#chart-legend").startswith("last ")
+
+    browser.resize(420, 900)                                        # a phone: nothing wider than the screen
+    assert browser.execute("return document.documentElement.scrollWidth") <= 420
+    browser.resize(1200, 900)
 
     browser.click("#kill")                                          # no token: nothing happens
     browser.wait_text("#message", "enter the admin token first")
     browser.type("#token", "wrong-token")
     browser.click("#kill")
+    browser.click("#kill-confirm")                                  # no reason: nothing happens
+    browser.wait_text("#message", "give a reason for the kill")
+    browser.type("#kill-reason", "drill")
+    browser.click("#kill-confirm")
     browser.wait_text("#message", "refused")
     assert stack.gateway.book.risk_state == 0
 
     browser.type("#token", "\ue009a\ue003")                        # select all, delete
     browser.type("#token", "demo-admin-token")
+    browser.click("#cancel-all")
+    browser.wait_text("#confirm-text", "Cancel every open order")
+    browser.click("#confirm-no")
+    browser.wait_text("#message", "nothing done")
+    assert stack.gateway.book.live_orders == 1
+    browser.click("#cancel-all")
+    browser.click("#confirm-yes")
+    browser.wait_text("#message", "cancel-all: done (1 cancels sent)")
+    assert client.wait_report(resting, exec_type="4", timeout=10) is not None
+
     browser.click("#kill")
+    browser.type("#kill-reason", "runaway strategy on desk 3")
+    browser.click("#kill-confirm")
     browser.wait_text("#risk", "KILL_SWITCH")
     assert stack.gateway.book.risk_state == 3
-    assert browser.wait_text("#reason", "kill button on the status page")
+    assert browser.wait_text("#reason", "runaway strategy on desk 3")
+    assert "by admin" in browser.wait_text("#since", "since 20")
+    assert not browser.enabled("#kill") and browser.enabled("#resume")
+    colour = browser.execute("return getComputedStyle(document.getElementById('banner')).backgroundColor")
+    assert colour == "rgb(255, 23, 68)"                             # the most alarming colour of the page
     browser.screenshot(tmp_path / "status-page.png")
     assert (tmp_path / "status-page.png").stat().st_size > 10_000
+    record = next(record for record in stack.gateway.audit.records() if record.get("event") == "admin_command"
+                  and record["command"] == "kill")
+    assert (record["actor"], record["via"], record["reason"]) == ("admin", "status page", "runaway strategy on desk 3")
+
+    browser.click("#resume")
+    browser.click("#confirm-yes")
+    browser.wait_text("#risk", "NORMAL")

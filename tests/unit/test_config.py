@@ -159,3 +159,28 @@ def test_load_when_state_dir_is_relative_resolves_it_against_the_files_folder(tm
     assert loaded.logging.file == str(folder / "logs" / "gateway.log")
     absolute = config.loads(MINIMAL + f'\n[gateway]\nstate_dir = "{tmp_path}/abs"\n')
     assert config.relative_to(absolute, folder).gateway.state_dir == f"{tmp_path}/abs"
+
+
+def test_load_when_tokens_or_tracing_are_wrong_names_each_problem():
+    text = MINIMAL + '''
+[admin]
+token = "operator-token-1"
+
+[[admin.tokens]]
+name = "viewer"
+token = "short"
+role = "read-only"
+
+[[admin.tokens]]
+name = "alice"
+token = "operator-token-1"
+role = "root"
+
+[tracing]
+endpoint = "collector:4318"
+'''
+    assert problems_of(text) == [
+        "admin.tokens[1].role: expected one of 'operator', 'read-only', got 'root'",
+        "admin.tokens[0] (viewer).token: a token needs at least 12 characters",
+        "admin.tokens[1] (alice).token: the same token as admin.token (each token names one actor)",
+        "tracing.endpoint: expected an http:// or https:// URL, got 'collector:4318'"]
