@@ -84,6 +84,8 @@ class OrderStateAgent:
         self.internal_latency = LatencyHistogram(PATH_BUCKETS_NS)
         self.events = 0
         self.batches = 0
+        self.next_roll_check_ns = 0
+        self.observe_errors = 0
         self.full = False             # the last drain filled the buffer: more is waiting
 
     @property
@@ -95,6 +97,11 @@ class OrderStateAgent:
         count = self.drain(self.buffer)
         self.full = count == len(self.buffer)
         if not count:
+            now_ns = time.time_ns()
+            if now_ns >= self.next_roll_check_ns:         # a quiet night still rolls at the day's start
+                self.next_roll_check_ns = now_ns + 1_000_000_000
+                if self.replayer.daily.roll(now_ns):
+                    log.info("trading_day_rolled", day_start=self.replayer.daily.day_start_ns)
             return 0
         records = self.buffer[:count]
         # Journaled as drained, applied in order; a record's bytes are what recovery replays.
@@ -111,7 +118,12 @@ class OrderStateAgent:
                 if self.on_engine_event is not None:
                     self.on_engine_event(event)
             elif self.observe is not None:
-                self.observe(event)
+                try:
+                    self.observe(event)
+                except Exception:                     # an observer (the tracer) never stops the OMS
+                    self.observe_errors += 1
+                    if self.observe_errors == 1:
+                        log.exception("order_observer_failed")
         self.batches += 1
         self.events += count
         return count

@@ -30,6 +30,7 @@ log = structlog.get_logger("fixgate.recovery")
 ID_KINDS = np.array([ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED], dtype=np.uint8)
 
 
+DAY_NS = 86_400 * 1_000_000_000
 TALLIED = {ev.ACCEPTED: "accepted", ev.REJECTED: "rejected", ev.FILLED: "fills", ev.CANCELED: "canceled",
            ev.CANCEL_REQUESTED: "cancels", ev.REPLACE_ACCEPTED: "replaces", ev.VENUE_REJECTED: "venue_rejected"}
 
@@ -49,7 +50,10 @@ class DailyFigures:
     def count_event(self, event: Event) -> None:
         """Tally one order event of today."""
         name = TALLIED.get(event.kind)
-        if name is None or event.recv_ns < self.day_start_ns:
+        if name is None:
+            return
+        self.roll(event.recv_ns)
+        if event.recv_ns < self.day_start_ns:
             return
         self.tally[name] += 1
         if event.kind == ev.REJECTED:
@@ -69,8 +73,21 @@ class DailyFigures:
         self.tally.update(state.get("tally", {}))
         self.rejected_by_code = {int(code): count for code, count in state.get("rejected_by_code", {}).items()}
 
+    def roll(self, now_ns: int) -> bool:
+        """Begin a new trading day when `now_ns` is past the current one (as the risk book does at
+        its first check of the day): today's figures start again from zero. Return True when rolled."""
+        if now_ns < self.day_start_ns + DAY_NS:
+            return False
+        self.day_start_ns += (now_ns - self.day_start_ns) // DAY_NS * DAY_NS
+        self.orders = 0
+        self.notional = 0.0
+        self.tally = dict.fromkeys(TALLIED.values(), 0)
+        self.rejected_by_code = {}
+        return True
+
     def count(self, event: Event, notional_units: list[float], view: OrderView | None = None) -> None:
         """Count an accepted order, or a replace that made an order larger (as the book counts it)."""
+        self.roll(event.recv_ns)
         if event.recv_ns < self.day_start_ns:
             return
         if event.kind == ev.ACCEPTED:

@@ -557,3 +557,18 @@ def test_journal_agent_when_batches_come_faster_than_its_interval_writes_them_in
     assert agent.do_work() == 3                                  # ...or for three batches waiting
     assert [batch.count for batch in journal.batches()] == [1, 3]
     assert [event.seq for batch in journal.batches() for event in batch.events()] == [1, 2, 3, 4]
+
+
+def test_daily_figures_when_an_event_of_the_next_day_comes_start_the_day_again():
+    daily = DailyFigures(TODAY)
+    daily.count_event(Day().accepted(1, "c1", 1, 19_000))
+    daily.count_event(Day().event(ev.REJECTED, code=13, session_id=0))
+    daily.count(Day().accepted(1, "c1", 1, 19_000), [0.01] * 3)
+    assert daily.tally["accepted"] == 1 and daily.orders == 1
+    tomorrow = Day(recv_ns=NOON + DAY_NS)
+    daily.count_event(tomorrow.accepted(2, "c2", 1, 19_000))
+    assert daily.day_start_ns == TODAY + DAY_NS
+    assert daily.tally["accepted"] == 1 and daily.tally["rejected"] == 0 and not daily.rejected_by_code
+    assert daily.orders == 0 and daily.notional == 0.0
+    assert not daily.roll(NOON + DAY_NS) and daily.roll(TODAY + 3 * DAY_NS + 5)
+    assert daily.day_start_ns == TODAY + 3 * DAY_NS
