@@ -978,6 +978,16 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
                       "a replace may change quantity and price only, not side, symbol or order type");
         return;
     }
+    if (!accepting_.load(std::memory_order_relaxed)) {      // draining or stopping: cancels only
+        std::string reason;
+        {
+            std::lock_guard<std::mutex> reason_lock(closed_mutex_);
+            reason = closed_reason_.empty() ? std::string("the gateway is stopping") : closed_reason_;
+        }
+        counters_.rejected_by_code[CODE_GATEWAY_CLOSED].fetch_add(1, std::memory_order_relaxed);
+        cancel_reject(client, message, &order, '2', "99", "GATEWAY_CLOSED: " + reason + "; cancels are still taken");
+        return;
+    }
     const std::string* qty_text = field(message, TAG_ORDER_QTY);
     const std::string* price_text = field(message, TAG_PRICE);
     int64_t qty_lots = qty_text ? units_of(*qty_text, spec.lot) : -1;

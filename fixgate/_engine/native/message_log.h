@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <map>
 
 #include <memory>
 #include <mutex>
@@ -79,13 +80,18 @@ public:
         std::lock_guard<std::mutex> lock(file_mutex_);
         int64_t now_ns = realtime_ns();
         int64_t day = now_ns / NS_PER_DAY;
-        if (file_ == nullptr && !open(day)) return false;
-        if (size_ > 0 && (day != day_ || (max_bytes_ > 0 && size_ + (int64_t)lines.size() > max_bytes_))) {
-            rotate(now_ns);
-            if (!open(day)) return false;
+        bool ready = file_ != nullptr || open(day);
+        if (ready && size_ > 0 && (day != day_ || (max_bytes_ > 0 && size_ + (int64_t)lines.size() > max_bytes_))) {
+            rotate(day != day_ ? last_write_ns_ : now_ns);      // a day's file is named after its last write
+            ready = open(day);
+        }
+        if (!ready) {
+            keep(lines);                                         // written with the next flush that can
+            return false;
         }
         bool ok = fwrite(lines.data(), 1, lines.size(), file_) == lines.size();
         size_ += (int64_t)lines.size();
+        last_write_ns_ = now_ns;
         return fflush(file_) == 0 && ok;
     }
 
@@ -100,6 +106,14 @@ public:
 
 private:
     static constexpr int64_t NS_PER_DAY = 86400LL * 1000000000LL;
+    static constexpr size_t MAX_KEPT = 64u << 20;       // lines kept while the file cannot be written
+
+    void keep(std::string& lines) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (lines.size() + buffer_.size() > MAX_KEPT) return;     // a log that cannot be written for long
+        lines.append(buffer_);
+        buffer_.swap(lines);
+    }
 
     // Open (append) the file; a file left from an earlier day is rotated first.
     bool open(int64_t day) {
@@ -112,6 +126,7 @@ private:
         fseek(file_, 0, SEEK_END);
         size_ = (int64_t)ftell(file_);
         day_ = day;
+        if (last_write_ns_ == 0) last_write_ns_ = realtime_ns();
         return true;
     }
 
@@ -138,6 +153,7 @@ private:
     FILE* file_ = nullptr;
     int64_t size_ = 0;
     int64_t day_ = -1;
+    int64_t last_write_ns_ = 0;
     int64_t rotations_ = 0;
 };
 
@@ -192,9 +208,14 @@ public:
     }
 
 private:
+    // One log per name: the acceptor and the initiator each ask for the engine's own log, and two
+    // writers on one file would rotate it under each other.
     FIX::Log* add(const std::string& name) {
         std::lock_guard<std::mutex> lock(mutex_);
+        auto found = by_name_.find(name);
+        if (found != by_name_.end()) return found->second;
         logs_.emplace_back(new MaskedLog(directory_, name, max_bytes_));
+        by_name_[name] = logs_.back().get();
         return logs_.back().get();
     }
 
@@ -202,6 +223,7 @@ private:
     int64_t max_bytes_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<MaskedLog>> logs_;
+    std::map<std::string, MaskedLog*> by_name_;
 };
 
 // QuickFIX wants a LogFactory even when nothing is to be logged.
