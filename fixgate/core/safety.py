@@ -196,6 +196,7 @@ class RiskAgent:
         self.order_rate = 0.0
         self.drain: dict[str, Any] | None = None
         self.drain_deadline_ns = 0
+        self.drain_next_cancel_ns = 0
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
             self.logout_due_ns = 0          # a gateway restored killed keeps away from the venues
@@ -318,7 +319,8 @@ class RiskAgent:
         self.orders.close(f"gateway closed: {reason}")
         self.drain = {"state": "draining", "mode": command.mode, "reason": reason, "actor": command.actor,
                       "since": iso_time(now_ns), "open_orders": self.book.live_orders, "cancels_sent": 0,
-                      "drained_at": None}
+                      "drained_at": None, "left_open": 0}
+        self.drain_next_cancel_ns = now_ns + 1_000_000_000
         self.drain_deadline_ns = now_ns + int(command.timeout_s * 1e9)
         if command.mode == "cancel":
             self.drain["cancels_sent"] = self.orders.cancel_all(reason="drain")
@@ -337,15 +339,22 @@ class RiskAgent:
             drain["state"] = "cancelling"
             self.drain_deadline_ns = now_ns + self.logout_timeout_ns
             return 1
+        if drain["state"] == "cancelling" and drain["open_orders"] and now_ns >= self.drain_next_cancel_ns:
+            # Again each second for the orders that have no cancel pending (acknowledged since, or a
+            # venue that was not logged on a moment ago); an order with one pending is left alone.
+            self.drain_next_cancel_ns = now_ns + 1_000_000_000
+            drain["cancels_sent"] += self.orders.cancel_all(reason="drain")
         if drain["open_orders"] == 0 or (drain["state"] == "cancelling" and now_ns >= self.drain_deadline_ns
                                          + (self.logout_timeout_ns if drain["mode"] == "cancel" else 0)):
             self.venues.log_out("gateway drained")
             self.venues_logged_out = True
             drain["state"] = "drained"
             drain["drained_at"] = iso_time(now_ns)
+            drain["left_open"] = drain["open_orders"]           # not answered in time: check them at the venue
             self.audit.write({"event": "drain_finished", "open_orders": drain["open_orders"],
                               "cancels_sent": drain["cancels_sent"]})
-            log.warning("drain_finished", open_orders=drain["open_orders"], cancels_sent=drain["cancels_sent"])
+            (log.warning if not drain["open_orders"] else log.error)(
+                "drain_finished", open_orders=drain["open_orders"], cancels_sent=drain["cancels_sent"])
             return 1
         return 0
 

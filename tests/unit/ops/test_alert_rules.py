@@ -26,6 +26,10 @@ def killed(values="0x20"):
     return series("fixgate_risk_state", values, fixgate_risk_state="KILL_SWITCH")
 
 
+def draining(values="0x20"):
+    return series("fixgate_draining", values)
+
+
 # (alert, input series, eval time, expected: list of (labels beyond instance/job, summary) or [] for none)
 CASES = [
     ("FixgateDown", [series("up", "1 1 0x10")], "1m30s",
@@ -42,6 +46,8 @@ CASES = [
              "fixgate gw1:9822: venue simvenue not logged on for 30 s")]),
     ("FixgateVenueDown", [series("fixgate_session_logged_on", "0x10", session="simvenue", side="venue"),
                           killed("1x10")], "1m", []),                           # killed on purpose: no page
+    ("FixgateVenueDown", [series("fixgate_session_logged_on", "0x10", session="simvenue", side="venue"),
+                          killed(), draining("1x10")], "1m", []),                # drained on purpose: no page
     ("FixgateVenueDown", [series("fixgate_session_logged_on", "0 0 1x10", session="simvenue", side="venue"),
                           killed()], "1m", []),                                 # back within 30 s
     ("FixgateVenueNotReady", [series("fixgate_session_logged_on", "1x10", session="simvenue", side="venue"),
@@ -58,6 +64,8 @@ CASES = [
     ("FixgateRejectRateSpike", [series("fixgate_orders_rejected_total", "0+90x20", reason="PRICE_COLLAR"),
                                 series("fixgate_orders_received_total", "0+100x20")], "3m",
      [({"severity": "warning"}, "fixgate gw1:9822: more than half the orders rejected for a minute")]),
+    ("FixgateRejectRateSpike", [series("fixgate_orders_rejected_total", "0+90x20", reason="GATEWAY_CLOSED"),
+                                series("fixgate_orders_received_total", "0+100x20"), draining("1x20")], "3m", []),
     ("FixgateRejectRateSpike", [series("fixgate_orders_rejected_total", "0+10x20", reason="PRICE_COLLAR"),
                                 series("fixgate_orders_received_total", "0+100x20")], "3m", []),
     ("FixgateDrawdownWarning", [series("fixgate_drawdown_ratio", "0.06x10")], "1m",
@@ -128,6 +136,7 @@ def test_every_alert_when_read_has_a_summary_a_runbook_and_a_severity():
 def test_the_kill_switch_when_on_holds_back_the_alerts_it_causes():
     for name in ("FixgateVenueDown", "FixgateVenueNotReady", "FixgateStaleFeed"):
         assert 'unless on (instance) fixgate_risk_state{fixgate_risk_state="KILL_SWITCH"} == 1' in rules()[name]["expr"]
+        assert "unless on (instance) fixgate_draining == 1" in rules()[name]["expr"]
         assert any(alert == name and not expected and "1x" in inputs[-1]["values"]
                    for alert, inputs, _, expected in CASES), name
 
