@@ -257,14 +257,14 @@ def _admin_request(arguments: argparse.Namespace, method: str, path: str, body: 
 
     url = arguments.url
     token = arguments.token or os.environ.get("FIXGATE_ADMIN_TOKEN")
-    if url is None or (token is None and method == "POST"):
+    if url is None or token is None:
         config = load_config(arguments.config)
         url = url or f"http://{config.admin.host}:{config.admin.port}"
         token = token or config.admin.token
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-    if token and method == "POST":
+    if token:                       # reads too: a gateway may keep /status behind a token
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -332,13 +332,20 @@ def status_text(status: dict, health: dict | None = None) -> str:
     venues = ", ".join(f"{name} {'on' if status['venues'][name] else 'off'} ({state})"
                        for name, state in status["venue_states"].items()) or "none"
     lines.append(f"sessions   clients: {clients}   venues: {venues}")
+    drain = risk.get("drain")
+    if drain:
+        lines.append(f"DRAIN      {drain['state']} since {drain['since']} by {drain['actor']} ({drain['reason']}): "
+                     f"{drain['open_orders']} open, {drain['cancels_sent']} cancels sent; no new orders taken")
     orders = status["orders"]
+    today = orders.get("today") or {}
+    lines.append(f"today      {today.get('accepted', 0):,} accepted, {today.get('rejected', 0):,} rejected, "
+                 f"{today.get('fills', 0):,} fill reports, {today.get('cancels', 0):,} cancels (from the journal)")
     rejected = sum(orders["rejected"].values())
-    lines.append(f"orders     since start: {orders['received']:,} received, {orders['accepted']:,} accepted, "
-                 f"{rejected:,} rejected, {orders['fills']:,} fill reports, {orders['cancels']:,} cancels; "
-                 f"{orders['open']:,} open now")
-    if rejected:
-        reasons = sorted(orders["rejected"].items(), key=lambda item: (-item[1], item[0]))
+    lines.append(f"process    since start: {orders['received']:,} received, {orders['accepted']:,} accepted, "
+                 f"{rejected:,} rejected, {orders['fills']:,} fill reports; {orders['open']:,} open now")
+    reasons_today = today.get("rejected_by_reason") or {}
+    if reasons_today:
+        reasons = sorted(reasons_today.items(), key=lambda item: (-item[1], item[0]))
         text = ", ".join(f"{name} {count:,}" for name, count in reasons[:6])
         lines.append(f"rejects    {text}{', ...' if len(reasons) > 6 else ''}")
     latency = status["latency_ns"]
@@ -411,6 +418,11 @@ def command_resume(arguments: argparse.Namespace) -> int:
     status, document = _admin_request(arguments, "POST", "/resume", {"actor": _actor()})
     if status >= 400 or not document.get("ok", True) or arguments.wait <= 0:
         return _print_result(status, document)
+    if document.get("drain"):
+        code = _print_result(status, document)
+        print("fixgate resume: the kill switch is released, but the gateway is drained: it takes no orders and "
+              "stays away from the venues until it restarts", file=sys.stderr)
+        return code
     deadline = time.monotonic() + arguments.wait
     while True:
         _, ready = _admin_request(arguments, "GET", "/ready")
@@ -459,11 +471,21 @@ def command_drain(arguments: argparse.Namespace) -> int:
     deadline = time.monotonic() + arguments.timeout + 30
     last = None
     while time.monotonic() < deadline:
-        _, status_document = _admin_request(arguments, "GET", "/status")
-        drain = status_document["risk"]["drain"]
+        code, status_document = _admin_request(arguments, "GET", "/status")
+        current = status_document.get("risk", {}).get("drain") if code == 200 else None
+        if current is None:
+            print(f"fixgate drain: the gateway no longer reports the drain ({code}: "
+                  f"{status_document.get('error', 'restarted?')})", file=sys.stderr)
+            return 3
+        drain = current
         if drain["state"] == "drained":
             venues = ", ".join(f"{name} {'on' if on else 'off'}" for name, on in status_document["venues"].items())
-            print(f"fixgate drain: drained at {drain['drained_at']}: {drain['open_orders']} orders open, "
+            if drain.get("left_open"):
+                print(f"fixgate drain: the venues were logged out at {drain['drained_at']} with {drain['left_open']} "
+                      f"orders still open (their cancels not answered in time): check them at the venue "
+                      f"({venues})", file=sys.stderr)
+                return 3
+            print(f"fixgate drain: drained at {drain['drained_at']}: 0 orders open, "
                   f"{drain['cancels_sent']} cancels sent, venues logged out ({venues}); the gateway can be stopped")
             return 0
         if (drain["state"], drain["open_orders"]) != last:

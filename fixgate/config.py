@@ -218,6 +218,8 @@ class TracingSettings:
     sample_ratio: float = _rule(0.01, doc="share of orders traced (1.0: every order)", positive=True, maximum=1)
     service_name: str = _rule("fixgate", doc="the traces' service.name", identifier=True)
     export_interval_ms: int = _rule(1000, doc="how often spans are exported", minimum=10)
+    max_orders_per_second: int = _rule(200, doc="at most this many orders traced a second, whatever the ratio "
+                                                "(spans are built on the state thread)", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,8 @@ class Config:
     simulator: SimulatorSettings = _rule(SimulatorSettings())
     source: str = field(default="", compare=False, metadata={"internal": True})
     sha256: str = field(default="", compare=False, metadata={"internal": True})
+    # gateway.state_dir as the file wrote it, when it was relative (resolved against the file's folder)
+    state_dir_written: str = field(default="", compare=False, metadata={"internal": True})
 
     # -- LOOKUPS ----------------------------------------------------------------------------------
 
@@ -306,11 +310,13 @@ def relative_to(config: Config, directory: Path) -> Config:
     state_dir = Path(config.gateway.state_dir)
     log_file = Path(config.logging.file) if config.logging.file else None
     gateway, logging_settings = config.gateway, config.logging
+    written = ""
     if not state_dir.is_absolute():
         gateway = dataclasses.replace(gateway, state_dir=str(directory / state_dir))
+        written = str(state_dir)
     if log_file is not None and not log_file.is_absolute():
         logging_settings = dataclasses.replace(logging_settings, file=str(directory / log_file))
-    return dataclasses.replace(config, gateway=gateway, logging=logging_settings)
+    return dataclasses.replace(config, gateway=gateway, logging=logging_settings, state_dir_written=written)
 
 
 def loads(text: str, *, source: str = "configuration") -> Config:
@@ -480,8 +486,12 @@ def _build(cls: type, table: dict[str, Any], prefix: str, problems: list[str]) -
     for name, item in fields.items():
         key = prefix + name
         if name in table:
+            before = len(problems)
             value = _convert(hints[name], table[name], key, problems)
             _check(value, item.metadata, key, problems)
+            if (len(problems) > before and item.default is not dataclasses.MISSING
+                    and not isinstance(item.default, tuple) and not dataclasses.is_dataclass(item.default)):
+                value = item.default          # a wrong value, reported: the cross-checks run on the default
             values[name] = value
         elif item.default is dataclasses.MISSING:
             problems.append(f"{key}: missing; {item.metadata.get('doc', 'required')}")

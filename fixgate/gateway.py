@@ -181,6 +181,21 @@ class StartError(RuntimeError):
     """The gateway cannot start; the message says why and which setting to change."""
 
 
+def refuse_moved_state(config: Config, state_dir: Path) -> None:
+    """Refuse to start on an empty state directory when the journal is where a relative state_dir
+    used to point (the current folder, before paths were relative to the configuration file)."""
+    if not config.state_dir_written:
+        return
+    legacy = Path.cwd() / config.state_dir_written
+    if legacy.resolve() == state_dir.resolve():
+        return
+    if (legacy / "journal.sqlite3").exists() and not (state_dir / "journal.sqlite3").exists():
+        raise StartError(f"gateway.state_dir {config.state_dir_written!r} is relative to the configuration file's "
+                         f"folder: {state_dir}, which has no journal, while {legacy} (relative to the current "
+                         "folder) has one. Move that state directory there, or give gateway.state_dir as an "
+                         "absolute path; the gateway does not start on an empty state beside a journal.")
+
+
 def instruments_of(config: Config) -> list[Instrument]:
     return [Instrument(instrument.symbol, instrument.venue, Decimal(instrument.lot_size),
                        Decimal(instrument.tick_size)) for instrument in config.instruments]
@@ -300,6 +315,8 @@ class Gateway:
                  admin: bool | None = None) -> None:
         self.config = config
         self.state_dir = Path(state_dir or config.gateway.state_dir)
+        if state_dir is None:
+            refuse_moved_state(config, self.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = time.time_ns
         self.started_ns = time.time_ns()
@@ -348,7 +365,8 @@ class Gateway:
                                       service_name=config.tracing.service_name, instance=config.gateway.name,
                                       sessions=self.session_names, venues=self.venue_names,
                                       symbols=[instrument.symbol for instrument in config.instruments],
-                                      export_interval_ms=config.tracing.export_interval_ms)
+                                      export_interval_ms=config.tracing.export_interval_ms,
+                                      max_per_second=config.tracing.max_orders_per_second)
         self.order_state = OrderStateAgent(self.engine.drain, self.replayer, self.journal_agent,
                                            on_engine_event=self._on_engine_event,
                                            observe=self.tracer.observe if self.tracer is not None else None)
@@ -381,6 +399,11 @@ class Gateway:
             tokens = [Token(config.admin.token_name, os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token,
                             "operator")]
             tokens += [Token(token.name, token.token, token.role) for token in config.admin.tokens]
+            if len(tokens[0].secret) < 12 or any(token.secret == tokens[0].secret for token in tokens[1:]):
+                self.engine.stop(0)
+                self.journal.close()
+                raise StartError("FIXGATE_ADMIN_TOKEN: a token needs at least 12 characters and must differ from "
+                                 "every token in admin.tokens")
             try:
                 self.admin = AdminServer(self, config.admin.host, config.admin.port, tokens,
                                          read_requires_token=config.admin.read_requires_token)

@@ -84,6 +84,7 @@ class AdminServer:
         self.gateway = gateway
         self.tokens = tokens
         self.read_requires_token = read_requires_token
+        self.read_refusals = 0
         self.page = resources.files("fixgate.ops").joinpath("status.html").read_bytes()
         server = self
 
@@ -131,7 +132,9 @@ class AdminServer:
     def _get(self, handler) -> None:
         path = handler.path.split("?", 1)[0]
         if self.read_requires_token and path in ("/status", "/metrics") and self._token(handler) is None:
-            self._refuse(handler, path, 401, "a valid bearer token is required")
+            # Counted, not audited: a status page left open without a token asks once a second.
+            self.read_refusals += 1
+            self._json(handler, 401, {"error": "a valid bearer token is required"})
             return
         try:
             if path == "/":

@@ -33,6 +33,12 @@ from fixgate.core.events import Event
 log = structlog.get_logger("fixgate.tracing")
 
 MAX_PENDING = 10_000          # sampled orders waiting for the venue's answer
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: spreads consecutive ids over the 64-bit range
+
+
+def sampled(number: int, threshold: int) -> bool:
+    """Whether an order (by id, or a refusal by sequence) is in the sample: its hash below `threshold`."""
+    return (number * _GOLDEN) & 0xFFFFFFFFFFFFFFFF < threshold
 
 
 class CountingExporter(OTLPSpanExporter):
@@ -72,11 +78,19 @@ class OrderTracer:
         Names by index, for the spans' attributes.
     export_interval_ms : int
         How often the batch processor exports.
+    max_per_second : int
+        At most this many orders traced a second, whatever the ratio (the spans are built on the
+        state thread); the rest are counted as skipped.
     """
 
     def __init__(self, endpoint: str, sample_ratio: float, *, service_name: str, instance: str, sessions: list[str],
-                 venues: list[str], symbols: list[str], export_interval_ms: int = 1000) -> None:
-        self.every = max(1, round(1 / sample_ratio))
+                 venues: list[str], symbols: list[str], export_interval_ms: int = 1000,
+                 max_per_second: int = 200) -> None:
+        self.threshold = min(int(sample_ratio * 2**64), 2**64)
+        self.max_per_second = max_per_second
+        self.second = 0
+        self.this_second = 0
+        self.skipped = 0
         self.sessions, self.venues, self.symbols = sessions, venues, symbols
         self.exporter = CountingExporter(endpoint=endpoint, timeout=5)
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name,
@@ -92,7 +106,7 @@ class OrderTracer:
         """Take one order event (state thread)."""
         kind = event.kind
         if kind == ev.ACCEPTED:
-            if event.order_id % self.every == 0:
+            if sampled(event.order_id, self.threshold) and self._allowed(event.recv_ns):
                 self.pending[event.order_id] = event
                 if len(self.pending) > MAX_PENDING:
                     self.pending.popitem(last=False)
@@ -101,8 +115,18 @@ class OrderTracer:
             accepted = self.pending.pop(event.order_id, None) if self.pending else None
             if accepted is not None:
                 self._order(accepted, event)
-        elif kind == ev.REJECTED and event.seq % self.every == 0:
+        elif kind == ev.REJECTED and sampled(event.seq, self.threshold) and self._allowed(event.recv_ns):
             self._refused(event)
+
+    def _allowed(self, now_ns: int) -> bool:
+        second = now_ns // 1_000_000_000
+        if second != self.second:
+            self.second, self.this_second = second, 0
+        if self.this_second >= self.max_per_second:
+            self.skipped += 1
+            return False
+        self.this_second += 1
+        return True
 
     def _attributes(self, event: Event) -> dict[str, Any]:
         attributes: dict[str, Any] = {"fix.cl_ord_id": ev.text(event.text_a), "fixgate.order_id": event.order_id}
@@ -145,7 +169,7 @@ class OrderTracer:
 
     def counters(self) -> dict[str, int]:
         return {"traced": self.traced, "exported": self.exporter.exported, "failed": self.exporter.failed,
-                "dropped": self.dropped, "pending": len(self.pending)}
+                "dropped": self.dropped, "skipped": self.skipped, "pending": len(self.pending)}
 
     def close(self) -> None:
         """Export what is left (a few seconds at most) and stop the export thread."""

@@ -118,3 +118,20 @@ def test_run_when_a_listening_port_is_taken_names_the_port_and_the_setting(tmp_p
         assert f"is already in use: another program listens there (another fixgate?); stop it or change {setting}" \
             in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_run_when_the_journal_is_where_a_relative_state_dir_used_to_point_refuses_to_start(tmp_path,
+                                                                                           config_for_ports):
+    import dataclasses
+
+    config = config_for_ports()
+    config = dataclasses.replace(config, gateway=dataclasses.replace(config.gateway, state_dir="state"))
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "gateway.toml").write_text(configuration.to_toml(config, mask_secrets=False))
+    (tmp_path / "work" / "state").mkdir(parents=True)
+    (tmp_path / "work" / "state" / "journal.sqlite3").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "fixgate", "run", "-c", "../etc/gateway.toml"],
+                            cwd=tmp_path / "work", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert f"{tmp_path / 'etc' / 'state'}, which has no journal, while {tmp_path / 'work' / 'state'}" in result.stderr
+    assert not (tmp_path / "etc" / "state" / "journal.sqlite3").exists()

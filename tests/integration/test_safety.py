@@ -264,9 +264,11 @@ def test_status_cli_when_asked_prints_a_summary_json_or_a_watch_and_checks_the_b
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"fixgate {stack.config.gateway.name} {fixgate.__version__} (commit ")
     labels = [line.split()[0] for line in lines[1:]]
-    assert labels == ["risk", "sessions", "orders", "rejects", "latency", "positions", "account", "alarms", "journal"]
+    assert labels == ["risk", "sessions", "today", "process", "rejects", "latency", "positions", "account", "alarms",
+                      "journal"]
     assert "clients: client1 on" in result.stdout and "simvenue on (ready)" in result.stdout
     assert "1 open now" in result.stdout and "UNKNOWN_INSTRUMENT 1" in result.stdout
+    assert "today      1 accepted, 1 rejected" in result.stdout
     assert all(len(line) <= 120 for line in lines[1:])
 
     document = json.loads(cli(stack, "status", "--json").stdout)
@@ -350,9 +352,18 @@ def test_drain_when_asked_to_wait_lets_working_orders_work_then_cancels_what_is_
     resting = client.new_order("AAPL", BUY, "2", "185.00")
     assert client.wait_report(resting, exec_type=ExecType.NEW)
     started = time.monotonic()
-    result = cli(stack, "drain", "--wait-orders", "--timeout", "1.5")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "left to work for up to 1.5 s, then cancelled" in result.stdout.splitlines()[0]
+    drain = subprocess.Popen([sys.executable, "-m", "fixgate", "drain", "--wait-orders", "--timeout", "1.5", "--url",
+                              f"http://127.0.0.1:{stack.config.admin.port}", "--token", TOKEN],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: stack.gateway.risk_agent.drain is not None)
+    client.replace(resting, "AAPL", BUY, "4", "185.00")                    # while draining: cancels only
+    from fixgate.core.messages import CancelReject
+
+    refused = client.wait_for(lambda: [report for report in client.reports if isinstance(report, CancelReject)])
+    assert refused[0].text.startswith("GATEWAY_CLOSED: gateway closed: the gateway is draining")
+    stdout, stderr = drain.communicate(timeout=60)
+    assert drain.returncode == 0, stdout + stderr
+    assert "left to work for up to 1.5 s, then cancelled" in stdout.splitlines()[0]
     assert client.wait_for(lambda: [report for report in client.reports if report.orig_cl_ord_id == resting
                                     and getattr(report, "exec_type", None) == ExecType.CANCELED])
     assert time.monotonic() - started >= 1.5

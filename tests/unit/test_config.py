@@ -184,3 +184,9 @@ endpoint = "collector:4318"
         "admin.tokens[0] (viewer).token: a token needs at least 12 characters",
         "admin.tokens[1] (alice).token: the same token as admin.token (each token names one actor)",
         "tracing.endpoint: expected an http:// or https:// URL, got 'collector:4318'"]
+
+
+def test_load_when_a_value_has_the_wrong_type_still_runs_every_cross_check():
+    text = MINIMAL.replace('venue = "v"', 'venue = "w"') + '\n[risk]\nwarning_drawdown = "0.1"\n'
+    assert problems_of(text) == ["risk.warning_drawdown: expected a number, got string '0.1'",
+                                 "instruments[0] (XYZ).venue: no venue named 'w' (venues: v)"]

@@ -104,3 +104,12 @@ def test_dashboard_when_loaded_filters_by_instance_and_maps_the_risk_state_and_s
     pnl = panels["P&L"]
     assert any("fixgate_pnl_realized" in target["expr"] and "fixgate_pnl_unrealized" in target["expr"]
                for target in pnl["targets"]) and pnl["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+
+
+def test_trace_sampling_when_a_ratio_is_given_takes_that_share_of_consecutive_ids():
+    from fixgate.ops.tracing import sampled
+
+    for ratio in (0.01, 0.1, 0.5, 0.7):
+        share = sum(sampled(order_id, int(ratio * 2**64)) for order_id in range(1, 100_001)) / 100_000
+        assert abs(share - ratio) < 0.01, (ratio, share)
+    assert all(sampled(order_id, 2**64) for order_id in range(1, 1000))
