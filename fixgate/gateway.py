@@ -375,7 +375,7 @@ class Gateway:
                               forward=lambda record: self.journal_agent.note(record.get("event", "audit"), record))
         self.risk_store = RiskStateStore(self.state_dir / "risk_state.json")
         machine = RiskStateMachine(risk_limits(config))
-        restore(machine, self.risk_store, self.started_ns)
+        restore(machine, self.risk_store, self.started_ns, day_start_ns=self.day_start_ns)
         self.transition_counts: dict[str, int] = {}
         self.alarm_counts: dict[str, int] = {}
         self.alarms: list[dict[str, Any]] = []
@@ -384,7 +384,7 @@ class Gateway:
         self.risk_agent = RiskAgent(machine, self.book, self.positions, EngineOrders(self.engine, self.session_index),
                                     EngineVenues(self.engine), self.risk_store, self.audit,
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
-                                    on_transition=self._count_transition)
+                                    on_transition=self._count_transition, day_start_ns=self.day_start_ns)
         self.engine.set_risk_reason(machine.reason)
         self._failed_agents: set[str] = set()
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],

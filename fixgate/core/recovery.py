@@ -109,6 +109,7 @@ class Recovered:
     next_order_id: int = 1
     last_event_seq: int = 0
     snapshot_seq: int = 0
+    snapshot_day_start_ns: int = 0
     batches: int = 0
     entries: int = 0
     intents_applied: int = 0
@@ -208,6 +209,7 @@ def replay(journal: Journal, intents: IntentLog | None, instruments: list[Instru
             orders.add(view_from_state(data, by_symbol[data["symbol"]]))
         positions.restore(state["positions"])
         daily.restore(state["daily"])
+        recovered.snapshot_day_start_ns = state["daily"]["day_start_ns"]
         replayer.next_order_id = state["next_order_id"]
         replayer.last_seq = state["last_event_seq"]
         orders.next_reject_id = state["next_reject_id"]
@@ -238,6 +240,9 @@ def replay(journal: Journal, intents: IntentLog | None, instruments: list[Instru
             recovered.used_cl_ord_ids.append((event.session_id, ev.text(event.text_a)))
         elif event.kind == ev.FILLED and event.text_a:
             recovered.exec_ids.append(ev.text(event.text_a))
+    if recovered.snapshot_seq and recovered.snapshot_day_start_ns < day_start_ns:
+        # The journal's positions are of an earlier trading day: today's drawdown counts from here.
+        positions.start_day()
     recovered.next_order_id = replayer.next_order_id
     recovered.last_event_seq = replayer.last_seq
     recovered.illegal = replayer.manager.illegal_transitions

@@ -90,9 +90,9 @@ class RiskStateStore:
             raise StateFileError(f"{self.path}: unreadable risk state ({error}); fix or remove it after "
                                  "checking the venues by hand") from None
 
-    def save(self, machine: RiskStateMachine) -> None:
+    def save(self, machine: RiskStateMachine, day_start_ns: int = 0) -> None:
         data = {"state": machine.state.name, "reason": machine.reason, "since_ns": machine.since_ns,
-                "actor": machine.actor,
+                "actor": machine.actor, "day_start_ns": day_start_ns,
                 "breaker_since_ns": machine.breaker_since_ns, "breaker_trips_today": machine.breaker_trips_today}
         temporary = self.path.with_suffix(".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,13 +103,15 @@ class RiskStateStore:
         os.replace(temporary, self.path)
 
 
-def restore(machine: RiskStateMachine, store: RiskStateStore, now_ns: int) -> None:
-    """Start `machine` in the persisted KILL_SWITCH or CIRCUIT_BREAKER state, if any."""
+def restore(machine: RiskStateMachine, store: RiskStateStore, now_ns: int, *, day_start_ns: int | None = None) -> None:
+    """Start `machine` in the persisted KILL_SWITCH or CIRCUIT_BREAKER state, if any; the day's
+    breaker trips only when the file is of the same trading day (`day_start_ns`)."""
     data = store.load()
     if data is None:
         return
     state = RiskState[data["state"]]
-    machine.breaker_trips_today = int(data.get("breaker_trips_today", 0))
+    same_day = day_start_ns is None or int(data.get("day_start_ns", -1)) == day_start_ns
+    machine.breaker_trips_today = int(data.get("breaker_trips_today", 0)) if same_day else 0
     if state in (KILLED, BREAKER):
         machine.state = state
         machine.reason = f"restored: {data.get('reason', '')}"
@@ -121,6 +123,9 @@ def restore(machine: RiskStateMachine, store: RiskStateStore, now_ns: int) -> No
 class VenueControl(Protocol):
     def log_out(self, reason: str) -> None: ...
     def log_on(self) -> None: ...
+
+
+DAY_NS = 86_400 * 1_000_000_000
 
 
 def iso_time(nanoseconds: int) -> str | None:
@@ -175,7 +180,8 @@ class RiskAgent:
     def __init__(self, machine: RiskStateMachine, book, positions, orders: OrderControl, venues: VenueControl,
                  store: RiskStateStore,
                  audit: AuditLog, *, interval_ns: int = 10_000_000, logout_timeout_ns: int = 5_000_000_000,
-                 clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None):
+                 clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None,
+                 day_start_ns: int = 0):
         self.machine = machine
         self.book = book
         self.positions = positions
@@ -196,6 +202,8 @@ class RiskAgent:
         self.order_rate = 0.0
         self.drain: dict[str, Any] | None = None
         self.drain_deadline_ns = 0
+        self.day_start_ns = day_start_ns          # the current trading day's start (0: days not followed)
+        self.day_rolls = 0
         self.drain_next_cancel_ns = 0
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
@@ -230,6 +238,9 @@ class RiskAgent:
             work += 1
         if self.drain is not None and self.drain["state"] != "drained":
             work += self._drain_step(now_ns)
+        if self.day_start_ns and now_ns >= self.day_start_ns + DAY_NS:
+            self._roll_day(now_ns)
+            work += 1
         if now_ns < self.next_ns:
             return work
         self.next_ns = now_ns + self.interval_ns
@@ -287,7 +298,7 @@ class RiskAgent:
 
     def _apply(self, transition: Transition) -> None:
         self.book.set_risk_state(int(transition.after))
-        self.store.save(self.machine)
+        self.store.save(self.machine, self.day_start_ns)
         self.audit.write({"event": "risk_state_changed", **transition.as_record()})
         log.warning("risk_state_changed", **{"from": transition.before.name}, to=transition.after.name,
                     actor=transition.actor, reason=transition.reason)
@@ -358,6 +369,21 @@ class RiskAgent:
             return 1
         return 0
 
+    def _roll_day(self, now_ns: int) -> None:
+        """A new trading day: breaker trips count from zero and the drawdown from today's opening
+        equity. The risk state itself stays (a KILL_SWITCH never clears by itself)."""
+        before = self.machine.breaker_trips_today
+        self.day_start_ns += (now_ns - self.day_start_ns) // DAY_NS * DAY_NS
+        self.machine.start_day()
+        self.positions.start_day()
+        self.store.save(self.machine, self.day_start_ns)
+        self.day_rolls += 1
+        record = {"event": "trading_day_rolled", "day_start": iso_time(self.day_start_ns),
+                  "risk_state": self.machine.state.name, "breaker_trips_yesterday": before}
+        self.audit.write(record)
+        log.warning("trading_day_rolled", day_start=record["day_start"], risk_state=record["risk_state"],
+                    breaker_trips_yesterday=before)
+
     def report_fatal(self, reason: str) -> None:
         """Trip the kill switch for a fatal internal error (call on the state thread)."""
         transition = self.machine.fatal(reason, self.clock())
@@ -371,5 +397,6 @@ class RiskAgent:
                 "since_ns": machine.since_ns, "since": iso_time(machine.since_ns),
                 "drawdown": round(self.drawdown, 6), "order_rate": round(self.order_rate, 1),
                 "breaker_trips_today": machine.breaker_trips_today,
+                "trading_day": iso_time(self.day_start_ns) if self.day_start_ns else None,
                 "venues_logged_out": self.venues_logged_out,
                 "drain": dict(self.drain) if self.drain is not None else None}

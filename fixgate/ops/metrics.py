@@ -71,6 +71,8 @@ METRICS = {
     "fixgate_outbound_queued_bytes": ("gauge", "Bytes waiting for a peer beyond what its socket holds."),
     "fixgate_slow_consumers_total": ("counter", "Peers disconnected because they stopped reading."),
     "fixgate_engine_stalled": ("gauge", "1 when a thread of the gateway has stopped making progress."),
+    "fixgate_trading_day_start_seconds": ("gauge", "Start of the current trading day (Unix time); it moves at "
+                                                   "risk.trading_day_start_utc."),
     "fixgate_draining": ("gauge", "1 from the start of a drain: no new orders, the venues logged out when done."),
     "fixgate_trace_spans_total": ("counter", "Order spans exported to the trace collector, by result."),
 }
@@ -184,6 +186,8 @@ class GatewayCollector(Collector):
             slow.add_metric([name, "venue"], engine.outbox_slow_count(True, index))
         yield outbound
         yield slow
+        yield GaugeMetricFamily("fixgate_trading_day_start_seconds", METRICS["fixgate_trading_day_start_seconds"][1],
+                                value=gateway.risk_agent.day_start_ns / 1e9)
         yield GaugeMetricFamily("fixgate_draining", METRICS["fixgate_draining"][1],
                                 value=0 if gateway.risk_agent.drain is None else 1)
         tracing = gateway.tracer.counters() if gateway.tracer is not None else {"exported": 0, "failed": 0}

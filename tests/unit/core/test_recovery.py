@@ -572,3 +572,19 @@ def test_daily_figures_when_an_event_of_the_next_day_comes_start_the_day_again()
     assert daily.orders == 0 and daily.notional == 0.0
     assert not daily.roll(NOON + DAY_NS) and daily.roll(TODAY + 3 * DAY_NS + 5)
     assert daily.day_start_ns == TODAY + 3 * DAY_NS
+
+
+def test_replay_when_the_snapshot_is_of_an_earlier_day_counts_todays_drawdown_from_the_restart(tmp_path):
+    from decimal import Decimal
+
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    write_day(journal, a_day(), snapshot_after=len(a_day()))
+    seq, state = journal.latest_snapshot()
+    state["positions"]["peak_equity"] = str(EQUITY * 2)                  # yesterday's peak, far above
+    journal.write_snapshot(seq, state)
+    same_day = recover(journal)
+    assert same_day.positions.peak_equity == EQUITY * 2 and same_day.positions.drawdown() > 0.4
+    tomorrow = replay(journal, None, INSTRUMENTS, SESSIONS, VENUES, EQUITY, day_start_ns=TODAY + DAY_NS)
+    assert tomorrow.snapshot_day_start_ns == TODAY
+    assert tomorrow.positions.peak_equity == tomorrow.positions.equity() and tomorrow.positions.drawdown() == 0.0
+    assert isinstance(tomorrow.positions.peak_equity, Decimal)

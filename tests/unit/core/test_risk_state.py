@@ -129,3 +129,91 @@ def test_state_thread_when_an_agent_raises_reports_it_and_keeps_running():
     thread.stop()
     assert Broken.calls >= 3 and thread.errors >= 3
     assert failures[0] == ("broken", "books out of balance")
+
+
+DAY = 86_400 * SECOND
+TODAY = 1_796_083_200 * SECOND
+
+
+class Book:
+    """What the risk agent reads of the risk book."""
+
+    def __init__(self):
+        self.risk_state = 0
+        self.live_orders = 0
+        self.daily_orders = 0
+        self.max_daily_orders = 1 << 62
+        self.throttle = type("Throttle", (), {"breach_flag": 0, "clear_breach_flag": lambda self: None})()
+
+    def set_risk_state(self, state):
+        self.risk_state = state
+
+
+class Positions:
+    def __init__(self):
+        self.days_started = 0
+
+    def drawdown(self):
+        return 0.0
+
+    def start_day(self):
+        self.days_started += 1
+
+
+class Orders:
+    def cancel_all(self, session=None, reason=""):
+        return 0
+
+    def orders_received(self):
+        return 0
+
+    def close(self, reason):
+        pass
+
+
+class Venues:
+    def log_out(self, reason):
+        pass
+
+    def log_on(self):
+        pass
+
+
+def agent(tmp_path, risk, clock):
+    from fixgate.core.safety import AuditLog, RiskAgent
+
+    positions = Positions()
+    return RiskAgent(risk, Book(), positions, Orders(), Venues(), RiskStateStore(tmp_path / "risk_state.json"),
+                     AuditLog(tmp_path / "audit.log"), clock=clock, day_start_ns=TODAY), positions
+
+
+def test_trading_day_when_it_rolls_counts_breaker_trips_and_drawdown_afresh_and_keeps_a_kill(tmp_path):
+    now = [TODAY + DAY // 2]
+    risk = machine()
+    risk.breaker_trips_today = 2
+    risk.kill("ops", "drill", now[0])
+    running, positions = agent(tmp_path, risk, lambda: now[0])
+    running.do_work()
+    assert risk.breaker_trips_today == 2 and positions.days_started == 0
+    now[0] = TODAY + DAY + 5 * SECOND                                   # just past the next day's start
+    running.do_work()
+    assert risk.breaker_trips_today == 0 and positions.days_started == 1 and running.day_rolls == 1
+    assert risk.state == KILLED                                         # a kill never clears by itself
+    assert running.describe()["trading_day"] == "2026-12-02T00:00:00.000Z"
+    rolled = [record for record in running.audit.records() if record["event"] == "trading_day_rolled"]
+    assert rolled and rolled[0]["breaker_trips_yesterday"] == 2 and rolled[0]["risk_state"] == "KILL_SWITCH"
+    running.do_work()
+    assert running.day_rolls == 1                                       # once a day
+
+
+def test_trading_day_when_a_restart_crosses_it_forgets_yesterdays_breaker_trips(tmp_path):
+    store = RiskStateStore(tmp_path / "risk_state.json")
+    risk = machine()
+    risk.breaker_trips_today = 2
+    store.save(risk, TODAY)
+    same_day = machine()
+    restore(same_day, store, TODAY + 10, day_start_ns=TODAY)
+    assert same_day.breaker_trips_today == 2
+    next_day = machine()
+    restore(next_day, store, TODAY + DAY + 10, day_start_ns=TODAY + DAY)
+    assert next_day.breaker_trips_today == 0
