@@ -152,15 +152,19 @@ def test_average_price_when_two_fills_at_150_is_reported_as_6_150(scripted):
     assert stack.gateway.orders.find_client("client1", cl_ord_id).avg_px == "150"
 
 
-def test_fill_when_off_the_lot_grid_is_booked_nowhere_and_trips_the_kill_switch(scripted):
-    book = VenueBook()
-    stack = scripted(book)
-    client = stack.client()
+def acknowledged_order(stack, client):
+    """Send 10 AAPL at 189.00 and wait for the New; return its ClOrdID and the order as the venue got it."""
     cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
     assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
-    venue_id = stack.venue.received("D")[-1][11]
-    stack.venue.execution(stack.venue.received("D")[-1], exec_type="F", ord_status="1", leaves="9.5", cum="0.5",
-                          avg="189", last_qty="0.5", last_px="189")
+    return cl_ord_id, stack.venue.received("D")[-1]
+
+
+def test_fill_when_off_the_lot_grid_is_booked_nowhere_and_trips_the_kill_switch(scripted):
+    stack = scripted()
+    client = stack.client()
+    cl_ord_id, order = acknowledged_order(stack, client)
+    stack.venue.execution(order, exec_type="F", ord_status="1", leaves="9.5", cum="0.5", avg="189", last_qty="0.5",
+                          last_px="189")
     report = client.wait_report(cl_ord_id, exec_type=ExecType.TRADE)
     assert report is not None and "off the lot grid: not booked" in report.text
     stack.settle()
@@ -170,7 +174,6 @@ def test_fill_when_off_the_lot_grid_is_booked_nowhere_and_trips_the_kill_switch(
     assert ("client1", "AAPL") not in stack.gateway.positions.positions          # the positions
     assert stack.gateway.alarm_counts.get("fill_off_lot") == 1
     assert client.wait_for(lambda: stack.gateway.book.risk_state == 3, timeout=3)
-    del venue_id
 
 
 def test_fill_when_on_a_cl_ord_id_the_gateway_does_not_hold_trips_the_kill_switch(scripted):
@@ -187,12 +190,9 @@ def test_fill_when_on_a_cl_ord_id_the_gateway_does_not_hold_trips_the_kill_switc
 
 
 def test_cancel_report_when_the_venue_sends_it_twice_reaches_the_client_once(scripted):
-    book = VenueBook()
-    stack = scripted(book)
+    stack = scripted()
     client = stack.client()
-    cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
-    assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
-    order = stack.venue.received("D")[-1]
+    cl_ord_id, order = acknowledged_order(stack, client)
     for _ in range(2):                                   # two ExecIDs, one cancellation
         stack.venue.execution(order, exec_type="4", ord_status="4", leaves="0", cum="0", avg="0")
     assert client.wait_report(cl_ord_id, exec_type=ExecType.CANCELED)
