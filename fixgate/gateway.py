@@ -37,14 +37,14 @@ from fixgate.core.events import Event
 from fixgate.core.journal import IntentLog, SqliteJournal
 from fixgate.core.orders import Instrument
 from fixgate.core.risk_state import CommandRefused, RiskLimits, RiskStateMachine, Transition
-from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, iso_time, restore
+from fixgate.core.clock import NANOSECONDS_PER_DAY, day_start_at, iso_time
+from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
 from fixgate.fix.engine import AcceptorSession, InitiatorSession, settings_text
 from fixgate.ops import metrics
 from fixgate.ops.net import listen_problem, port_free
 
 log = structlog.get_logger("fixgate.gateway")
 
-NANOSECONDS_PER_DAY = 86_400_000_000_000
 MILLISECOND = 1_000_000
 
 CANCEL_REASONS = {"kill_switch": ev.CANCEL_KILL_SWITCH, "circuit_breaker": ev.CANCEL_CIRCUIT_BREAKER,
@@ -68,9 +68,7 @@ def run_token(now_ns: int | None = None) -> str:
 
 def next_day_start_ns(config: Config, now_ns: int) -> int:
     """Return when the next trading day starts, after `now_ns`."""
-    offset = trading_day_offset_ns(config)
-    start = now_ns - (now_ns - offset) % NANOSECONDS_PER_DAY
-    return start + NANOSECONDS_PER_DAY
+    return day_start_at(now_ns, trading_day_offset_ns(config)) + NANOSECONDS_PER_DAY
 
 
 def _memory() -> dict[str, int | None]:
@@ -399,18 +397,20 @@ class Gateway:
             tokens = [Token(config.admin.token_name, os.environ.get("FIXGATE_ADMIN_TOKEN") or config.admin.token,
                             "operator")]
             tokens += [Token(token.name, token.token, token.role) for token in config.admin.tokens]
-            if len(tokens[0].secret) < 12 or any(token.secret == tokens[0].secret for token in tokens[1:]):
-                self.engine.stop(0)
-                self.journal.close()
-                raise StartError("FIXGATE_ADMIN_TOKEN: a token needs at least 12 characters and must differ from "
-                                 "every token in admin.tokens")
             try:
-                self.admin = AdminServer(self, config.admin.host, config.admin.port, tokens,
-                                         read_requires_token=config.admin.read_requires_token)
-            except OSError as error:
-                self.engine.stop(0)
+                if len(tokens[0].secret) < 12 or any(token.secret == tokens[0].secret for token in tokens[1:]):
+                    raise StartError("FIXGATE_ADMIN_TOKEN: a token needs at least 12 characters and must differ "
+                                     "from every token in admin.tokens")
+                try:
+                    self.admin = AdminServer(self, config.admin.host, config.admin.port, tokens,
+                                             read_requires_token=config.admin.read_requires_token)
+                except OSError as error:
+                    raise StartError(listen_problem("admin.port", config.admin.host, config.admin.port,
+                                                    error)) from None
+            except StartError:
+                self.engine.stop(0)                 # nothing started: let the engine and the journal go
                 self.journal.close()
-                raise StartError(listen_problem("admin.port", config.admin.host, config.admin.port, error)) from None
+                raise
         self._stopped = threading.Event()
 
     # -- LIFE CYCLE -------------------------------------------------------------------------------
@@ -561,6 +561,7 @@ class Gateway:
         counters = self.engine.counters()
         latency = self.order_state.latency
         rejected = {reject_name(code): count for code, count in counters["rejected_by_code"].items()}
+        open_views = self.orders.open_orders()
         return {
             "name": self.config.gateway.name,
             "version": __version__,
@@ -590,8 +591,8 @@ class Gateway:
             **{f"memory_{kind}_bytes": value for kind, value in _memory().items()},
             "risk": self.risk_agent.describe(),
             "positions": self.positions_snapshot(),
-            "open_orders": sorted(view.venue_cl_ord_id for view in self.orders.open_orders()),
-            "open_orders_detail": [view.summary() for view in self.orders.open_orders()[:100]],
+            "open_orders": sorted(view.venue_cl_ord_id for view in open_views),
+            "open_orders_detail": [view.summary() for view in open_views[:100]],
             "limits": self.limits(),
             "quotes": self.quotes(),
             "history": list(self.marking.history),

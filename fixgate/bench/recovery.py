@@ -9,6 +9,7 @@ import numpy as np
 
 from fixgate import config as configuration
 from fixgate.core import events as ev
+from fixgate.core.clock import day_start_at
 from fixgate.core.events import EVENT_DTYPE
 from fixgate.core.journal import SqliteJournal
 from fixgate.core.positions import PositionTracker
@@ -16,7 +17,6 @@ from fixgate.core.recovery import Recovered, replay, snapshot_state
 
 ORDER_EVENTS = 4          # accepted, acked, two fills
 _CONFIG = configuration.load()
-_DAY_NS = 86_400 * 10**9
 
 
 def _scope() -> tuple[list, list[str], list[str], int]:
@@ -29,7 +29,7 @@ def _scope() -> tuple[list, list[str], list[str], int]:
 
 
 def _day_start(now_ns: int) -> int:
-    return now_ns - now_ns % _DAY_NS
+    return day_start_at(now_ns, configuration.trading_day_offset_ns(_CONFIG))
 
 
 def order_events(first_order: int, orders: int, first_seq: int, now_ns: int, instrument_id: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import structlog
 
 from fixgate.core import events as ev
+from fixgate.core.clock import NANOSECONDS_PER_DAY, day_start_at
 from fixgate.core.events import EVENT_DTYPE, Event
 from fixgate.core.journal import IntentLog, Journal, JournalError
 from fixgate.core.orders import Instrument, OrderManager, OrderView, Orders, engine_restore, view_from_state
@@ -30,7 +31,6 @@ log = structlog.get_logger("fixgate.recovery")
 ID_KINDS = np.array([ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED], dtype=np.uint8)
 
 
-DAY_NS = 86_400 * 1_000_000_000
 TALLIED = {ev.ACCEPTED: "accepted", ev.REJECTED: "rejected", ev.FILLED: "fills", ev.CANCELED: "canceled",
            ev.CANCEL_REQUESTED: "cancels", ev.REPLACE_ACCEPTED: "replaces", ev.VENUE_REJECTED: "venue_rejected"}
 
@@ -76,9 +76,9 @@ class DailyFigures:
     def roll(self, now_ns: int) -> bool:
         """Begin a new trading day when `now_ns` is past the current one (as the risk book does at
         its first check of the day): today's figures start again from zero. Return True when rolled."""
-        if now_ns < self.day_start_ns + DAY_NS:
+        if now_ns < self.day_start_ns + NANOSECONDS_PER_DAY:
             return False
-        self.day_start_ns += (now_ns - self.day_start_ns) // DAY_NS * DAY_NS
+        self.day_start_ns = day_start_at(now_ns, self.day_start_ns)
         self.orders = 0
         self.notional = 0.0
         self.tally = dict.fromkeys(TALLIED.values(), 0)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 
 import structlog
 
+from fixgate.core.clock import NANOSECONDS_PER_DAY, day_start_at, iso_time
 from fixgate.core.risk_state import (
     AUTOMATIC,
     BREAKER,
@@ -125,17 +126,6 @@ class VenueControl(Protocol):
     def log_on(self) -> None: ...
 
 
-DAY_NS = 86_400 * 1_000_000_000
-
-
-def iso_time(nanoseconds: int) -> str | None:
-    """ISO 8601 in UTC with milliseconds (None for 0: never)."""
-    if not nanoseconds:
-        return None
-    seconds, remainder = divmod(nanoseconds, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{remainder // 1_000_000:03d}Z"
-
-
 class OrderControl(Protocol):
     def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int: ...
     def orders_received(self) -> int: ...
@@ -238,7 +228,7 @@ class RiskAgent:
             work += 1
         if self.drain is not None and self.drain["state"] != "drained":
             work += self._drain_step(now_ns)
-        if self.day_start_ns and now_ns >= self.day_start_ns + DAY_NS:
+        if self.day_start_ns and now_ns >= self.day_start_ns + NANOSECONDS_PER_DAY:
             self._roll_day(now_ns)
             work += 1
         if now_ns < self.next_ns:
@@ -373,7 +363,7 @@ class RiskAgent:
         """A new trading day: breaker trips count from zero and the drawdown from today's opening
         equity. The risk state itself stays (a KILL_SWITCH never clears by itself)."""
         before = self.machine.breaker_trips_today
-        self.day_start_ns += (now_ns - self.day_start_ns) // DAY_NS * DAY_NS
+        self.day_start_ns = day_start_at(now_ns, self.day_start_ns)
         self.machine.start_day()
         self.positions.start_day()
         self.store.save(self.machine, self.day_start_ns)
