@@ -318,6 +318,8 @@ def status_text(status: dict, health: dict | None = None) -> str:
     """The gateway's status for a person: a few labelled lines of at most 120 columns."""
     from decimal import Decimal
 
+    from fixgate.core.positions import by_symbol
+
     risk = status["risk"]
     commit = (status.get("git_commit") or "unknown")[:12]
     lines = [f"fixgate {status['name']} {status['version']} (commit {commit}, config "
@@ -351,10 +353,8 @@ def status_text(status: dict, health: dict | None = None) -> str:
     latency = status["latency_ns"]
     lines.append(f"latency    client in -> venue out: p50 {_format_ns(latency['p50'])}, p99 {_format_ns(latency['p99'])}")
     positions = status["positions"]
-    books: dict[str, Decimal] = {}
-    for row in positions.get("positions", []):
-        books[row["symbol"]] = books.get(row["symbol"], Decimal(0)) + Decimal(row["quantity"])
-    held = "  ".join(f"{symbol} {_quantity(str(quantity))}" for symbol, quantity in books.items() if quantity) or "flat"
+    held = "  ".join(f"{symbol} {_quantity(str(quantity))}" for symbol, quantity, _ in by_symbol(positions)
+                     if quantity) or "flat"
     lines.append(f"positions  {held}")
     if positions:
         pnl = Decimal(positions["realized_pnl"]) + Decimal(positions["unrealized_pnl"])

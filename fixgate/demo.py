@@ -124,18 +124,10 @@ def _money(value: Decimal) -> str:
     return f"{value:+,.2f}"
 
 
-def _positions_by_symbol(status: dict, symbols: list[str]) -> list[tuple[str, Decimal, Decimal]]:
-    """(symbol, net quantity, P&L) over every account, in the configuration's order."""
-    totals: dict[str, list[Decimal]] = {}
-    for row in status["positions"]["positions"]:
-        total = totals.setdefault(row["symbol"], [Decimal(0), Decimal(0)])
-        total[0] += Decimal(row["quantity"])
-        total[1] += Decimal(row["realized_pnl"]) + Decimal(row["unrealized_pnl"])
-    return [(symbol, *totals[symbol]) for symbol in symbols if symbol in totals]
-
-
 def summary_lines(status: dict, previous_received: int, elapsed: float, symbols: list[str]) -> list[str]:
     """Two lines of at most 120 columns: the orders (this second, then since the start), the books."""
+    from fixgate.core.positions import by_symbol as positions_by_symbol
+
     orders = status["orders"]
     rejected = sum(orders["rejected"].values())
     latency = status["latency_ns"]
@@ -144,7 +136,7 @@ def summary_lines(status: dict, previous_received: int, elapsed: float, symbols:
              f"{rejected:,} rejected, {orders['fills']:,} fill reports, {orders['open']:,} open | p50 "
              f"{_micros(latency['p50'])}, p99 {_micros(latency['p99'])} | {risk}")
     books = [f"{symbol} {quantity.normalize():+f} ({_money(pnl)})" for symbol, quantity, pnl in
-             _positions_by_symbol(status, symbols)]
+             positions_by_symbol(status["positions"], symbols)]
     positions = status["positions"]
     total = Decimal(positions["realized_pnl"]) + Decimal(positions["unrealized_pnl"])
     second = f"         positions (P&L): {'  '.join(books) or 'flat'} | total P&L {_money(total)}"

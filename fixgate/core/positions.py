@@ -255,3 +255,14 @@ class PositionTracker:
             instrument = self.instruments[self._ids[symbol]]
             self.positions[(account, symbol)] = Position(instrument, lots, open_cost, cash, bought, sold, fills)
         self.peak_equity = Decimal(state["peak_equity"])
+
+
+def by_symbol(snapshot: dict[str, Any], symbols: list[str] | None = None) -> list[tuple[str, Decimal, Decimal]]:
+    """(symbol, net quantity, P&L) over every account from a `PositionTracker.snapshot()`, in the
+    order of `symbols` (default: the snapshot's)."""
+    totals: dict[str, list[Decimal]] = {}
+    for row in snapshot.get("positions", []):
+        total = totals.setdefault(row["symbol"], [Decimal(0), Decimal(0)])
+        total[0] += Decimal(row["quantity"])
+        total[1] += Decimal(row["realized_pnl"]) + Decimal(row["unrealized_pnl"])
+    return [(symbol, *totals[symbol]) for symbol in (symbols if symbols is not None else totals) if symbol in totals]

@@ -78,6 +78,10 @@ METRICS = {
 }
 
 
+# The reasons an order is refused for (quote and trade codes have their own metric).
+ORDER_REJECT_CODES = [code for code in RejectCode
+                      if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_"))]
+
 # Upper bounds of the check-latency histogram, from 100 ns.
 CHECK_BOUNDS_NS = (100, 200, 300, 500, 750, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000, 1_000_000)
 
@@ -140,9 +144,8 @@ class GatewayCollector(Collector):
         rejected = CounterMetricFamily("fixgate_orders_rejected_total", METRICS["fixgate_orders_rejected_total"][1],
                                        labels=["reason"])
         by_code = counters["rejected_by_code"]
-        for code in RejectCode:
-            if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_")):
-                rejected.add_metric([code.name], by_code.get(int(code), 0))
+        for code in ORDER_REJECT_CODES:
+            rejected.add_metric([code.name], by_code.get(int(code), 0))
         yield rejected
         today = gateway.today()
         daily = GaugeMetricFamily("fixgate_orders_today", METRICS["fixgate_orders_today"][1], labels=["kind"])
@@ -151,9 +154,8 @@ class GatewayCollector(Collector):
         yield daily
         daily_rejects = GaugeMetricFamily("fixgate_orders_rejected_today", METRICS["fixgate_orders_rejected_today"][1],
                                           labels=["reason"])
-        for code in RejectCode:
-            if code != RejectCode.OK and not code.name.startswith(("QUOTE_", "TRADE_")):
-                daily_rejects.add_metric([code.name], today["rejected_by_reason"].get(code.name, 0))
+        for code in ORDER_REJECT_CODES:
+            daily_rejects.add_metric([code.name], today["rejected_by_reason"].get(code.name, 0))
         yield daily_rejects
         ring = engine.ring()
         for name, value in (("fixgate_fills_total", counters["fills"]), ("fixgate_cancels_total", counters["cancels"]),
