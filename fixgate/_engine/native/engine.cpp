@@ -322,6 +322,11 @@ void Engine::set_accepting(bool accepting, const std::string& reason) {
     accepting_.store(accepting);
 }
 
+std::string Engine::closed_reason() {
+    std::lock_guard<std::mutex> lock(closed_mutex_);
+    return closed_reason_.empty() ? std::string("the gateway is stopping") : closed_reason_;
+}
+
 // -- RECOVERY ---------------------------------------------------------------------------------------
 
 void Engine::restore_order(const RestoredOrder& restored) {
@@ -664,8 +669,7 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
         text = "kill switch active: " + (risk_reason_.empty() ? std::string("no reason given") : risk_reason_);
     } else if (!accepting_.load(std::memory_order_relaxed)) {
         code = CODE_GATEWAY_CLOSED;
-        std::lock_guard<std::mutex> reason_lock(closed_mutex_);
-        text = closed_reason_.empty() ? std::string("the gateway is stopping") : closed_reason_;
+        text = closed_reason();
     } else if (!ring_.has_room(8)) {
         code = CODE_BUSY;
         text = "gateway busy: the event queue to the state thread is full";
@@ -979,13 +983,9 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
         return;
     }
     if (!accepting_.load(std::memory_order_relaxed)) {      // draining or stopping: cancels only
-        std::string reason;
-        {
-            std::lock_guard<std::mutex> reason_lock(closed_mutex_);
-            reason = closed_reason_.empty() ? std::string("the gateway is stopping") : closed_reason_;
-        }
         counters_.rejected_by_code[CODE_GATEWAY_CLOSED].fetch_add(1, std::memory_order_relaxed);
-        cancel_reject(client, message, &order, '2', "99", "GATEWAY_CLOSED: " + reason + "; cancels are still taken");
+        cancel_reject(client, message, &order, '2', "99",
+                      "GATEWAY_CLOSED: " + closed_reason() + "; cancels are still taken");
         return;
     }
     const std::string* qty_text = field(message, TAG_ORDER_QTY);

@@ -423,6 +423,7 @@ private:
     std::atomic<bool> accepting_{true};
     std::mutex closed_mutex_;            // a leaf: guards closed_reason_
     std::string closed_reason_;
+    std::string closed_reason();         // why new orders are refused while not accepting
     std::atomic<int64_t> inject_before_send_{0};
     std::atomic<int64_t> inject_after_send_{0};
     std::atomic<int64_t> inject_stall_ms_{0};
