@@ -50,11 +50,19 @@ cdef enum RejectCode:
     INTERNAL_ERROR = 34
     INSTRUMENT_NOT_PERMITTED = 35
     GATEWAY_CLOSED = 36
+    # per-client controls
+    CLIENT_KILLED = 37
+    RESTRICTED_INSTRUMENT = 38
+    DUPLICATE_ORDER = 39
     # order events from a venue
     UNKNOWN_ORDER = 40
     OVERFILL = 41
     NO_PENDING_REPLACE = 42
     REPLACE_PENDING = 43
+    # per-client credit
+    CLIENT_DAILY_NOTIONAL = 44
+    CLIENT_OPEN_NOTIONAL = 45
+    CLIENT_WINDOW_NOTIONAL = 46
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -44,6 +44,34 @@ ctypedef struct Exposure:
     int64_t open_orders
     double last_fill_price          # values a position when the instrument has no reference price
 
+# One client session's own controls and credit (ids as the throttle's sessions). Limits are INFINITY
+# when unset; the window notional drains linearly over `window_ns` (a leaky bucket).
+ctypedef struct ClientState:
+    bint killed
+    int64_t duplicate_window_ns     # 0: duplicates not checked
+    int64_t window_ns
+    double max_daily_notional
+    double max_open_notional
+    double max_window_notional
+    double daily_notional
+    double window_level
+    int64_t window_last_ns
+
+# A recently accepted order, remembered for the duplicate check (at_ns 0: the way is empty).
+ctypedef struct RecentOrder:
+    int64_t at_ns
+    int64_t qty_lots
+    int64_t price_ticks             # 0 for a market order
+    int32_t session_id
+    int32_t instrument_id
+    uint8_t side
+    uint8_t ord_type
+
+# The duplicate memory: RECENT_SETS sets of RECENT_WAYS ways, keyed by a hash of the order's fields.
+cdef enum:
+    RECENT_SETS = 4096
+    RECENT_WAYS = 4
+
 
 cdef class RiskBook:
     # -- WIRING -------------------------------------------------------------------------------------
@@ -74,6 +102,13 @@ cdef class RiskBook:
     cdef readonly int64_t daily_orders
     cdef readonly double daily_notional
     cdef readonly int64_t next_day_ns
+
+    # -- PER CLIENT ---------------------------------------------------------------------------------
+    cdef readonly int32_t client_capacity           # the throttle's sessions
+    cdef ClientState* clients
+    cdef int64_t* client_open_tick_lots             # [session x instrument capacity]
+    cdef uint8_t* restricted                        # [(1 + session) x instrument capacity]; row 0: everyone
+    cdef RecentOrder* recent
 
     # -- COUNTERS -----------------------------------------------------------------------------------
     cdef readonly int64_t checks
@@ -107,6 +142,21 @@ cdef class RiskBook:
                                   bint new_order, double daily_notional_add,
                                   int64_t now_ns) noexcept nogil
     cdef void _roll_day(self, int64_t now_ns) noexcept nogil
+    cdef ClientState* _client(self, int32_t session_id) noexcept nogil
+    cdef bint _restricted(self, int32_t session_id, int32_t instrument_id) noexcept nogil
+    cdef RejectCode _check_client(self, ClientState* client, int32_t session_id, InstrumentSpec* spec,
+                                  int64_t delta_tick_lots, double daily_notional_add,
+                                  int64_t now_ns) noexcept nogil
+    cdef double _window_level(self, ClientState* client, int64_t now_ns) noexcept nogil
+    cdef void _commit_client(self, ClientState* client, double daily_notional_add, int64_t now_ns) noexcept nogil
+    cdef RecentOrder* _recent_set(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
+                                  int64_t lots, int64_t ticks) noexcept nogil
+    cdef bint _is_duplicate(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
+                            int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil
+    cdef void _remember(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
+                        int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil
+    cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil
+    cdef bint _restricted_exactly(self, int32_t session_id, int32_t instrument_id)
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------
     cdef RejectCode on_acked_c(self, int64_t order_id) noexcept nogil

@@ -12,6 +12,7 @@ respect to the other Python threads that share the book.
 import numpy as np
 
 from libc.math cimport fabs, floor, INFINITY, isfinite
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free
 
 from fixgate._fast cimport enums as e
@@ -44,6 +45,16 @@ cdef double _factor(str name, object value) except -1.0:
     if not (isfinite(number) and 0.0 < number <= 1.0):
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
     return number
+
+
+cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
+    # splitmix64's finaliser: every input bit moves every output bit.
+    x ^= x >> 30
+    x *= <uint64_t>0xbf58476d1ce4e5b9
+    x ^= x >> 27
+    x *= <uint64_t>0x94d049bb133111eb
+    x ^= x >> 31
+    return x
 
 
 cdef inline bint _reduces(const Exposure* exposure, uint8_t side, int64_t delta_lots) noexcept nogil:
@@ -138,10 +149,24 @@ cdef class RiskBook:
             raise ValueError(f"day_length_ns must be positive, got {day_length_ns}")
         if max_daily_orders is not None and max_daily_orders < 0:
             raise ValueError(f"max_daily_orders must be zero or more, got {max_daily_orders!r}")
+        cdef int32_t index
         self.exposures = <Exposure*>alloc_prefaulted(instruments.capacity, sizeof(Exposure))
         self.orders = <OrderSlot*>alloc_prefaulted(order_capacity, sizeof(OrderSlot))
-        if self.exposures == NULL or self.orders == NULL:
+        self.client_capacity = throttle.max_sessions
+        self.clients = <ClientState*>alloc_prefaulted(self.client_capacity, sizeof(ClientState))
+        self.client_open_tick_lots = <int64_t*>alloc_prefaulted(
+            <Py_ssize_t>self.client_capacity * instruments.capacity, sizeof(int64_t))
+        self.restricted = <uint8_t*>alloc_prefaulted(
+            (<Py_ssize_t>self.client_capacity + 1) * instruments.capacity, sizeof(uint8_t))
+        self.recent = <RecentOrder*>alloc_prefaulted(RECENT_SETS * RECENT_WAYS, sizeof(RecentOrder))
+        if (self.exposures == NULL or self.orders == NULL or self.clients == NULL
+                or self.client_open_tick_lots == NULL or self.restricted == NULL or self.recent == NULL):
             raise MemoryError()
+        for index in range(self.client_capacity):
+            self.clients[index].window_ns = 1_000_000_000
+            self.clients[index].max_daily_notional = INFINITY
+            self.clients[index].max_open_notional = INFINITY
+            self.clients[index].max_window_notional = INFINITY
         self.instruments = instruments
         self.quotes = quotes
         self.throttle = throttle
@@ -162,6 +187,10 @@ cdef class RiskBook:
     def __dealloc__(self):
         free(self.exposures)
         free(self.orders)
+        free(self.clients)
+        free(self.client_open_tick_lots)
+        free(self.restricted)
+        free(self.recent)
 
     def set_risk_state(self, int state):
         """Set the risk state byte (0 NORMAL, 1 WARNING, 2 CIRCUIT_BREAKER, 3 KILL_SWITCH)."""
@@ -245,13 +274,18 @@ cdef class RiskBook:
         cdef uint8_t book_side
         cdef int64_t lots, ticks, new_id
         cdef double ref, price, notional
+        cdef ClientState* client = self._client(session_id)
         if self.risk_state == e.KILLED:
             return e.KILL_SWITCH
+        if client != NULL and client.killed:
+            return e.CLIENT_KILLED
         if not self.instruments.contains(instrument_id):
             return e.UNKNOWN_INSTRUMENT
         spec = &self.instruments.specs[instrument_id]
         if spec.halted:
             return e.INSTRUMENT_HALTED
+        if self._restricted(session_id, instrument_id):
+            return e.RESTRICTED_INSTRUMENT
         code = self.throttle.try_acquire_c(session_id, instrument_id, now_ns)
         if code != e.OK:
             return code
@@ -282,12 +316,19 @@ cdef class RiskBook:
             ticks = _market_ticks(ref, spec.tick_size)
             if ticks == 0:
                 return e.NO_REFERENCE_PRICE
+        if client != NULL and client.duplicate_window_ns > 0 and self._is_duplicate(
+                client, session_id, instrument_id, side, ord_type, lots, ticks if ord_type == e.LIMIT else 0, now_ns):
+            return e.DUPLICATE_ORDER
         price = <double>ticks * spec.tick_size
         notional = <double>(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
                                   notional, lots, lots * ticks, True, notional, now_ns)
         if code != e.OK:
             return code
+        if client != NULL:
+            code = self._check_client(client, session_id, spec, lots * ticks, notional, now_ns)
+            if code != e.OK:
+                return code
         if self.live_orders >= self.order_capacity:
             return e.ORDER_TABLE_FULL
         # Accepted: reserve at once.
@@ -300,6 +341,11 @@ cdef class RiskBook:
         self.daily_orders += 1
         self.daily_notional += notional
         self._settle(order)
+        if client != NULL:
+            self._commit_client(client, notional, now_ns)
+            if client.duplicate_window_ns > 0:
+                self._remember(client, session_id, instrument_id, side, ord_type, lots,
+                               ticks if ord_type == e.LIMIT else 0, now_ns)
         self.last_order_id = new_id
         order_id[0] = new_id
         return e.OK
@@ -312,16 +358,22 @@ cdef class RiskBook:
         cdef RejectCode code
         cdef int64_t lots, ticks, leaves, new_leaves, want_lots, want_tick_lots
         cdef double ref, price, notional, daily_add
+        cdef ClientState* client
         if self.risk_state == e.KILLED:
             return e.KILL_SWITCH
         order = self._find(order_id)
         if order == NULL:
             return e.UNKNOWN_ORDER
+        client = self._client(order.session_id)
+        if client != NULL and client.killed:
+            return e.CLIENT_KILLED
         if order.replace_pending:
             return e.REPLACE_PENDING
         spec = &self.instruments.specs[order.instrument_id]
         if spec.halted:
             return e.INSTRUMENT_HALTED
+        if self._restricted(order.session_id, order.instrument_id):
+            return e.RESTRICTED_INSTRUMENT
         code = self.throttle.try_acquire_c(order.session_id, order.instrument_id, now_ns)
         if code != e.OK:
             return code
@@ -361,12 +413,19 @@ cdef class RiskBook:
                                   want_tick_lots - order.reserved_tick_lots, False, daily_add, now_ns)
         if code != e.OK:
             return code
+        if client != NULL:
+            code = self._check_client(client, order.session_id, spec, want_tick_lots - order.reserved_tick_lots,
+                                      daily_add, now_ns)
+            if code != e.OK:
+                return code
         order.replace_pending = True
         order.new_qty_lots = lots
         order.new_price_ticks = ticks
         if daily_add > 0.0:
             self.daily_notional += daily_add
         self._settle(order)
+        if client != NULL:
+            self._commit_client(client, daily_add, now_ns)
         return e.OK
 
     cdef RejectCode _check_limits(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
@@ -420,10 +479,188 @@ cdef class RiskBook:
         return e.OK
 
     cdef void _roll_day(self, int64_t now_ns) noexcept nogil:
+        cdef int32_t index
         if now_ns >= self.next_day_ns:
             self.next_day_ns += ((now_ns - self.next_day_ns) // self.day_length_ns + 1) * self.day_length_ns
             self.daily_orders = 0
             self.daily_notional = 0.0
+            for index in range(self.client_capacity):
+                self.clients[index].daily_notional = 0.0
+
+    # -- PER-CLIENT CONTROLS ------------------------------------------------------------------------
+
+    cdef ClientState* _client(self, int32_t session_id) noexcept nogil:
+        # NULL for an id outside the throttle's sessions (the throttle answers UNKNOWN_SESSION).
+        if 0 <= session_id < self.client_capacity:
+            return &self.clients[session_id]
+        return NULL
+
+    cdef bint _restricted(self, int32_t session_id, int32_t instrument_id) noexcept nogil:
+        if self.restricted[instrument_id]:
+            return True
+        return (0 <= session_id < self.client_capacity
+                and self.restricted[(<Py_ssize_t>session_id + 1) * self.instruments.capacity + instrument_id] != 0)
+
+    cdef RejectCode _check_client(self, ClientState* client, int32_t session_id, InstrumentSpec* spec,
+                                  int64_t delta_tick_lots, double daily_notional_add,
+                                  int64_t now_ns) noexcept nogil:
+        # The client's own credit: daily notional, open notional, notional within its short window.
+        if daily_notional_add > 0.0 and client.daily_notional + daily_notional_add > client.max_daily_notional:
+            return e.CLIENT_DAILY_NOTIONAL
+        if (delta_tick_lots > 0 and isfinite(client.max_open_notional)
+                and self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
+                > client.max_open_notional):
+            return e.CLIENT_OPEN_NOTIONAL
+        if (daily_notional_add > 0.0 and isfinite(client.max_window_notional)
+                and self._window_level(client, now_ns) + daily_notional_add > client.max_window_notional):
+            return e.CLIENT_WINDOW_NOTIONAL
+        return e.OK
+
+    cdef double _window_level(self, ClientState* client, int64_t now_ns) noexcept nogil:
+        # What is left of the notional sent inside the window: it drains at max / window per ns.
+        cdef double level = client.window_level
+        if now_ns > client.window_last_ns and level > 0.0:
+            level -= <double>(now_ns - client.window_last_ns) * (client.max_window_notional
+                                                                 / <double>client.window_ns)
+            if level < 0.0:
+                level = 0.0
+        return level
+
+    cdef void _commit_client(self, ClientState* client, double daily_notional_add, int64_t now_ns) noexcept nogil:
+        if not daily_notional_add > 0.0:
+            return
+        client.daily_notional += daily_notional_add
+        if isfinite(client.max_window_notional):
+            client.window_level = self._window_level(client, now_ns) + daily_notional_add
+            if now_ns > client.window_last_ns:
+                client.window_last_ns = now_ns
+
+    cdef RecentOrder* _recent_set(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
+                                  int64_t lots, int64_t ticks) noexcept nogil:
+        cdef uint64_t key = _mix(<uint64_t>lots * <uint64_t>0x9e3779b97f4a7c15 ^ <uint64_t>ticks)
+        key = _mix(key ^ (<uint64_t>session_id << 40) ^ (<uint64_t>instrument_id << 16)
+                   ^ (<uint64_t>(side & 0xff) << 8) ^ <uint64_t>(ord_type & 0xff))
+        return &self.recent[(key & (RECENT_SETS - 1)) * RECENT_WAYS]
+
+    cdef bint _is_duplicate(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
+                            int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil:
+        cdef RecentOrder* ways = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+        cdef int way
+        for way in range(RECENT_WAYS):
+            if (ways[way].at_ns != 0 and ways[way].session_id == session_id
+                    and ways[way].instrument_id == instrument_id and ways[way].side == side
+                    and ways[way].ord_type == ord_type and ways[way].qty_lots == lots
+                    and ways[way].price_ticks == ticks):
+                return now_ns - ways[way].at_ns < client.duplicate_window_ns
+        return False
+
+    cdef void _remember(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
+                        int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil:
+        # The same order again takes its own way; else an empty way, else the oldest.
+        cdef RecentOrder* ways = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+        cdef int way
+        cdef int chosen = 0
+        for way in range(RECENT_WAYS):
+            if (ways[way].at_ns != 0 and ways[way].session_id == session_id
+                    and ways[way].instrument_id == instrument_id and ways[way].side == side
+                    and ways[way].ord_type == ord_type and ways[way].qty_lots == lots
+                    and ways[way].price_ticks == ticks):
+                chosen = way
+                break
+            if ways[way].at_ns == 0:
+                if ways[chosen].at_ns != 0:
+                    chosen = way
+            elif ways[chosen].at_ns != 0 and ways[way].at_ns < ways[chosen].at_ns:
+                chosen = way
+        ways[chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id, instrument_id,
+                                   <uint8_t>side, <uint8_t>ord_type)
+
+    cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil:
+        cdef double total = 0.0
+        cdef int32_t index
+        cdef int64_t* row = &self.client_open_tick_lots[<Py_ssize_t>session_id * self.instruments.capacity]
+        for index in range(self.instruments.count):
+            if row[index] != 0:
+                total += <double>row[index] * self.instruments.specs[index].notional_unit
+        return total
+
+    def configure_client(self, int32_t session_id, *, max_daily_notional=None, max_open_notional=None,
+                         max_window_notional=None, int64_t window_ns=1_000_000_000,
+                         int64_t duplicate_window_ns=0):
+        """Give client session `session_id` its own credit limits and duplicate window.
+
+        Parameters
+        ----------
+        max_daily_notional, max_open_notional : float or None
+            The client's notional per trading day, and the notional of its open orders; None: no limit.
+        max_window_notional : float or None
+            The most notional within any `window_ns` (a leaky bucket that drains at max / window).
+        duplicate_window_ns : int
+            An order with the same instrument, side, type, quantity and price as one of the
+            client's accepted within this long is refused DUPLICATE_ORDER; 0 turns the check off.
+        """
+        cdef ClientState* client = self._client(session_id)
+        if client == NULL:
+            raise KeyError(f"unknown session id {session_id}")
+        if window_ns <= 0:
+            raise ValueError(f"window_ns must be positive, got {window_ns}")
+        if duplicate_window_ns < 0:
+            raise ValueError(f"duplicate_window_ns must be zero or more, got {duplicate_window_ns}")
+        client.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
+        client.max_open_notional = _limit("max_open_notional", max_open_notional)
+        client.max_window_notional = _limit("max_window_notional", max_window_notional)
+        client.window_ns = window_ns
+        client.duplicate_window_ns = duplicate_window_ns
+
+    def set_client_killed(self, int32_t session_id, bint killed):
+        """Refuse (True) or take again (False) the new orders and replaces of one client session."""
+        cdef ClientState* client = self._client(session_id)
+        if client == NULL:
+            raise KeyError(f"unknown session id {session_id}")
+        client.killed = killed
+
+    def set_restricted(self, int32_t instrument_id, bint restricted, int32_t session_id=-1):
+        """Put an instrument on (or take it off) the restricted list of everyone (session -1) or of
+        one client session."""
+        self.instruments._require(instrument_id)
+        if session_id == -1:
+            self.restricted[instrument_id] = restricted
+        elif self._client(session_id) != NULL:
+            self.restricted[(<Py_ssize_t>session_id + 1) * self.instruments.capacity + instrument_id] = restricted
+        else:
+            raise KeyError(f"unknown session id {session_id}")
+
+    def is_restricted(self, int32_t instrument_id, int32_t session_id=-1):
+        """Return whether new orders of `session_id` (-1: the list for everyone) in the instrument are refused."""
+        self.instruments._require(instrument_id)
+        if session_id != -1 and self._client(session_id) == NULL:
+            raise KeyError(f"unknown session id {session_id}")
+        return bool(self._restricted(session_id, instrument_id))
+
+    def client(self, int32_t session_id):
+        """Return one client session's controls and credit as a dict (limits None when unset)."""
+        cdef ClientState* client = self._client(session_id)
+        if client == NULL:
+            raise KeyError(f"unknown session id {session_id}")
+        return {
+            "killed": bool(client.killed),
+            "duplicate_window_ns": client.duplicate_window_ns,
+            "window_ns": client.window_ns,
+            "max_daily_notional": client.max_daily_notional if isfinite(client.max_daily_notional) else None,
+            "max_open_notional": client.max_open_notional if isfinite(client.max_open_notional) else None,
+            "max_window_notional": client.max_window_notional if isfinite(client.max_window_notional) else None,
+            "daily_notional": client.daily_notional,
+            "open_notional": self.client_open_notional_c(session_id),
+            "window_level": client.window_level,
+            "window_last_ns": client.window_last_ns,
+        }
+
+    def restore_client_daily(self, int32_t session_id, double daily_notional):
+        """Set one client's notional so far today from the journal."""
+        cdef ClientState* client = self._client(session_id)
+        if client == NULL:
+            raise KeyError(f"unknown session id {session_id}")
+        client.daily_notional = daily_notional
 
     def check_new_order(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
                         double qty, double price, int64_t now_ns):
@@ -662,6 +899,9 @@ cdef class RiskBook:
         else:
             exposure.open_sell_lots += want_lots - order.reserved_lots
             exposure.open_sell_tick_lots += want_tick_lots - order.reserved_tick_lots
+        if 0 <= order.session_id < self.client_capacity:
+            self.client_open_tick_lots[<Py_ssize_t>order.session_id * self.instruments.capacity
+                                       + order.instrument_id] += want_tick_lots - order.reserved_tick_lots
         order.reserved_lots = want_lots
         order.reserved_tick_lots = want_tick_lots
         if leaves <= 0:
@@ -774,6 +1014,9 @@ cdef class RiskBook:
                 gross += <double>(exposure.open_buy_tick_lots + exposure.open_sell_tick_lots) * spec.notional_unit
         return gross
 
+    cdef bint _restricted_exactly(self, int32_t session_id, int32_t instrument_id):
+        return self.restricted[(<Py_ssize_t>session_id + 1) * self.instruments.capacity + instrument_id] != 0
+
     def gross_exposure(self):
         """Return Σ |position × reference| + open order notional, in account currency."""
         return self.gross_exposure_c()
@@ -803,6 +1046,9 @@ cdef class RiskBook:
             "live_orders": self.live_orders,
             "next_order_id": self.next_order_id,
             "exposures": [self.exposure(index) for index in range(self.instruments.count)],
+            "clients": [self.client(index) for index in range(self.client_capacity)],
+            "restricted": sorted((session, index) for session in range(-1, self.client_capacity)
+                                 for index in range(self.instruments.count) if self._restricted_exactly(session, index)),
             "orders": [self.order(order_id) for order_id in self.live_order_ids()],
         }
 

@@ -12,6 +12,9 @@ from fixgate.reference.throttle import Throttle
 
 DEFAULT_ORDER_CAPACITY = 65536
 NANOSECONDS_PER_DAY = 86_400_000_000_000
+RECENT_SETS = 4096
+RECENT_WAYS = 4
+MASK_64 = (1 << 64) - 1
 
 BUY = Side.BUY
 SELL = Side.SELL
@@ -46,6 +49,40 @@ class Exposure:
     open_sell_tick_lots: int = 0
     open_orders: int = 0
     last_fill_price: float = 0.0
+
+
+@dataclass
+class ClientState:
+    killed: bool = False
+    duplicate_window_ns: int = 0
+    window_ns: int = 1_000_000_000
+    max_daily_notional: float = math.inf
+    max_open_notional: float = math.inf
+    max_window_notional: float = math.inf
+    daily_notional: float = 0.0
+    window_level: float = 0.0
+    window_last_ns: int = 0
+
+
+@dataclass
+class RecentOrder:
+    at_ns: int = 0
+    qty_lots: int = 0
+    price_ticks: int = 0
+    session_id: int = 0
+    instrument_id: int = 0
+    side: int = 0
+    ord_type: int = 0
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser on 64-bit unsigned integers."""
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & MASK_64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & MASK_64
+    x ^= x >> 31
+    return x
 
 
 def _limit(name: str, value) -> float:
@@ -142,6 +179,11 @@ class RiskBook:
         self.order_capacity = order_capacity
         self.order_mask = order_capacity - 1
         self.exposures = [Exposure() for _ in range(instruments.capacity)]
+        self.client_capacity = throttle.max_sessions
+        self.clients = [ClientState() for _ in range(self.client_capacity)]
+        self.client_open_tick_lots = [[0] * instruments.capacity for _ in range(self.client_capacity)]
+        self.restricted = [[False] * instruments.capacity for _ in range(self.client_capacity + 1)]
+        self.recent = [RecentOrder() for _ in range(RECENT_SETS * RECENT_WAYS)]
         self.orders: list[OrderSlot | None] = [None] * order_capacity
         self.next_order_id = 1
         self.last_order_id = 0
@@ -241,13 +283,18 @@ class RiskBook:
 
     def _decide_new(self, session_id, instrument_id, side, ord_type, qty_lots, price_ticks,
                     now_ns) -> tuple[int, int]:
+        client = self._client(session_id)
         if self.risk_state == RiskState.KILL_SWITCH:
             return R.KILL_SWITCH, 0
+        if client is not None and client.killed:
+            return R.CLIENT_KILLED, 0
         if not self.instruments.known(instrument_id):
             return R.UNKNOWN_INSTRUMENT, 0
         spec = self.instruments.specs[instrument_id]
         if spec.halted:
             return R.INSTRUMENT_HALTED, 0
+        if self._restricted(session_id, instrument_id):
+            return R.RESTRICTED_INSTRUMENT, 0
         code = self.throttle.try_acquire(session_id, instrument_id, now_ns)
         if code != R.OK:
             return code, 0
@@ -278,12 +325,20 @@ class RiskBook:
             ticks = _market_ticks(ref, spec.tick_size)
             if ticks == 0:
                 return R.NO_REFERENCE_PRICE, 0
+        key_ticks = ticks if ord_type == LIMIT else 0
+        if client is not None and client.duplicate_window_ns > 0 and self._is_duplicate(
+                client, session_id, instrument_id, side, ord_type, lots, key_ticks, now_ns):
+            return R.DUPLICATE_ORDER, 0
         price = float(ticks) * spec.tick_size
         notional = float(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
                                   notional, lots, lots * ticks, True, notional, now_ns)
         if code != R.OK:
             return code, 0
+        if client is not None:
+            code = self._check_client(client, session_id, spec, lots * ticks, notional, now_ns)
+            if code != R.OK:
+                return code, 0
         if self.live_orders >= self.order_capacity:
             return R.ORDER_TABLE_FULL, 0
         order_id = self._allocate()
@@ -295,6 +350,10 @@ class RiskBook:
         self.daily_orders += 1
         self.daily_notional += notional
         self._settle(order)
+        if client is not None:
+            self._commit_client(client, notional, now_ns)
+            if client.duplicate_window_ns > 0:
+                self._remember(session_id, instrument_id, side, ord_type, lots, key_ticks, now_ns)
         self.last_order_id = order_id
         return R.OK, order_id
 
@@ -304,11 +363,16 @@ class RiskBook:
         order = self._find(order_id)
         if order is None:
             return R.UNKNOWN_ORDER
+        client = self._client(order.session_id)
+        if client is not None and client.killed:
+            return R.CLIENT_KILLED
         if order.replace_pending:
             return R.REPLACE_PENDING
         spec = self.instruments.specs[order.instrument_id]
         if spec.halted:
             return R.INSTRUMENT_HALTED
+        if self._restricted(order.session_id, order.instrument_id):
+            return R.RESTRICTED_INSTRUMENT
         code = self.throttle.try_acquire(order.session_id, order.instrument_id, now_ns)
         if code != R.OK:
             return code
@@ -345,12 +409,19 @@ class RiskBook:
                                   want_tick_lots - order.reserved_tick_lots, False, daily_add, now_ns)
         if code != R.OK:
             return code
+        if client is not None:
+            code = self._check_client(client, order.session_id, spec, want_tick_lots - order.reserved_tick_lots,
+                                      daily_add, now_ns)
+            if code != R.OK:
+                return code
         order.replace_pending = True
         order.new_qty_lots = lots
         order.new_price_ticks = ticks
         if daily_add > 0.0:
             self.daily_notional += daily_add
         self._settle(order)
+        if client is not None:
+            self._commit_client(client, daily_add, now_ns)
         return R.OK
 
     def _check_limits(self, instrument_id: int, spec: InstrumentSpec, exposure: Exposure, side: int,
@@ -404,6 +475,155 @@ class RiskBook:
             self.next_day_ns += ((now_ns - self.next_day_ns) // self.day_length_ns + 1) * self.day_length_ns
             self.daily_orders = 0
             self.daily_notional = 0.0
+            for client in self.clients:
+                client.daily_notional = 0.0
+
+    # -- PER-CLIENT CONTROLS ------------------------------------------------------------------------
+
+    def _client(self, session_id: int) -> ClientState | None:
+        return self.clients[session_id] if 0 <= session_id < self.client_capacity else None
+
+    def _restricted(self, session_id: int, instrument_id: int) -> bool:
+        if self.restricted[0][instrument_id]:
+            return True
+        return 0 <= session_id < self.client_capacity and self.restricted[session_id + 1][instrument_id]
+
+    def _check_client(self, client: ClientState, session_id: int, spec: InstrumentSpec, delta_tick_lots: int,
+                      daily_notional_add: float, now_ns: int) -> int:
+        if daily_notional_add > 0.0 and client.daily_notional + daily_notional_add > client.max_daily_notional:
+            return R.CLIENT_DAILY_NOTIONAL
+        if (delta_tick_lots > 0 and math.isfinite(client.max_open_notional)
+                and self.client_open_notional(session_id) + float(delta_tick_lots) * spec.notional_unit
+                > client.max_open_notional):
+            return R.CLIENT_OPEN_NOTIONAL
+        if (daily_notional_add > 0.0 and math.isfinite(client.max_window_notional)
+                and self._window_level(client, now_ns) + daily_notional_add > client.max_window_notional):
+            return R.CLIENT_WINDOW_NOTIONAL
+        return R.OK
+
+    def _window_level(self, client: ClientState, now_ns: int) -> float:
+        level = client.window_level
+        if now_ns > client.window_last_ns and level > 0.0:
+            level -= float(now_ns - client.window_last_ns) * (client.max_window_notional / float(client.window_ns))
+            if level < 0.0:
+                level = 0.0
+        return level
+
+    def _commit_client(self, client: ClientState, daily_notional_add: float, now_ns: int) -> None:
+        if not daily_notional_add > 0.0:
+            return
+        client.daily_notional += daily_notional_add
+        if math.isfinite(client.max_window_notional):
+            client.window_level = self._window_level(client, now_ns) + daily_notional_add
+            if now_ns > client.window_last_ns:
+                client.window_last_ns = now_ns
+
+    def _recent_set(self, session_id, instrument_id, side, ord_type, lots, ticks) -> int:
+        key = _mix(((lots * 0x9e3779b97f4a7c15) & MASK_64) ^ (ticks & MASK_64))
+        key = _mix(key ^ ((session_id << 40) & MASK_64) ^ ((instrument_id << 16) & MASK_64)
+                   ^ ((side & 0xff) << 8) ^ (ord_type & 0xff))
+        return (key & (RECENT_SETS - 1)) * RECENT_WAYS
+
+    @staticmethod
+    def _same(way: RecentOrder, session_id, instrument_id, side, ord_type, lots, ticks) -> bool:
+        return (way.at_ns != 0 and way.session_id == session_id and way.instrument_id == instrument_id
+                and way.side == side and way.ord_type == ord_type and way.qty_lots == lots
+                and way.price_ticks == ticks)
+
+    def _is_duplicate(self, client, session_id, instrument_id, side, ord_type, lots, ticks, now_ns) -> bool:
+        first = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+        for way in self.recent[first:first + RECENT_WAYS]:
+            if self._same(way, session_id, instrument_id, side, ord_type, lots, ticks):
+                return now_ns - way.at_ns < client.duplicate_window_ns
+        return False
+
+    def _remember(self, session_id, instrument_id, side, ord_type, lots, ticks, now_ns) -> None:
+        first = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+        ways = self.recent[first:first + RECENT_WAYS]
+        chosen = 0
+        for index, way in enumerate(ways):
+            if self._same(way, session_id, instrument_id, side, ord_type, lots, ticks):
+                chosen = index
+                break
+            if way.at_ns == 0:
+                if ways[chosen].at_ns != 0:
+                    chosen = index
+            elif ways[chosen].at_ns != 0 and way.at_ns < ways[chosen].at_ns:
+                chosen = index
+        self.recent[first + chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id,
+                                                  instrument_id, side & 0xff, ord_type & 0xff)
+
+    def client_open_notional(self, session_id: int) -> float:
+        total = 0.0
+        row = self.client_open_tick_lots[session_id]
+        for index in range(self.instruments.count):
+            if row[index] != 0:
+                total += float(row[index]) * self.instruments.specs[index].notional_unit
+        return total
+
+    def configure_client(self, session_id: int, *, max_daily_notional=None, max_open_notional=None,
+                         max_window_notional=None, window_ns: int = 1_000_000_000,
+                         duplicate_window_ns: int = 0) -> None:
+        """Give client session `session_id` its own credit limits and duplicate window."""
+        client = self._client(session_id)
+        if client is None:
+            raise KeyError(f"unknown session id {session_id}")
+        if window_ns <= 0:
+            raise ValueError(f"window_ns must be positive, got {window_ns}")
+        if duplicate_window_ns < 0:
+            raise ValueError(f"duplicate_window_ns must be zero or more, got {duplicate_window_ns}")
+        client.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
+        client.max_open_notional = _limit("max_open_notional", max_open_notional)
+        client.max_window_notional = _limit("max_window_notional", max_window_notional)
+        client.window_ns = int(window_ns)
+        client.duplicate_window_ns = int(duplicate_window_ns)
+
+    def set_client_killed(self, session_id: int, killed: bool) -> None:
+        """Refuse (True) or take again (False) the new orders and replaces of one client session."""
+        client = self._client(session_id)
+        if client is None:
+            raise KeyError(f"unknown session id {session_id}")
+        client.killed = bool(killed)
+
+    def set_restricted(self, instrument_id: int, restricted: bool, session_id: int = -1) -> None:
+        """Put an instrument on (or take it off) the restricted list of everyone (-1) or of one client."""
+        self.instruments._require(instrument_id)
+        if session_id != -1 and self._client(session_id) is None:
+            raise KeyError(f"unknown session id {session_id}")
+        self.restricted[session_id + 1][instrument_id] = bool(restricted)
+
+    def is_restricted(self, instrument_id: int, session_id: int = -1) -> bool:
+        """Return whether new orders of `session_id` (-1: the list for everyone) in the instrument are refused."""
+        self.instruments._require(instrument_id)
+        if session_id != -1 and self._client(session_id) is None:
+            raise KeyError(f"unknown session id {session_id}")
+        return bool(self._restricted(session_id, instrument_id))
+
+    def client(self, session_id: int) -> dict:
+        """Return one client session's controls and credit as a dict (limits None when unset)."""
+        client = self._client(session_id)
+        if client is None:
+            raise KeyError(f"unknown session id {session_id}")
+        finite = lambda value: value if math.isfinite(value) else None      # noqa: E731
+        return {
+            "killed": client.killed,
+            "duplicate_window_ns": client.duplicate_window_ns,
+            "window_ns": client.window_ns,
+            "max_daily_notional": finite(client.max_daily_notional),
+            "max_open_notional": finite(client.max_open_notional),
+            "max_window_notional": finite(client.max_window_notional),
+            "daily_notional": client.daily_notional,
+            "open_notional": self.client_open_notional(session_id),
+            "window_level": client.window_level,
+            "window_last_ns": client.window_last_ns,
+        }
+
+    def restore_client_daily(self, session_id: int, daily_notional: float) -> None:
+        """Set one client's notional so far today from the journal."""
+        client = self._client(session_id)
+        if client is None:
+            raise KeyError(f"unknown session id {session_id}")
+        client.daily_notional = float(daily_notional)
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------
 
@@ -523,6 +743,9 @@ class RiskBook:
         else:
             exposure.open_sell_lots += want_lots - order.reserved_lots
             exposure.open_sell_tick_lots += want_tick_lots - order.reserved_tick_lots
+        if 0 <= order.session_id < self.client_capacity:
+            self.client_open_tick_lots[order.session_id][order.instrument_id] += (want_tick_lots
+                                                                                  - order.reserved_tick_lots)
         order.reserved_lots = want_lots
         order.reserved_tick_lots = want_tick_lots
         if leaves <= 0:
@@ -646,6 +869,9 @@ class RiskBook:
             "live_orders": self.live_orders,
             "next_order_id": self.next_order_id,
             "exposures": [self.exposure(index) for index in range(self.instruments.count)],
+            "clients": [self.client(index) for index in range(self.client_capacity)],
+            "restricted": sorted((session, index) for session in range(-1, self.client_capacity)
+                                 for index in range(self.instruments.count) if self.restricted[session + 1][index]),
             "orders": [self.order(order_id) for order_id in self.live_order_ids()],
         }
 

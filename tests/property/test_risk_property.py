@@ -84,6 +84,15 @@ quote_books = st.fixed_dictionaries({
     "max_jump_fraction": st.sampled_from([0.01, 0.1, 0.5]),
 })
 
+# Each client session's own credit and duplicate window.
+client_configs = st.lists(st.fixed_dictionaries({
+    "max_daily_notional": loose(1e4, 1e6),
+    "max_open_notional": loose(1e3, 1e5, 1e7),
+    "max_window_notional": loose(1e3, 1e5, 1e7),
+    "window_ns": st.sampled_from([1_000_000, 1_000_000_000]),
+    "duplicate_window_ns": st.sampled_from([0, 0, 1_000, 1_000_000_000]),
+}), min_size=SESSIONS, max_size=SESSIONS)
+
 odd_numbers = st.sampled_from([0.0, -1.0, math.nan, math.inf, -math.inf, 1e300, 5e-324])
 multipliers = st.one_of(st.integers(1, 20), st.integers(-3, 3000))
 price_moves = st.one_of(st.floats(-0.03, 0.03, allow_nan=False), st.floats(-0.3, 0.3, allow_nan=False))
@@ -132,22 +141,29 @@ COMMANDS = {
                                                               1_500_000_000, 30_000_000_000])),
     "clear_breach": st.tuples(st.just("clear_breach")),
     "reset_quotes": st.tuples(st.just("reset_quotes"), instrument_ids),
+    "client_kill": st.tuples(st.just("client_kill"), st.integers(0, SESSIONS - 1), st.booleans()),
+    "restrict": st.tuples(st.just("restrict"), instrument_ids, st.sampled_from([-1, 0, 1, 2]), st.booleans()),
+    "repeat": st.tuples(st.just("repeat")),
 }
 # How often each kind of command comes up, by repetition.
 WEIGHTED_KINDS = (["new"] * 5 + ["new_units"] * 4 + ["quote"] * 4 + ["fill"] * 3 + ["fill_units"] * 2
                   + ["venue"] * 4 + ["replace"] * 2 + ["replace_units"] * 2 + ["advance"] * 3
-                  + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"])
+                  + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"]
+                  + ["repeat"] * 3 + ["client_kill", "restrict"])
 commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
 
 
-def build(modules, specs, book_config, throttle_config, quote_config):
+def build(modules, specs, book_config, throttle_config, quote_config, clients=()):
     instruments_module, quotes_module, throttle_module, risk_module = modules
     instruments = instruments_module.Instruments(8)
     for index, spec in enumerate(specs):
         instruments.add(f"SYM{index}", **spec)
     quotes = quotes_module.QuoteBook(instruments, **quote_config)
     throttle = throttle_module.Throttle(SESSIONS, 8, **throttle_config)
-    return risk_module.RiskBook(instruments, quotes, throttle, **book_config)
+    book = risk_module.RiskBook(instruments, quotes, throttle, **book_config)
+    for session_id, client in enumerate(clients):
+        book.configure_client(session_id, **client)
+    return book
 
 
 FAST = (fast_instruments, fast_quotes, fast_throttle, fast_risk)
@@ -319,6 +335,15 @@ def apply(book, command, now_ns, accepted):
         if book.instruments.known(command[1]):
             book.quotes.reset(command[1])
         return None, now_ns
+    if kind == "client_kill":
+        return book.set_client_killed(command[1], command[2]), now_ns
+    if kind == "restrict":
+        _, instrument_id, session_id, restricted = command
+        instrument_id = resolve(book, instrument_id)
+        if book.instruments.known(instrument_id):
+            book.set_restricted(instrument_id, restricted, session_id)
+            return book.is_restricted(instrument_id, session_id), now_ns
+        return None, now_ns
     raise AssertionError(kind)
 
 
@@ -371,15 +396,23 @@ def assert_consistent(book):
     book_config=books,
     throttle_config=throttles,
     quote_config=quote_books,
+    clients=client_configs,
     script=st.lists(commands, min_size=5, max_size=100),
 )
 def test_risk_book_when_driven_by_any_script_matches_reference(specs, book_config, throttle_config,
-                                                               quote_config, script):
-    fast = build(FAST, specs, book_config, throttle_config, quote_config)
-    reference = build(REFERENCE, specs, book_config, throttle_config, quote_config)
+                                                               quote_config, clients, script):
+    fast = build(FAST, specs, book_config, throttle_config, quote_config, clients)
+    reference = build(REFERENCE, specs, book_config, throttle_config, quote_config, clients)
     now_ns = START_NS
     accepted = []
+    last_new = None
     for step, command in enumerate(script):
+        if command[0] in ("new", "new_units"):
+            last_new = command
+        elif command[0] == "repeat":          # the same order again: what the duplicate check is for
+            if last_new is None:
+                continue
+            command = last_new
         fast_result, _ = apply(fast, command, now_ns, accepted)
         reference_result, now_ns = apply(reference, command, now_ns, accepted)
         assert fast_result == reference_result, (step, command)
@@ -542,3 +575,58 @@ def test_risk_book_when_a_long_seeded_flow_runs_matches_reference(seed):
     decisions = fast.counters()["decisions"]
     assert decisions.get(0, 0) > 300, decisions            # the flow really trades
     assert len(decisions) >= 8, decisions                   # and hits many different checks
+
+
+# Well-formed orders from three clients with their own credit, duplicate windows, kills and
+# restricted lists: the per-client checks are where most of these orders end.
+client_commands = st.sampled_from(["new_units"] * 6 + ["repeat"] * 4 + ["replace_units"] * 2 + ["fill_units"] * 2
+                                  + ["venue"] * 2 + ["advance"] * 2 + ["client_kill", "restrict"] * 2).flatmap(
+    lambda kind: st.tuples(st.just(kind), st.sampled_from([0, 1, 2, 0, -1]), st.sampled_from([0, 0, 1, 2]),
+                           st.sampled_from([1, 2, 5]), st.sampled_from([2, 2, 1]), st.integers(1, 300),
+                           st.sampled_from([0.0, 0.0, 0.01, -0.01]), st.just(0), st.just(1))
+    if kind == "new_units" else
+    st.tuples(st.just(kind), order_refs, st.integers(1, 300), st.sampled_from([0.0, 0.01]), st.just(0), st.just(1))
+    if kind == "replace_units" else
+    st.tuples(st.just(kind), order_refs, st.integers(-1, 50), st.just(0), st.just(1))
+    if kind == "fill_units" else COMMANDS[kind])
+
+client_specs = st.fixed_dictionaries({
+    "tick_size": st.sampled_from([0.01, 0.25]),
+    "lot_size": st.sampled_from([1.0, 100.0]),
+    "reference_price": st.sampled_from([10.0, 100.5]),
+})
+
+
+@given(
+    specs=st.lists(client_specs, min_size=1, max_size=3),
+    clients=client_configs,
+    script=st.lists(client_commands, min_size=5, max_size=120),
+)
+def test_client_controls_when_driven_by_any_script_match_reference(specs, clients, script):
+    fast = build(FAST, specs, {}, {}, {}, clients)
+    reference = build(REFERENCE, specs, {}, {}, {}, clients)
+    now_ns = START_NS
+    accepted = []
+    last_new = None
+    for step, command in enumerate(script):
+        if command[0] == "new_units":
+            last_new = command
+        elif command[0] == "repeat":
+            if last_new is None:
+                continue
+            command = last_new
+        fast_result, _ = apply(fast, command, now_ns, accepted)
+        reference_result, now_ns = apply(reference, command, now_ns, accepted)
+        assert fast_result == reference_result, (step, command)
+        order_id = accepted_id(command, fast_result, fast)
+        if order_id is not None:
+            accepted.append(order_id)
+        assert state_of(fast) == state_of(reference), (step, command)
+        assert_consistent(fast)
+        for session_id in range(SESSIONS):
+            client = fast.client(session_id)
+            assert client["open_notional"] >= 0.0
+            if client["max_open_notional"] is not None:
+                assert client["open_notional"] <= client["max_open_notional"] * (1 + 1e-12)
+            if client["max_daily_notional"] is not None:
+                assert client["daily_notional"] <= client["max_daily_notional"] * (1 + 1e-12)

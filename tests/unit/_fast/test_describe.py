@@ -108,10 +108,18 @@ EXAMPLES = [
     (R.INTERNAL_ERROR, AAPL, 1, 2, 100.0, 190.12, "internal error"),
     (R.INSTRUMENT_NOT_PERMITTED, AAPL, 1, 2, 100.0, 190.12, "instrument not permitted for this client"),
     (R.GATEWAY_CLOSED, AAPL, 1, 2, 100.0, 190.12, "the gateway takes no new orders (draining or stopping)"),
+    (R.CLIENT_KILLED, AAPL, 1, 2, 100.0, 190.12, "kill switch active for this client"),
+    (R.RESTRICTED_INSTRUMENT, AAPL, 1, 2, 100.0, 190.12, "instrument on the restricted list"),
+    (R.DUPLICATE_ORDER, AAPL, 1, 2, 100.0, 190.12,
+     "same side, quantity and price as an order of this client within the duplicate window"),
     (R.UNKNOWN_ORDER, AAPL, 1, 2, 100.0, 190.12, "unknown order"),
     (R.OVERFILL, AAPL, 1, 2, 100.0, 190.12, "fill quantity exceeds the open quantity"),
     (R.NO_PENDING_REPLACE, AAPL, 1, 2, 100.0, 190.12, "no replace is pending for the order"),
     (R.REPLACE_PENDING, AAPL, 1, 2, 100.0, 190.12, "a replace is already pending for the order"),
+    (R.CLIENT_DAILY_NOTIONAL, AAPL, 1, 2, 100.0, 190.12, "the client's daily notional cap would be exceeded"),
+    (R.CLIENT_OPEN_NOTIONAL, AAPL, 1, 2, 100.0, 190.12, "the client's open notional would exceed its limit"),
+    (R.CLIENT_WINDOW_NOTIONAL, AAPL, 1, 2, 100.0, 190.12,
+     "the client's notional within its short window would exceed its limit"),
     (R.QUOTE_NON_POSITIVE_BID, AAPL, 1, 2, 100.0, 190.12, "bid is not positive"),
     (R.QUOTE_NON_POSITIVE_ASK, AAPL, 1, 2, 100.0, 190.12, "ask is not positive"),
     (R.QUOTE_CROSSED, AAPL, 1, 2, 100.0, 190.12, "bid is at or above the ask (crossed or locked)"),
@@ -160,7 +168,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [37, 39, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [47, 59, 63, 64, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"
