@@ -406,8 +406,11 @@ def command_status(arguments: argparse.Namespace) -> int:
 
 
 def command_kill(arguments: argparse.Namespace) -> int:
-    """Trip the kill switch."""
-    return _print_result(*_admin_request(arguments, "POST", "/kill", {"reason": arguments.reason, "actor": _actor()}))
+    """Trip the kill switch (of one client session with --client)."""
+    body = {"reason": arguments.reason, "actor": _actor()}
+    if arguments.client:
+        body["session"] = arguments.client
+    return _print_result(*_admin_request(arguments, "POST", "/kill", body))
 
 
 def command_resume(arguments: argparse.Namespace) -> int:
@@ -415,6 +418,9 @@ def command_resume(arguments: argparse.Namespace) -> int:
     have, orders are still refused VENUE_UNAVAILABLE (exit 3 when they have not within --wait)."""
     import time
 
+    if arguments.client:
+        return _print_result(*_admin_request(arguments, "POST", "/resume",
+                                             {"actor": _actor(), "session": arguments.client}))
     status, document = _admin_request(arguments, "POST", "/resume", {"actor": _actor()})
     if status >= 400 or not document.get("ok", True) or arguments.wait <= 0:
         return _print_result(status, document)
@@ -438,6 +444,16 @@ def command_resume(arguments: argparse.Namespace) -> int:
               f"({states}); orders are refused VENUE_UNAVAILABLE until they are", file=sys.stderr)
         return 3
     return code
+
+
+def command_restrict(arguments: argparse.Namespace) -> int:
+    """Put a symbol on the restricted list (of everyone, or of one client), or take it off."""
+    body = {"symbol": arguments.symbol, "restricted": not arguments.remove, "actor": _actor()}
+    if arguments.client:
+        body["session"] = arguments.client
+    if arguments.reason:
+        body["reason"] = arguments.reason
+    return _print_result(*_admin_request(arguments, "POST", "/restrict", body))
 
 
 def command_reset_breaker(arguments: argparse.Namespace) -> int:
@@ -588,11 +604,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "Trip the kill switch: every new order is rejected, open orders are cancelled, the "
                          "venues are logged out; it survives a restart until `fixgate resume`.")
     kill.add_argument("--reason", required=True, help="why (kept in the audit trail and sent to clients)")
+    kill.add_argument("--client", metavar="SESSION",
+                      help="only this client session: its new orders are refused CLIENT_KILLED and its working "
+                           "orders cancelled; every other client keeps trading")
     resume = admin_command("resume", command_resume, "release the kill switch",
                            "Release the kill switch; the venues are logged on again and reconciled before "
                            "trading resumes. Waits for that (exit 3 when it takes longer than --wait).")
     resume.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for every venue to be ready (0: do not wait; default 30)")
+    resume.add_argument("--client", metavar="SESSION", help="release only this client session's kill switch")
+    restrict = admin_command("restrict", command_restrict, "put a symbol on the restricted list, or take it off",
+                             "Refuse new orders and replaces in SYMBOL (RESTRICTED_INSTRUMENT) for every client, or "
+                             "for one with --client; --remove takes it off. Audited, kept across restarts.")
+    restrict.add_argument("symbol", help="the instrument's symbol")
+    restrict.add_argument("--client", metavar="SESSION", help="only for this client session")
+    restrict.add_argument("--remove", action="store_true", help="take the symbol off the list")
+    restrict.add_argument("--reason", help="why (kept in the audit trail)")
     admin_command("reset-breaker", command_reset_breaker, "reset the circuit breaker",
                   "Reset the circuit breaker after its cooldown, unless its trigger still holds.")
     cancel_all = admin_command("cancel-all", command_cancel_all, "cancel every open order",

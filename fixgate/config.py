@@ -107,6 +107,15 @@ class ClientSettings:
     max_order_rate: float = _rule(100.0, doc="orders per second the client may send", positive=True)
     burst: int = _rule(20, doc="orders the client may send at once", minimum=1)
     cancel_on_disconnect: bool = _rule(True, doc="cancel the client's open orders when its session drops")
+    restricted: tuple[str, ...] = _rule((), doc="symbols this client may not trade (on top of risk.restricted); "
+                                           "changed at run time with `fixgate restrict`")
+    max_daily_notional: Decimal | None = _rule(None, doc="the client's notional per trading day", minimum=0)
+    max_open_notional: Decimal | None = _rule(None, doc="the notional of the client's open orders", minimum=0)
+    max_window_notional: Decimal | None = _rule(None, doc="the client's notional within any window_ms "
+                                                          "(erroneous orders over a short period)", minimum=0)
+    window_ms: int = _rule(1000, doc="the window of max_window_notional", minimum=1)
+    duplicate_window_ms: int = _rule(0, doc="refuse an order with the same symbol, side, type, quantity and "
+                                            "price as one of the client's within this many ms; 0: off", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,8 @@ class RiskSettings:
                                        minimum=1, maximum=64)
     throttle_breach_window_ms: int = _rule(1000, doc="the breach window", minimum=1)
     trading_day_start_utc: str = _rule("00:00", doc="HH:MM UTC when daily counters reset")
+    restricted: tuple[str, ...] = _rule((), doc="symbols no client may trade; changed at run time with "
+                                               "`fixgate restrict`")
 
 
 @dataclass(frozen=True)
@@ -551,6 +562,12 @@ def _cross_checks(config: Config) -> list[str]:
         for position, symbol in enumerate(client.instruments):
             if symbol != "*" and symbol not in symbols:
                 problems.append(f"clients[{index}].instruments[{position}]: no instrument {symbol!r}")
+        for position, symbol in enumerate(client.restricted):
+            if symbol not in symbols:
+                problems.append(f"clients[{index}].restricted[{position}]: no instrument {symbol!r}")
+    for position, symbol in enumerate(config.risk.restricted):
+        if symbol not in symbols:
+            problems.append(f"risk.restricted[{position}]: no instrument {symbol!r}")
     admin_names = [("admin.token_name", config.admin.token_name)] + [
         (f"admin.tokens[{index}].name", token.name) for index, token in enumerate(config.admin.tokens)]
     problems += _duplicates(admin_names)

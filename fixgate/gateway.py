@@ -38,6 +38,7 @@ from fixgate.core.journal import IntentLog, SqliteJournal
 from fixgate.core.orders import Instrument
 from fixgate.core.risk_state import CommandRefused, RiskLimits, RiskStateMachine, Transition
 from fixgate.core.clock import NANOSECONDS_PER_DAY, day_start_at, iso_time
+from fixgate.core.controls import ClientControls
 from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
 from fixgate.fix.engine import AcceptorSession, InitiatorSession, settings_text
 from fixgate.ops import metrics
@@ -146,7 +147,7 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
     for index, instrument in enumerate(config.instruments):
         if instrument.max_order_rate is not None:
             throttle.configure_instrument(index, instrument.max_order_rate, instrument.burst)
-    return RiskBook(
+    book = RiskBook(
         instruments, quotes, throttle,
         max_order_notional=_optional_float(risk.max_order_notional),
         max_gross_exposure=_optional_float(risk.max_gross_exposure),
@@ -159,6 +160,21 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
         equity=float(risk.starting_equity),
         day_start_ns=next_day_start_ns(config, now_ns or time.time_ns()),
     )
+    symbols = {instrument.symbol: index for index, instrument in enumerate(config.instruments)}
+    for symbol in config.risk.restricted:
+        book.set_restricted(symbols[symbol], True)
+    for index, client in enumerate(config.clients):
+        book.configure_client(
+            index,
+            max_daily_notional=_optional_float(client.max_daily_notional),
+            max_open_notional=_optional_float(client.max_open_notional),
+            max_window_notional=_optional_float(client.max_window_notional),
+            window_ns=client.window_ms * MILLISECOND,
+            duplicate_window_ns=client.duplicate_window_ms * MILLISECOND,
+        )
+        for symbol in client.restricted:
+            book.set_restricted(symbols[symbol], True, index)
+    return book
 
 
 def tune_collector() -> None:
@@ -270,11 +286,12 @@ class EngineOrders:
         self.engine = engine
         self.sessions = sessions
 
-    def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int:
+    def cancel_all(self, session: str | None = None, reason: str = "cancel all", text: str | None = None) -> int:
         if session is not None and session not in self.sessions:
             raise CommandRefused(f"no client session named {session!r} (sessions: {', '.join(self.sessions)})")
         index = -1 if session is None else self.sessions[session]
-        return self.engine.cancel_all(index, CANCEL_REASONS.get(reason, ev.CANCEL_BY_OPERATOR), reason)
+        return self.engine.cancel_all(index, CANCEL_REASONS.get(reason, ev.CANCEL_BY_OPERATOR),
+                                      reason if text is None else text)
 
     def orders_received(self) -> int:
         return self.engine.counters()["received"]
@@ -379,10 +396,18 @@ class Gateway:
         self.alarms: list[dict[str, Any]] = []
         self.venue_states = {name: ev.VENUE_DOWN for name in self.venue_names}
         self.clients_logged_on = {name: False for name in self.session_names}
-        self.risk_agent = RiskAgent(machine, self.book, self.positions, EngineOrders(self.engine, self.session_index),
+        engine_orders = EngineOrders(self.engine, self.session_index)
+        self.controls = ClientControls(
+            self.book, self.session_index, {instrument.symbol: index for index, instrument in enumerate(config.instruments)},
+            self.state_dir / "controls.json", self.audit.write,
+            cancel_all=lambda session, text: engine_orders.cancel_all(session, "cancel all", text),
+            set_kill_reason=self.engine.set_client_kill_reason)
+        self.controls.load()
+        self.risk_agent = RiskAgent(machine, self.book, self.positions, engine_orders,
                                     EngineVenues(self.engine), self.risk_store, self.audit,
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
-                                    on_transition=self._count_transition, day_start_ns=self.day_start_ns)
+                                    on_transition=self._count_transition, day_start_ns=self.day_start_ns,
+                                    controls=self.controls, on_day_roll=self.engine.forget_day)
         self.engine.set_risk_reason(machine.reason)
         self._failed_agents: set[str] = set()
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
@@ -556,6 +581,19 @@ class Gateway:
     def counters(self) -> dict[str, Any]:
         return self.engine.counters()
 
+    def _client_controls(self, index: int) -> dict[str, Any]:
+        """One client's kill switch, credit and duplicate window, as /status shows them."""
+        client = self.book.client(index)
+        name = self.session_names[index]
+        return {"killed": client["killed"], "kill": self.controls.killed.get(name),
+                "daily_notional": round(client["daily_notional"], 2),
+                "max_daily_notional": client["max_daily_notional"],
+                "open_notional": round(client["open_notional"], 2), "max_open_notional": client["max_open_notional"],
+                "window_notional": round(max(client["window_level"] - (time.time_ns() - client["window_last_ns"])
+                                             * (client["max_window_notional"] or 0.0) / client["window_ns"], 0.0), 2),
+                "max_window_notional": client["max_window_notional"], "window_ms": client["window_ns"] // 1_000_000,
+                "duplicate_window_ms": client["duplicate_window_ns"] // 1_000_000}
+
     def status(self) -> dict[str, Any]:
         """Return a snapshot for people: sessions, counters, latency, positions, open orders."""
         counters = self.engine.counters()
@@ -572,6 +610,7 @@ class Gateway:
             "uptime_s": round((time.time_ns() - self.started_ns) / 1e9, 3),
             "risk_state": int(self.book.risk_state),
             "clients": {name: self.engine.client_logged_on(index) for index, name in enumerate(self.session_names)},
+            "client_controls": {name: self._client_controls(index) for index, name in enumerate(self.session_names)},
             "venues": {name: self.engine.venue_logged_on(index) for index, name in enumerate(self.venue_names)},
             "venue_states": {name: ev.VENUE_STATE_NAMES.get(self.engine.venue_state(index))
                              for index, name in enumerate(self.venue_names)},

@@ -169,6 +169,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         void log_on_venues() except +
         int64_t reconcile(int) except +
         void set_risk_reason(const string&) except +
+        void set_client_kill_reason(int, const string&) except +
         int64_t rotate_intents(const string&) except +
         void inject_error_before_send(int64_t)
         void inject_error_after_send(int64_t)
@@ -554,6 +555,14 @@ cdef class NativeEngine:
         cdef string native_reason = _bytes(reason)
         with nogil:
             self.engine.set_risk_reason(native_reason)
+
+    def set_client_kill_reason(self, int session, str reason):
+        """Why one client's kill switch is on: the text of its CLIENT_KILLED rejects."""
+        cdef string native_reason = _bytes(reason)
+        if not (0 <= session < self.client_count):
+            raise IndexError(f"no client session {session}")
+        with nogil:
+            self.engine.set_client_kill_reason(session, native_reason)
 
     def rotate_intents(self, str previous_path):
         """Move the intent log to `previous_path` and start a new one; return 0, or -1 on failure."""

@@ -46,6 +46,7 @@ class DailyFigures:
     notional: float = 0.0
     tally: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TALLIED.values(), 0))
     rejected_by_code: dict[int, int] = field(default_factory=dict)
+    notional_by_session: dict[int, float] = field(default_factory=dict)     # each client's, for its own cap
 
     def count_event(self, event: Event) -> None:
         """Tally one order event of today."""
@@ -62,7 +63,9 @@ class DailyFigures:
     def state(self) -> dict[str, Any]:
         return {"day_start_ns": self.day_start_ns, "orders": self.orders, "notional": self.notional,
                 "tally": dict(self.tally), "rejected_by_code": {str(code): count
-                                                                for code, count in self.rejected_by_code.items()}}
+                                                                for code, count in self.rejected_by_code.items()},
+                "notional_by_session": {str(session): notional
+                                        for session, notional in self.notional_by_session.items()}}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take a snapshot's figures when they are of the same day."""
@@ -72,6 +75,8 @@ class DailyFigures:
         self.notional = state["notional"]
         self.tally.update(state.get("tally", {}))
         self.rejected_by_code = {int(code): count for code, count in state.get("rejected_by_code", {}).items()}
+        self.notional_by_session = {int(session): notional
+                                    for session, notional in state.get("notional_by_session", {}).items()}
 
     def roll(self, now_ns: int) -> bool:
         """Begin a new trading day when `now_ns` is past the current one (as the risk book does at
@@ -83,6 +88,7 @@ class DailyFigures:
         self.notional = 0.0
         self.tally = dict.fromkeys(TALLIED.values(), 0)
         self.rejected_by_code = {}
+        self.notional_by_session = {}
         return True
 
     def count(self, event: Event, notional_units: list[float], view: OrderView | None = None) -> None:
@@ -92,11 +98,16 @@ class DailyFigures:
             return
         if event.kind == ev.ACCEPTED:
             self.orders += 1
-            self.notional += event.qty_lots * event.price_ticks * notional_units[event.instrument_id]
+            added = event.qty_lots * event.price_ticks * notional_units[event.instrument_id]
         elif event.kind == ev.REPLACE_ACCEPTED and view is not None:
-            added = event.qty_lots * event.price_ticks - view.qty_lots * view.price_ticks
-            if added > 0:
-                self.notional += added * notional_units[event.instrument_id]
+            added = (event.qty_lots * event.price_ticks - view.qty_lots * view.price_ticks) \
+                * notional_units[event.instrument_id]
+            if not added > 0:
+                return
+        else:
+            return
+        self.notional += added
+        self.notional_by_session[event.session_id] = self.notional_by_session.get(event.session_id, 0.0) + added
 
 
 @dataclass
@@ -278,6 +289,9 @@ def install(recovered: Recovered, engine: RestoreTarget, book) -> None:
         book.restore_position(instrument_id, recovered.positions.net_lots(instrument_id))
     book.restore_next_order_id(recovered.next_order_id)
     book.restore_daily(recovered.daily.orders, recovered.daily.notional)
+    for session, notional in recovered.daily.notional_by_session.items():
+        if 0 <= session < book.client_capacity:
+            book.restore_client_daily(session, notional)
     for session, cl_ord_id in recovered.used_cl_ord_ids:
         if session >= 0:
             engine.restore_used_cl_ord_id(session, cl_ord_id)

@@ -127,7 +127,7 @@ class VenueControl(Protocol):
 
 
 class OrderControl(Protocol):
-    def cancel_all(self, session: str | None = None, reason: str = "cancel all") -> int: ...
+    def cancel_all(self, session: str | None = None, reason: str = "cancel all", text: str | None = None) -> int: ...
     def orders_received(self) -> int: ...
     def close(self, reason: str) -> None: ...
 
@@ -141,6 +141,8 @@ class Command:
     reason: str = ""
     session: str | None = None
     mode: str = ""                      # drain: "cancel" or "wait"
+    symbol: str = ""                    # restrict: the instrument
+    restricted: bool = True             # restrict: on (True) or off the list
     timeout_s: float = 0.0              # drain: how long working orders may take
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
@@ -171,7 +173,7 @@ class RiskAgent:
                  store: RiskStateStore,
                  audit: AuditLog, *, interval_ns: int = 10_000_000, logout_timeout_ns: int = 5_000_000_000,
                  clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None,
-                 day_start_ns: int = 0):
+                 day_start_ns: int = 0, controls=None, on_day_roll: Callable[[], None] | None = None):
         self.machine = machine
         self.book = book
         self.positions = positions
@@ -195,6 +197,8 @@ class RiskAgent:
         self.day_start_ns = day_start_ns          # the current trading day's start (0: days not followed)
         self.day_rolls = 0
         self.drain_next_cancel_ns = 0
+        self.controls = controls                  # fixgate.core.controls.ClientControls, or None
+        self.on_day_roll = on_day_roll
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
             self.logout_due_ns = 0          # a gateway restored killed keeps away from the venues
@@ -257,6 +261,18 @@ class RiskAgent:
     def _execute(self, command: Command) -> None:
         now_ns = self.clock()
         try:
+            if command.name in ("kill", "resume", "restrict") and (command.session is not None
+                                                                   or command.name == "restrict"):
+                if self.controls is None:
+                    raise CommandRefused("this gateway has no client controls")
+                if command.name == "kill":
+                    command.result = self.controls.kill(command.session, command.actor, command.reason, now_ns)
+                elif command.name == "resume":
+                    command.result = self.controls.resume(command.session, command.actor)
+                else:
+                    command.result = self.controls.restrict(command.symbol, command.session, command.restricted,
+                                                            command.actor, command.reason)
+                return
             if command.name == "kill":
                 self._apply(self.machine.kill(command.actor, command.reason, now_ns))
             elif command.name == "resume":
@@ -295,7 +311,9 @@ class RiskAgent:
         if self.on_transition is not None:
             self.on_transition(transition)
         if transition.after in (BREAKER, KILLED):
-            self.orders.cancel_all(reason=transition.after.name.lower())
+            what = "kill switch" if transition.after == KILLED else "circuit breaker"
+            self.orders.cancel_all(reason=transition.after.name.lower(),
+                                   text=f"{what}: {transition.reason or 'no reason given'}")
         if transition.after == BREAKER and transition.actor == AUTOMATIC:
             self.book.throttle.clear_breach_flag()
         if transition.after == KILLED:
@@ -367,6 +385,8 @@ class RiskAgent:
         self.machine.start_day()
         self.positions.start_day()
         self.store.save(self.machine, self.day_start_ns)
+        if self.on_day_roll is not None:
+            self.on_day_roll()
         self.day_rolls += 1
         record = {"event": "trading_day_rolled", "day_start": iso_time(self.day_start_ns),
                   "risk_state": self.machine.state.name, "breaker_trips_yesterday": before}
@@ -389,4 +409,5 @@ class RiskAgent:
                 "breaker_trips_today": machine.breaker_trips_today,
                 "trading_day": iso_time(self.day_start_ns) if self.day_start_ns else None,
                 "venues_logged_out": self.venues_logged_out,
+                **(self.controls.describe() if self.controls is not None else {}),
                 "drain": dict(self.drain) if self.drain is not None else None}

@@ -24,13 +24,15 @@ log = structlog.get_logger("fixgate.admin")
 
 MAX_BODY = 64 * 1024
 COMMANDS = {
-    "/kill": ("kill", {"reason", "actor"}),
-    "/resume": ("resume", {"actor"}),
+    "/kill": ("kill", {"reason", "session", "actor"}),
+    "/resume": ("resume", {"session", "actor"}),
     "/reset-breaker": ("reset-breaker", {"actor"}),
     "/cancel-all": ("cancel-all", {"session", "actor"}),
     "/drain": ("drain", {"mode", "reason", "timeout", "actor"}),
+    "/restrict": ("restrict", {"symbol", "session", "restricted", "reason", "actor"}),
 }
 NUMBERS = {"timeout"}
+BOOLEANS = {"restricted"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ def _parse_body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
         if key in NUMBERS:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86400:
                 raise BadRequest(f"{key} must be a number of seconds from 0 to 86400, got {value!r}")
+        elif key in BOOLEANS:
+            if not isinstance(value, bool):
+                raise BadRequest(f"{key} must be true or false, got {value!r}")
         elif not isinstance(value, str):
             raise BadRequest(f"{key} must be a string, got {type(value).__name__}")
     return body
@@ -206,15 +211,21 @@ class AdminServer:
             if session is not None and session not in self.gateway.session_names:
                 raise BadRequest(f"no client session named {session!r}; sessions: "
                                  f"{', '.join(self.gateway.session_names)}")
+            if name == "restrict" and not body.get("symbol"):
+                raise BadRequest("symbol is required: the instrument to put on or take off the restricted list")
         except (BadRequest, ValueError) as error:
             self._json(handler, 400, {"error": str(error)})
             return
         actor = token.name
         self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "via": body.get("actor"),
-                                  "peer": peer, "reason": body.get("reason"), "session": body.get("session")})
+                                  "peer": peer, "reason": body.get("reason"), "session": body.get("session"),
+                                  **({"symbol": body.get("symbol"), "restricted": body.get("restricted", True)}
+                                     if name == "restrict" else {})})
         log.warning("admin_command", command=name, actor=actor, via=body.get("actor"), peer=peer,
                     reason=body.get("reason"))
         result = self.gateway.risk_agent.submit(Command(name, actor, reason=body.get("reason", ""),
                                                         session=body.get("session"), mode=body.get("mode", ""),
+                                                        symbol=body.get("symbol", ""),
+                                                        restricted=body.get("restricted", True),
                                                         timeout_s=float(body.get("timeout", 0))))
         self._json(handler, 200 if result.get("ok") else 409, result)

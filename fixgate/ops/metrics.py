@@ -75,6 +75,10 @@ METRICS = {
                                                    "risk.trading_day_start_utc."),
     "fixgate_draining": ("gauge", "1 from the start of a drain: no new orders, the venues logged out when done."),
     "fixgate_trace_spans_total": ("counter", "Order spans exported to the trace collector, by result."),
+    "fixgate_client_killed": ("gauge", "1 while a client session's own kill switch is on."),
+    "fixgate_client_daily_notional": ("gauge", "A client session's notional so far today, against its own cap."),
+    "fixgate_client_open_notional": ("gauge", "The notional of a client session's open orders."),
+    "fixgate_restricted_symbols": ("gauge", "Symbols on the restricted list, for everyone ('*') or one client."),
 }
 
 
@@ -192,6 +196,20 @@ class GatewayCollector(Collector):
                                 value=gateway.risk_agent.day_start_ns / 1e9)
         yield GaugeMetricFamily("fixgate_draining", METRICS["fixgate_draining"][1],
                                 value=0 if gateway.risk_agent.drain is None else 1)
+        families = {name: GaugeMetricFamily(name, METRICS[name][1], labels=["client"])
+                    for name in ("fixgate_client_killed", "fixgate_client_daily_notional",
+                                 "fixgate_client_open_notional")}
+        for index, name in enumerate(gateway.session_names):
+            client = book.client(index)
+            families["fixgate_client_killed"].add_metric([name], 1 if client["killed"] else 0)
+            families["fixgate_client_daily_notional"].add_metric([name], client["daily_notional"])
+            families["fixgate_client_open_notional"].add_metric([name], client["open_notional"])
+        yield from families.values()
+        restricted = GaugeMetricFamily("fixgate_restricted_symbols", METRICS["fixgate_restricted_symbols"][1],
+                                       labels=["client"])
+        for scope, symbols in gateway.controls.restricted_list().items():
+            restricted.add_metric([scope], len(symbols))
+        yield restricted
         tracing = gateway.tracer.counters() if gateway.tracer is not None else {"exported": 0, "failed": 0}
         spans = CounterMetricFamily("fixgate_trace_spans_total", METRICS["fixgate_trace_spans_total"][1],
                                     labels=["result"])

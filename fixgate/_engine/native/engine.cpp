@@ -156,7 +156,9 @@ const char* ord_rej_reason(int code) {
     case 8: case 9: return "13";            // incorrect quantity
     case 6: case 7: case 33: return "11";   // unsupported order characteristic
     case 13: case 14: case 15: case 16: case 17: case 18: case 19: case 20: case 21: case 22: case 23:
-    case 24: case 25: return "3";           // order exceeds limit
+    case 24: case 25: case 44: case 45: case 46: return "3";    // order exceeds limit
+    case 39: return "6";                    // duplicate order
+    case 37: case 38: return "99";          // client killed, restricted: other (the text says why)
     default: return "99";
     }
 }
@@ -172,6 +174,7 @@ const int CODE_INVALID_FIELD = 33;
 const int CODE_INTERNAL_ERROR = 34;
 const int CODE_INSTRUMENT_NOT_PERMITTED = 35;
 const int CODE_GATEWAY_CLOSED = 36;
+const int CODE_CLIENT_KILLED = 37;
 const int CODE_OVERFILL = 41;
 const int RISK_KILLED = 3;
 
@@ -368,8 +371,18 @@ void Engine::forget_day() {
     std::lock_guard<std::mutex> lock(lock_);
     seen_exec_ids_.clear();
     for (auto& client : clients_) {
+        // Yesterday's finished orders give their ClOrdIDs back; a working order keeps its own (and those
+        // it had before a replace), so that no two live orders ever share one.
         client->used_ids.clear();
-        for (auto& entry : client->order_ids) client->used_ids.insert(hash_id(entry.first));
+        for (auto entry = client->order_ids.begin(); entry != client->order_ids.end();) {
+            auto order = orders_.find(entry->second);
+            if (order == orders_.end() || order->second.finished) {
+                entry = client->order_ids.erase(entry);
+                continue;
+            }
+            client->used_ids.insert(hash_id(entry->first));
+            ++entry;
+        }
     }
 }
 
@@ -703,6 +716,9 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
         stages_[STAGE_CHECKS].record(monotonic_ns() - checks_started);
         if (code == CODE_KILL_SWITCH) {
             text = "kill switch active: " + (risk_reason_.empty() ? std::string("no reason given") : risk_reason_);
+        } else if (code == CODE_CLIENT_KILLED) {
+            text = "kill switch active for client " + client.config.name + ": " +
+                   (client.kill_reason.empty() ? std::string("no reason given") : client.kill_reason);
         } else if (code != CODE_OK) {
             double qty = qty_text ? decimal_to_double(qty_text->data(), qty_text->size()) : __builtin_nan("");
             double price = ord_type == '2' && price_text ? decimal_to_double(price_text->data(), price_text->size())
@@ -1001,6 +1017,9 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
                                                            : 0.0;
         std::string sentence = code == CODE_KILL_SWITCH
             ? "kill switch active: " + (risk_reason_.empty() ? std::string("no reason given") : risk_reason_)
+            : code == CODE_CLIENT_KILLED
+            ? "kill switch active for client " + client.config.name + ": " +
+                  (client.kill_reason.empty() ? std::string("no reason given") : client.kill_reason)
             : describe(code, order.instrument, side_number(order.side), ord_type_number(order.ord_type), qty, price);
         cancel_reject(client, message, &order, '2', "99", reject_text(code, sentence));
         return;
@@ -2009,6 +2028,11 @@ void Engine::log_on_venues() {
 void Engine::set_risk_reason(const std::string& reason) {
     std::lock_guard<std::mutex> lock(lock_);
     risk_reason_ = reason;
+}
+
+void Engine::set_client_kill_reason(int session, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(lock_);
+    if (session >= 0 && session < (int)clients_.size()) clients_[session]->kill_reason = reason;
 }
 
 // -- READS ------------------------------------------------------------------------------------------

@@ -153,6 +153,7 @@ struct ClientState {
     std::vector<bool> permitted;                    // by instrument id
     HashSet64 used_ids;                             // every ClOrdID the client used today (hashes)
     std::unordered_map<std::string, int64_t> order_ids;   // ClOrdID -> id of an order held in memory
+    std::string kill_reason;                        // engine lock: why the client's kill switch is on
 };
 
 // What the engine holds for one venue session.
@@ -273,6 +274,7 @@ public:
     // Ask a venue the status of every order it holds for us; return how many requests were sent.
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
+    void set_client_kill_reason(int session, const std::string& reason);   // the Text(58) of CLIENT_KILLED
     int64_t rotate_intents(const std::string& previous_path);
     // Fault injection for tests: make the next `count` new orders fail just before, or just after,
     // their venue send.

@@ -161,7 +161,7 @@ class Positions:
 
 
 class Orders:
-    def cancel_all(self, session=None, reason=""):
+    def cancel_all(self, session=None, reason="", text=None):
         return 0
 
     def orders_received(self):
@@ -183,8 +183,14 @@ def agent(tmp_path, risk, clock):
     from fixgate.core.safety import AuditLog, RiskAgent
 
     positions = Positions()
+    positions.engine_days = 0
+
+    def forget_day():
+        positions.engine_days += 1
+
     return RiskAgent(risk, Book(), positions, Orders(), Venues(), RiskStateStore(tmp_path / "risk_state.json"),
-                     AuditLog(tmp_path / "audit.log"), clock=clock, day_start_ns=TODAY), positions
+                     AuditLog(tmp_path / "audit.log"), clock=clock, day_start_ns=TODAY,
+                     on_day_roll=forget_day), positions
 
 
 def test_trading_day_when_it_rolls_counts_breaker_trips_and_drawdown_afresh_and_keeps_a_kill(tmp_path):
@@ -198,6 +204,7 @@ def test_trading_day_when_it_rolls_counts_breaker_trips_and_drawdown_afresh_and_
     now[0] = TODAY + DAY + 5 * SECOND                                   # just past the next day's start
     running.do_work()
     assert risk.breaker_trips_today == 0 and positions.days_started == 1 and running.day_rolls == 1
+    assert positions.engine_days == 1                                   # the engine forgets yesterday's ids
     assert risk.state == KILLED                                         # a kill never clears by itself
     assert running.describe()["trading_day"] == "2026-12-02T00:00:00.000Z"
     rolled = [record for record in running.audit.records() if record["event"] == "trading_day_rolled"]

@@ -1,0 +1,204 @@
+"""Controls scoped to one client, the restricted list and each client's credit, end to end over FIX."""
+
+import json
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from fixgate.core.messages import ExecType
+from fixgate.gateway import Gateway
+
+from .test_safety import admin, cli, wait_until
+
+BUY, SELL = "1", "2"
+
+
+def metric(stack, name, **labels):
+    _, body = admin(stack, "/metrics")
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items()):
+                return sample.value
+    return None
+
+
+def rejected(client, cl_ord_id):
+    report = client.wait_report(cl_ord_id, exec_type=ExecType.REJECTED)
+    assert report is not None, f"{cl_ord_id} was not rejected"
+    return report
+
+
+def accepted(client, cl_ord_id):
+    report = client.wait_for(lambda: [r for r in client.reports_for(cl_ord_id)
+                                      if getattr(r, "exec_type", None) in (ExecType.NEW, ExecType.REJECTED)])
+    assert report and report[0].exec_type == ExecType.NEW, (cl_ord_id, report and report[0].text)
+    return report[0]
+
+
+def gateway_cancel(client, cl_ord_id):
+    """The Canceled report the gateway sent on its own for `cl_ord_id`."""
+    found = client.wait_for(lambda: [r for r in client.reports if getattr(r, "exec_type", None) == ExecType.CANCELED
+                                     and r.orig_cl_ord_id == cl_ord_id])
+    assert found, f"no cancel of {cl_ord_id}"
+    return found[0]
+
+
+def restart(stack):
+    """Stop the gateway and start it again on the same state; the clients reconnect by themselves."""
+    stack.gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
+    stack.gateway = Gateway(stack.config, state_dir=stack.directory / "gateway", message_log=False)
+    stack.gateway.start()
+    assert stack.gateway.wait_for_venues(10, ready=True)
+
+
+def test_client_kill_when_commanded_stops_only_that_client_cancels_its_orders_and_survives_restart(stack):
+    first, second = stack.client("CLIENT1"), stack.client("CLIENT2")
+    mine = first.new_order("AAPL", BUY, "5", "189.00")
+    theirs = second.new_order("AAPL", BUY, "5", "188.50")
+    accepted(first, mine)
+    accepted(second, theirs)
+
+    result = cli(stack, "kill", "--client", "client1", "--reason", "desk 3 runaway")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "client": "client1", "killed": True, "cancels_sent": 1}
+
+    cancel = gateway_cancel(first, mine)              # the client's own ClOrdID, and why
+    assert cancel.cl_ord_id == mine
+    assert cancel.text == "cancelled by the gateway: kill switch for client client1: desk 3 runaway"
+    refused = first.new_order("AAPL", BUY, "1", "189.00")
+    assert rejected(first, refused).text == "CLIENT_KILLED: kill switch active for client client1: desk 3 runaway"
+    accepted(second, second.new_order("AAPL", BUY, "1", "188.00"))    # the other client trades on
+    assert len(stack.venue.engine.open_orders("FIXGATE")) == 2                # client2's two
+    _, status = admin(stack, "/status")
+    assert status["client_controls"]["client1"]["killed"] is True
+    assert status["client_controls"]["client2"]["killed"] is False
+    assert status["risk"]["killed_clients"]["client1"]["reason"] == "desk 3 runaway"
+    assert status["risk"]["risk_state"] == "NORMAL"
+    assert metric(stack, "fixgate_client_killed", client="client1") == 1
+    assert metric(stack, "fixgate_client_killed", client="client2") == 0
+    assert any(record.get("event") == "client_killed" and record["client"] == "client1" and record["actor"] == "admin"
+               for record in stack.gateway.audit.records())
+
+    # A restart comes back with the client killed.
+    restart(stack)
+    assert first.wait_logged_on(15)
+    refused = first.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="AFTER-1")
+    assert rejected(first, refused).text == (
+        "CLIENT_KILLED: kill switch active for client client1: restored: desk 3 runaway")
+
+    result = cli(stack, "resume", "--client", "client1")
+    assert result.returncode == 0, result.stderr
+    accepted(first, first.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="AFTER-2"))
+    result = cli(stack, "resume", "--client", "client1")                # not killed any more: refused, says so
+    assert result.returncode != 0 and "client client1 is not killed" in result.stdout + result.stderr
+    result = cli(stack, "kill", "--client", "nobody", "--reason", "x")
+    assert result.returncode != 0 and "no client session named 'nobody'" in result.stdout + result.stderr
+
+
+def test_restricted_list_when_changed_at_run_time_refuses_the_symbol_for_its_scope_and_is_kept(stack):
+    first, second = stack.client("CLIENT1"), stack.client("CLIENT2")
+    status, result = admin(stack, "/restrict", {"symbol": "AAPL", "session": "client2", "reason": "insider list"})
+    assert status == 200 and result["restricted_list"] == {"*": [], "client2": ["AAPL"]}
+    assert rejected(second, second.new_order("AAPL", BUY, "1", "189.00")).text == (
+        "RESTRICTED_INSTRUMENT: instrument on the restricted list")
+    accepted(first, first.new_order("AAPL", BUY, "1", "189.00"))
+
+    result = cli(stack, "restrict", "AAPL", "--reason", "corporate action")        # everyone
+    assert result.returncode == 0, result.stderr
+    assert rejected(first, first.new_order("AAPL", BUY, "1", "189.00")).ord_rej_reason == "99"
+    assert metric(stack, "fixgate_restricted_symbols", client="*") == 1
+
+    status, result = admin(stack, "/restrict", {"symbol": "NOPE"})
+    assert status == 409 and "no instrument 'NOPE'" in result["error"]
+    status, result = admin(stack, "/restrict", {"symbol": "AAPL", "restricted": "yes"})
+    assert status == 400 and "restricted must be true or false" in result["error"]
+    assert cli(stack, "restrict", "AAPL", "--remove").returncode == 0
+    accepted(first, first.new_order("AAPL", BUY, "1", "189.00"))
+    records = [record for record in stack.gateway.audit.records() if record.get("event") == "restricted_list_changed"]
+    assert [(record["symbol"], record["client"], record["restricted"]) for record in records] == [
+        ("AAPL", "client2", True), ("AAPL", None, True), ("AAPL", None, False)]
+
+    # A restart keeps client2's restriction (and not the removed one).
+    restart(stack)
+    _, status = admin(stack, "/status")
+    assert status["risk"]["restricted"] == {"*": [], "client2": ["AAPL"]}
+    assert second.wait_logged_on(15)
+    after = second.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="AFTER-1")
+    assert second.wait_for(lambda: second.reports_for(after)), "no answer"
+    assert second.reports_for(after)[0].text.startswith("RESTRICTED_INSTRUMENT"), second.reports_for(after)[0]
+
+
+def test_restricted_list_when_configured_refuses_from_the_start(make_stack):
+    stack = make_stack(restricted=("AAPL",))
+    client = stack.client("CLIENT1")
+    assert rejected(client, client.new_order("AAPL", BUY, "1", "189.00")).text.startswith("RESTRICTED_INSTRUMENT")
+
+
+def test_duplicate_order_when_sent_again_within_the_window_is_refused(make_stack):
+    stack = make_stack(client_overrides={"duplicate_window_ms": 500})
+    client = stack.client("CLIENT1")
+    accepted(client, client.new_order("AAPL", BUY, "3", "189.00"))
+    twin = rejected(client, client.new_order("AAPL", BUY, "3", "189.00"))
+    assert twin.text == ("DUPLICATE_ORDER: same side, quantity and price as an order of this client "
+                         "within the duplicate window")
+    assert twin.ord_rej_reason == "6"
+    accepted(client, client.new_order("AAPL", BUY, "3", "189.01"))      # another price is another order
+    accepted(client, client.new_order("AAPL", SELL, "3", "191.00"))     # and another side
+    other = stack.client("CLIENT2")                                     # the check is per client
+    accepted(other, other.new_order("AAPL", BUY, "3", "189.00"))
+    time.sleep(0.6)
+    accepted(client, client.new_order("AAPL", BUY, "3", "189.00"))      # the window has passed
+
+
+def test_client_credit_when_exceeded_refuses_with_reason_and_frees_on_cancel(make_stack):
+    stack = make_stack(client_overrides={"max_open_notional": 2000, "max_window_notional": 2500,
+                                         "window_ms": 60_000})
+    client = stack.client("CLIENT1")
+    first = client.new_order("AAPL", BUY, "5", "189.00")                # 945
+    accepted(client, first)
+    over = rejected(client, client.new_order("AAPL", BUY, "6", "189.00"))   # 945 + 1134 > 2000 open
+    assert over.text == "CLIENT_OPEN_NOTIONAL: the client's open notional would exceed its limit"
+    assert over.ord_rej_reason == "3"
+    _, status = admin(stack, "/status")
+    assert status["client_controls"]["client1"]["open_notional"] == 945.0
+    assert status["client_controls"]["client1"]["max_open_notional"] == 2000.0
+    assert client.wait_report(client.cancel(first, "AAPL", BUY), exec_type=ExecType.CANCELED)
+    stack.settle()
+    accepted(client, client.new_order("AAPL", BUY, "6", "189.00"))      # 1134 open; 2079 in the window
+    flood = rejected(client, client.new_order("AAPL", BUY, "4", "188.00"))  # 2079 + 752 > 2500 in 60 s
+    assert flood.text == ("CLIENT_WINDOW_NOTIONAL: the client's notional within its short window would "
+                          "exceed its limit")
+    assert wait_until(lambda: metric(stack, "fixgate_client_open_notional", client="client1") == 1134.0)
+    other = stack.client("CLIENT2")                                     # client2 has no limits of its own
+    accepted(other, other.new_order("AAPL", BUY, "20", "189.00"))
+
+
+def test_gateway_cancels_when_operator_cancels_all_tell_the_client_its_order_and_why(stack):
+    client = stack.client("CLIENT1")
+    resting = client.new_order("AAPL", BUY, "2", "189.00")
+    accepted(client, resting)
+    assert cli(stack, "cancel-all").returncode == 0
+    cancel = gateway_cancel(client, resting)
+    assert cancel.cl_ord_id == resting
+    assert cancel.text == "cancelled by the gateway: cancel-all by admin"
+
+    resting = client.new_order("AAPL", BUY, "2", "189.00")
+    accepted(client, resting)
+    assert cli(stack, "kill", "--reason", "end of test").returncode == 0
+    assert gateway_cancel(client, resting).text == "cancelled by the gateway: kill switch: end of test"
+
+
+def test_trading_day_when_it_rolls_lets_a_client_use_yesterdays_cl_ord_id_again(stack):
+    from fixgate.core.clock import NANOSECONDS_PER_DAY
+
+    client = stack.client("CLIENT1")
+    yesterday = client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="DAY-1")
+    accepted(client, yesterday)
+    assert client.wait_report(client.cancel(yesterday, "AAPL", BUY), exec_type=ExecType.CANCELED)
+    again = client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="DAY-1")
+    assert rejected(client, again).text == "DUPLICATE_CL_ORD_ID: duplicate ClOrdID DAY-1"
+    client.reports.clear()
+    rolls = stack.gateway.risk_agent.day_rolls
+    stack.gateway.risk_agent.day_start_ns -= NANOSECONDS_PER_DAY        # the day the gateway is in has ended
+    assert wait_until(lambda: stack.gateway.risk_agent.day_rolls == rolls + 1)
+    accepted(client, client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="DAY-1"))
