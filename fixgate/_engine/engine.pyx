@@ -63,6 +63,8 @@ cdef extern from "fast_api.h":
         int (*on_replaced)(void*, int64_t) noexcept nogil
         int (*on_replace_rejected)(void*, int64_t) noexcept nogil
         int (*on_loose_fill)(void*, int32_t, int, int64_t, int64_t) noexcept nogil
+        int (*on_trade_corrected)(void*, int64_t, int32_t, int, int64_t, int64_t) noexcept nogil
+        int (*on_restated)(void*, int64_t, int64_t) noexcept nogil
         int (*on_quote)(void*, int32_t, double, double, int64_t, int64_t) noexcept nogil
         int (*on_trade)(void*, int32_t, double, int64_t, int64_t) noexcept nogil
         int (*risk_state)(void*) noexcept nogil
@@ -267,6 +269,13 @@ cdef int _on_replaced(void* book, int64_t order_id) noexcept nogil:
 cdef int _on_replace_rejected(void* book, int64_t order_id) noexcept nogil:
     return (<RiskBook>book).on_replace_rejected_c(order_id)
 
+cdef int _on_trade_corrected(void* book, int64_t order_id, int32_t instrument_id, int side, int64_t delta_lots,
+                             int64_t price_ticks) noexcept nogil:
+    return (<RiskBook>book).on_trade_corrected_units_c(order_id, instrument_id, side, delta_lots, price_ticks)
+
+cdef int _on_restated(void* book, int64_t order_id, int64_t qty_lots) noexcept nogil:
+    return (<RiskBook>book).on_restated_units_c(order_id, qty_lots)
+
 cdef int _on_loose_fill(void* book, int32_t instrument_id, int side, int64_t qty_lots,
                         int64_t price_ticks) noexcept nogil:
     # A fill for an order the book no longer holds (an overfill after it was filled or cancelled):
@@ -423,6 +432,8 @@ cdef class NativeEngine:
         fast.on_replaced = _on_replaced
         fast.on_replace_rejected = _on_replace_rejected
         fast.on_loose_fill = _on_loose_fill
+        fast.on_trade_corrected = _on_trade_corrected
+        fast.on_restated = _on_restated
         fast.on_quote = _on_quote
         fast.on_trade = _on_trade
         fast.risk_state = _risk_state

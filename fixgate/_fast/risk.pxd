@@ -166,6 +166,9 @@ cdef class RiskBook:
     cdef RejectCode on_canceled_c(self, int64_t order_id) noexcept nogil
     cdef RejectCode on_replaced_c(self, int64_t order_id) noexcept nogil
     cdef RejectCode on_replace_rejected_c(self, int64_t order_id) noexcept nogil
+    cdef RejectCode on_trade_corrected_units_c(self, int64_t order_id, int32_t instrument_id, int side,
+                                               int64_t delta_lots, int64_t price_ticks) noexcept nogil
+    cdef RejectCode on_restated_units_c(self, int64_t order_id, int64_t qty_lots) noexcept nogil
     cdef RejectCode _count_event(self, RejectCode code) noexcept nogil
 
     # -- ORDER TABLE --------------------------------------------------------------------------------

@@ -815,9 +815,70 @@ cdef class RiskBook:
         self._settle(order)
         return self._count_event(e.OK)
 
+    cdef RejectCode on_trade_corrected_units_c(self, int64_t order_id, int32_t instrument_id, int side,
+                                               int64_t delta_lots, int64_t price_ticks) noexcept nogil:
+        # A venue busted (delta < 0) or corrected a fill: the position moves by `delta_lots` whatever
+        # the order table holds; a live order's filled quantity moves with it (never below zero).
+        cdef OrderSlot* order
+        cdef Exposure* exposure
+        cdef int64_t cum
+        if not self.instruments.contains(instrument_id):
+            return self._count_event(e.UNKNOWN_INSTRUMENT)
+        if side != e.BUY and side != e.SELL:
+            return self._count_event(e.INVALID_SIDE)
+        if delta_lots == 0 or delta_lots > <int64_t>MAX_UNITS or delta_lots < -<int64_t>MAX_UNITS:
+            return self._count_event(e.INVALID_QUANTITY)
+        exposure = &self.exposures[instrument_id]
+        exposure.position_lots += delta_lots if side == e.BUY else -delta_lots
+        if delta_lots > 0 and _in_range(price_ticks) > 0:
+            exposure.last_fill_price = <double>price_ticks * self.instruments.specs[instrument_id].tick_size
+        order = self._find(order_id)
+        if order == NULL or order.instrument_id != instrument_id:
+            return self._count_event(e.UNKNOWN_ORDER)
+        cum = order.cum_lots + delta_lots
+        order.cum_lots = cum if cum > 0 else 0
+        self._settle(order)
+        return self._count_event(e.OK)
+
+    cdef RejectCode on_restated_units_c(self, int64_t order_id, int64_t qty_lots) noexcept nogil:
+        # The venue restated the order's quantity: it reserves what is open of the new quantity (an
+        # order restated to its filled quantity or below is done).
+        cdef OrderSlot* order = self._find(order_id)
+        cdef int64_t lots
+        if order == NULL:
+            return self._count_event(e.UNKNOWN_ORDER)
+        lots = _in_range(qty_lots)
+        if lots <= 0:
+            return self._count_event(e.INVALID_QUANTITY)
+        order.qty_lots = lots if lots > order.cum_lots else order.cum_lots
+        self._settle(order)
+        return self._count_event(e.OK)
+
     cdef RejectCode _count_event(self, RejectCode code) noexcept nogil:
         self.event_codes[<int>code] += 1
         return code
+
+    def on_trade_corrected_units(self, int64_t order_id, int32_t instrument_id, int side, int64_t delta_lots,
+                                 int64_t price_ticks):
+        """Follow a venue's trade bust (`delta_lots` < 0) or correction of a fill of `order_id`.
+
+        The position of `instrument_id` moves by `delta_lots` on `side` (1 buy, 2 sell) whether or not
+        the order is live; a live order's filled quantity moves too (never below zero), so its
+        reservation grows back by what was busted. A positive change at `price_ticks` in
+        1..MAX_UNITS becomes the last fill price.
+
+        Returns
+        -------
+        int
+            OK; UNKNOWN_ORDER when the order is not live (the position moved all the same);
+            UNKNOWN_INSTRUMENT, INVALID_SIDE or INVALID_QUANTITY (0 or beyond MAX_UNITS) when nothing moved.
+        """
+        return self.on_trade_corrected_units_c(order_id, instrument_id, side, delta_lots, price_ticks)
+
+    def on_restated_units(self, int64_t order_id, int64_t qty_lots):
+        """Follow a venue's restatement of an order's quantity (OrderQty, whole lots); return OK,
+        UNKNOWN_ORDER or INVALID_QUANTITY. Restated to its filled quantity or below, the order is done."""
+        return self.on_restated_units_c(order_id, qty_lots)
 
     def on_acked(self, int64_t order_id):
         """Record the venue's ack of an order; return OK or UNKNOWN_ORDER."""

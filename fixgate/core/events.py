@@ -50,6 +50,8 @@ EXPIRED = int(EventKind.EXPIRED)
 CANCEL_REQUESTED = int(EventKind.CANCEL_REQUESTED)
 CANCEL_REJECTED = int(EventKind.CANCEL_REJECTED)
 DONE_FOR_DAY = int(EventKind.DONE_FOR_DAY)
+TRADE_CORRECTED = int(EventKind.TRADE_CORRECTED)
+RESTATED = int(EventKind.RESTATED)
 SESSION_LOGON = 32
 SESSION_LOGOUT = 33
 ALARM = 34
@@ -58,7 +60,8 @@ VENUE_STATE = 36
 LOGON_REFUSED = 37
 
 ORDER_KINDS = frozenset({ACCEPTED, REJECTED, ACKED, FILLED, CANCELED, REPLACE_ACCEPTED, REPLACED, REPLACE_REJECTED,
-                         VENUE_REJECTED, EXPIRED, CANCEL_REQUESTED, CANCEL_REJECTED, DONE_FOR_DAY})
+                         VENUE_REJECTED, EXPIRED, CANCEL_REQUESTED, CANCEL_REJECTED, DONE_FOR_DAY, TRADE_CORRECTED,
+                         RESTATED})
 INTENT_KINDS = frozenset({ACCEPTED, CANCEL_REQUESTED, REPLACE_ACCEPTED})
 
 KIND_NAMES = {int(kind): kind.name.lower() for kind in EventKind}
@@ -79,7 +82,7 @@ ALARM_NAMES = {
     1: "internal_error", 2: "error_after_send", 3: "fill_off_lot", 4: "fill_price_off_tick", 5: "overfill",
     6: "venue_session_reject", 7: "venue_business_reject", 8: "reconciliation_refused", 9: "slow_consumer",
     10: "ring_overflow", 11: "unknown_venue_order", 12: "unknown_venue_report", 13: "error_before_send",
-    14: "unknown_fill",
+    14: "unknown_fill", 15: "trade_corrected",
     # raised on the state thread, not by the engine
     32: "journal_write_failed", 33: "state_thread_failed",
 }

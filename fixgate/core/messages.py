@@ -30,8 +30,11 @@ class ExecType:
     REJECTED = "8"
     PENDING_NEW = "A"
     EXPIRED = "C"
+    RESTATED = "D"
     PENDING_REPLACE = "E"
     TRADE = "F"
+    TRADE_CORRECT = "G"
+    TRADE_CANCEL = "H"
     ORDER_STATUS = "I"
 
 

@@ -333,6 +333,38 @@ class OrderManager:
         self.illegal_transitions = 0
         self.applied = 0
 
+    def _trade_corrected(self, view: OrderView, event: Event) -> OrderView:
+        # A venue's bust (negative) or correction of a fill, in any status: the filled quantity, the
+        # cost and the position follow; a working order stays working, a finished one finished.
+        view.cum_lots = max(view.cum_lots + event.qty_lots, 0)
+        view.cost = max(view.cost + event.aux, 0)
+        if self.on_fill is not None:
+            self.on_fill(view, event.qty_lots, event.price_ticks)
+        if view.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED):
+            if view.cum_lots >= view.qty_lots:
+                self._finish(view, OrdStatus.FILLED)
+            else:
+                view.status = OrdStatus.PARTIALLY_FILLED if view.cum_lots else OrdStatus.NEW
+        self.applied += 1
+        return view
+
+    def _finish(self, view: OrderView, status: str) -> None:
+        view.status = status
+        view.cancel = None
+        view.replace = None
+        self.orders.finish(view)
+
+    def _restated(self, view: OrderView, event: Event) -> OrderView | None:
+        # The venue restated the quantity of a working order; restated to what is filled, it is done.
+        if view.status in TERMINAL:
+            self._illegal(view, event, f"restated in {STATUS_NAMES.get(view.status)}")
+            return None
+        view.qty_lots = max(event.qty_lots, view.cum_lots)
+        if view.cum_lots >= view.qty_lots:
+            self._finish(view, OrdStatus.FILLED if view.cum_lots else OrdStatus.CANCELED)
+        self.applied += 1
+        return view
+
     def apply(self, event: Event) -> OrderView | None:
         """Apply one order event; return the view it changed (None when refused)."""
         kind = event.kind
@@ -344,6 +376,10 @@ class OrderManager:
         if view is None:
             self._illegal(None, event, "unknown order")
             return None
+        if kind == ev.TRADE_CORRECTED:
+            return self._trade_corrected(view, event)
+        if kind == ev.RESTATED:
+            return self._restated(view, event)
         target = TRANSITIONS.get(view.status, {}).get(kind)
         if target is None and kind == ev.FILLED and view.status in TERMINAL:
             # A fill after the order finished (the venue filled more than it had open): the engine

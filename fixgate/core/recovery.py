@@ -172,7 +172,7 @@ class Replayer:
             self.next_order_id = max(self.next_order_id, event.order_id + 1)
         elif event.kind == ev.REPLACE_ACCEPTED:
             self.daily.count(event, self.notional_units, self.orders.by_id.get(event.order_id))
-        if event.kind == ev.FILLED and event.order_id not in self.orders.by_id:
+        if event.kind in (ev.FILLED, ev.TRADE_CORRECTED) and event.order_id not in self.orders.by_id:
             # A fill for an order already forgotten (a late overfill): the position moves all the same.
             account = ev.text(event.text_b) or self.orders.sessions[event.session_id]
             self.positions.apply_fill(account, event.instrument_id, event.side == 1, event.qty_lots,
@@ -244,12 +244,12 @@ def replay(journal: Journal, intents: IntentLog | None, instruments: list[Instru
         chosen = records[np.isin(records["kind"], ID_KINDS) & (records["text_a"] != b"")]
         recovered.used_cl_ord_ids.extend(zip(chosen["session_id"].tolist(),
                                              [ev.text(value) for value in chosen["text_a"].tolist()]))
-        fills = records[records["kind"] == ev.FILLED]
+        fills = records[np.isin(records["kind"], (ev.FILLED, ev.TRADE_CORRECTED))]
         recovered.exec_ids.extend(ev.text(value) for value in fills["text_a"].tolist() if value)
     for event in recovered.from_intents:
         if event.kind in (ev.ACCEPTED, ev.REJECTED, ev.CANCEL_REQUESTED, ev.REPLACE_ACCEPTED) and event.text_a:
             recovered.used_cl_ord_ids.append((event.session_id, ev.text(event.text_a)))
-        elif event.kind == ev.FILLED and event.text_a:
+        elif event.kind in (ev.FILLED, ev.TRADE_CORRECTED) and event.text_a:
             recovered.exec_ids.append(ev.text(event.text_a))
     if recovered.snapshot_seq and recovered.snapshot_day_start_ns < day_start_ns:
         # The journal's positions are of an earlier trading day: today's drawdown counts from here.

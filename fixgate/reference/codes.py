@@ -134,3 +134,5 @@ class EventKind(IntEnum):
     CANCEL_REQUESTED = 11
     CANCEL_REJECTED = 12
     DONE_FOR_DAY = 13
+    TRADE_CORRECTED = 14
+    RESTATED = 15

@@ -706,6 +706,38 @@ class RiskBook:
         self._settle(order)
         return self._count_event(R.OK)
 
+    def on_trade_corrected_units(self, order_id: int, instrument_id: int, side: int, delta_lots: int,
+                                 price_ticks: int) -> int:
+        """Follow a venue's trade bust (`delta_lots` < 0) or correction of a fill of `order_id`."""
+        if not self.instruments.known(instrument_id):
+            return self._count_event(R.UNKNOWN_INSTRUMENT)
+        if side not in (BUY, SELL):
+            return self._count_event(R.INVALID_SIDE)
+        if delta_lots == 0 or not -MAX_UNITS <= delta_lots <= MAX_UNITS:
+            return self._count_event(R.INVALID_QUANTITY)
+        exposure = self.exposures[instrument_id]
+        exposure.position_lots += delta_lots if side == BUY else -delta_lots
+        if delta_lots > 0 and _in_range(price_ticks) > 0:
+            exposure.last_fill_price = float(price_ticks) * self.instruments.specs[instrument_id].tick_size
+        order = self._find(order_id)
+        if order is None or order.instrument_id != instrument_id:
+            return self._count_event(R.UNKNOWN_ORDER)
+        order.cum_lots = max(order.cum_lots + delta_lots, 0)
+        self._settle(order)
+        return self._count_event(R.OK)
+
+    def on_restated_units(self, order_id: int, qty_lots: int) -> int:
+        """Follow a venue's restatement of an order's quantity (whole lots)."""
+        order = self._find(order_id)
+        if order is None:
+            return self._count_event(R.UNKNOWN_ORDER)
+        lots = _in_range(qty_lots)
+        if lots <= 0:
+            return self._count_event(R.INVALID_QUANTITY)
+        order.qty_lots = max(lots, order.cum_lots)
+        self._settle(order)
+        return self._count_event(R.OK)
+
     def _count_event(self, code: int) -> int:
         self.event_codes[code] += 1
         return code

@@ -144,12 +144,16 @@ COMMANDS = {
     "client_kill": st.tuples(st.just("client_kill"), st.integers(0, SESSIONS - 1), st.booleans()),
     "restrict": st.tuples(st.just("restrict"), instrument_ids, st.sampled_from([-1, 0, 1, 2]), st.booleans()),
     "repeat": st.tuples(st.just("repeat")),
+    # A venue's trade bust (negative) or correction of a fill, on an order that may be live or not.
+    "bust": st.tuples(st.just("bust"), order_refs, instrument_ids, st.sampled_from([1, 2, 2, 5]),
+                      st.sampled_from([-1, -3, -50, 2, 0, MAX_LOTS + 1, -MAX_LOTS - 1]), st.sampled_from([0, 1, 9000, -1])),
+    "restate": st.tuples(st.just("restate"), order_refs, st.sampled_from([1, 2, 5, 40, 0, -1, MAX_LOTS + 1])),
 }
 # How often each kind of command comes up, by repetition.
 WEIGHTED_KINDS = (["new"] * 5 + ["new_units"] * 4 + ["quote"] * 4 + ["fill"] * 3 + ["fill_units"] * 2
                   + ["venue"] * 4 + ["replace"] * 2 + ["replace_units"] * 2 + ["advance"] * 3
                   + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"]
-                  + ["repeat"] * 3 + ["client_kill", "restrict"])
+                  + ["repeat"] * 3 + ["client_kill", "restrict"] + ["bust", "restate"] * 2)
 commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
 
 
@@ -335,6 +339,17 @@ def apply(book, command, now_ns, accepted):
         if book.instruments.known(command[1]):
             book.quotes.reset(command[1])
         return None, now_ns
+    if kind == "bust":
+        _, index, instrument_id, side, delta, price_ticks = command
+        order_id = pick(accepted, index)
+        order = book.order(order_id)
+        if order is not None and instrument_id == 0:         # mostly about the order's own instrument
+            instrument_id, side = order["instrument_id"], order["side"]
+        else:
+            instrument_id = resolve(book, instrument_id)
+        return book.on_trade_corrected_units(order_id, instrument_id, side, delta, price_ticks), now_ns
+    if kind == "restate":
+        return book.on_restated_units(pick(accepted, command[1]), command[2]), now_ns
     if kind == "client_kill":
         return book.set_client_killed(command[1], command[2]), now_ns
     if kind == "restrict":
@@ -580,7 +595,8 @@ def test_risk_book_when_a_long_seeded_flow_runs_matches_reference(seed):
 # Well-formed orders from three clients with their own credit, duplicate windows, kills and
 # restricted lists: the per-client checks are where most of these orders end.
 client_commands = st.sampled_from(["new_units"] * 6 + ["repeat"] * 4 + ["replace_units"] * 2 + ["fill_units"] * 2
-                                  + ["venue"] * 2 + ["advance"] * 2 + ["client_kill", "restrict"] * 2).flatmap(
+                                  + ["venue"] * 2 + ["advance"] * 2 + ["client_kill", "restrict"] * 2
+                                  + ["bust", "restate"] * 2).flatmap(
     lambda kind: st.tuples(st.just(kind), st.sampled_from([0, 1, 2, 0, -1]), st.sampled_from([0, 0, 1, 2]),
                            st.sampled_from([1, 2, 5]), st.sampled_from([2, 2, 1]), st.integers(1, 300),
                            st.sampled_from([0.0, 0.0, 0.01, -0.01]), st.just(0), st.just(1))

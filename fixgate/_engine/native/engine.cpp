@@ -45,6 +45,7 @@ const int TAG_AVG_PX = 6;
 const int TAG_CL_ORD_ID = 11;
 const int TAG_CUM_QTY = 14;
 const int TAG_EXEC_ID = 17;
+const int TAG_EXEC_REF_ID = 19;
 const int TAG_LAST_PX = 31;
 const int TAG_LAST_QTY = 32;
 const int TAG_MSG_SEQ_NUM = 34;
@@ -1236,7 +1237,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         if (orig != nullptr) found = order_of_venue_id(*orig, request);
     }
     if (found == nullptr) {
-        bool fill = exec_type == 'F' || exec_type == '1' || exec_type == '2';
+        bool fill = exec_type == 'F' || exec_type == '1' || exec_type == '2' || exec_type == 'H' || exec_type == 'G';
         if (fill && seen_exec_ids_.contains(hash_id(stored_id(text_of(message, TAG_EXEC_ID), FG_TEXT_A)))) {
             // A fill booked already, sent again (a resend after a restart) for an order since forgotten.
             counters_.duplicate_fills.fetch_add(1, std::memory_order_relaxed);
@@ -1246,7 +1247,9 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         if (fill) {
             // Shares changed hands that no order here accounts for: the positions are no longer the
             // venue's, which is fatal (the kill switch trips on it).
-            alarm(FG_ALARM_UNKNOWN_FILL, "venue " + venue.config.name + " filled " + text_of(message, TAG_LAST_QTY) +
+            alarm(FG_ALARM_UNKNOWN_FILL, "venue " + venue.config.name +
+                  (exec_type == 'H' ? " busted " : exec_type == 'G' ? " corrected to " : " filled ") +
+                  text_of(message, TAG_LAST_QTY) +
                   " " + text_of(message, TAG_SYMBOL) + " at " + text_of(message, TAG_LAST_PX) +
                   " on unknown ClOrdID " + cl_ord_id + " (ExecID " + text_of(message, TAG_EXEC_ID) +
                   "): not booked");
@@ -1419,6 +1422,13 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         finish(order);
         return;
     }
+    case 'H':
+    case 'G':
+        on_trade_correction(venue, order, message, exec_type, ord_status, recv_ns);
+        return;
+    case 'D':
+        on_restatement(venue, order, message, ord_status, recv_ns);
+        return;
     case '6':
     case 'E': {
         const Request& pending = exec_type == '6' ? order.cancel : order.replace;
@@ -1449,6 +1459,7 @@ void Engine::book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ti
               format_units(order.qty_lots - order.cum_lots, spec.lot) + " open: booked", order.id);
     }
     seen_exec_ids_.insert(hash_id(venue_exec_id));
+    order.fills.push_back(FillRecord{venue_exec_id, lots, ticks});
     order.cum_lots += lots;
     order.cost += lots * ticks;
     bool done = order.cum_lots >= order.qty_lots;
@@ -1474,6 +1485,135 @@ void Engine::book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ti
     report.setField(TAG_LAST_QTY, format_units(lots, spec.lot));
     report.setField(TAG_LAST_PX, format_units(ticks, spec.tick));
     set(report, TAG_TEXT, text);
+    relay_to_client(order, report);
+    if (done) finish(order);
+}
+
+// A venue's trade bust (H) or correction (G) of one of the order's fills, found by ExecRefID(19): the
+// position, the P&L, the risk book and the order's filled quantity follow it, and the client gets
+// the report with ExecRefID naming the fill as it knew it. A bust of a fill the gateway does not hold
+// (booked before a restart) reverses the LastQty and LastPx the venue sends; a correction of one, or
+// a bust without them, cannot be followed: positions are off, which is fatal. An order that had
+// finished stays finished (a bust never reopens quantity at the gateway); a live one works on with
+// what the bust gave back.
+void Engine::on_trade_correction(VenueState& venue, Order& order, const FIX::Message& message, char exec_type,
+                                 char ord_status, int64_t recv_ns) {
+    const InstrumentConfig& spec = config_.instruments[order.instrument];
+    const std::string& exec_id = text_of(message, TAG_EXEC_ID);
+    std::string stored = stored_id(exec_id, FG_TEXT_A);
+    if (seen_exec_ids_.contains(hash_id(stored))) {          // this very correction, sent again
+        counters_.duplicate_fills.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    const std::string& ref = text_of(message, TAG_EXEC_REF_ID);
+    std::string ref_stored = stored_id(ref, FG_TEXT_A);
+    auto fill = std::find_if(order.fills.begin(), order.fills.end(),
+                             [&](const FillRecord& record) { return record.exec_id == ref_stored; });
+    int64_t old_lots = 0, old_ticks = 0;
+    if (fill != order.fills.end()) {
+        old_lots = fill->lots;
+        old_ticks = fill->ticks;
+    } else if (exec_type == 'H') {
+        old_lots = units_of(text_of(message, TAG_LAST_QTY), spec.lot);
+        old_ticks = units_of(text_of(message, TAG_LAST_PX), spec.tick);
+    }
+    int64_t new_lots = exec_type == 'G' ? units_of(text_of(message, TAG_LAST_QTY), spec.lot) : 0;
+    int64_t new_ticks = exec_type == 'G' ? units_of(text_of(message, TAG_LAST_PX), spec.tick) : 0;
+    if (ref.empty() || old_lots <= 0 || old_ticks <= 0 || (exec_type == 'G' && (new_lots < 0 || new_ticks <= 0))) {
+        alarm(FG_ALARM_UNKNOWN_FILL, "venue " + venue.config.name + (exec_type == 'H' ? " busted" : " corrected") +
+              " fill " + (ref.empty() ? std::string("(no ExecRefID)") : ref) + " of order " + gateway_order_id(order.id) +
+              (fill == order.fills.end() ? ", a fill the gateway does not hold," : "") +
+              " with no whole lots and ticks to follow: positions are off", order.id);
+        return;
+    }
+    seen_exec_ids_.insert(hash_id(stored));
+    correct_fill(order, -old_lots, old_ticks, stored, ref_stored, recv_ns);
+    if (new_lots > 0) correct_fill(order, new_lots, new_ticks, stored, ref_stored, recv_ns);
+    if (fill != order.fills.end()) {
+        if (new_lots > 0) {
+            fill->lots = new_lots;
+            fill->ticks = new_ticks;
+        } else {
+            order.fills.erase(fill);
+        }
+    }
+    alarm(FG_ALARM_TRADE_CORRECTED, "venue " + venue.config.name + (exec_type == 'H' ? " busted" : " corrected") +
+          " fill " + ref + " of order " + gateway_order_id(order.id) + ": " + format_units(old_lots, spec.lot) + " at " +
+          format_units(old_ticks, spec.tick) + (exec_type == 'G' ? " is now " + format_units(new_lots, spec.lot) +
+          " at " + format_units(new_ticks, spec.tick) : std::string(" undone")) + "; positions and P&L follow",
+          order.id);
+    if (!order.finished) {
+        if (order.cum_lots >= order.qty_lots) {
+            order.status = '2';
+        } else {
+            order.status = order.cum_lots > 0 ? '1' : (order.acked ? '0' : 'A');
+        }
+    }
+    if (ord_status == 0 || order.finished) ord_status = order.status == 'A' ? '0' : order.status;
+    FIX::Message report = execution_report(order, exec_type, ord_status, order.cl_ord_id, EMPTY,
+                                           venue.config.name + "-" + exec_id);
+    report.setField(TAG_EXEC_REF_ID, venue.config.name + "-" + ref);
+    report.setField(TAG_LAST_QTY, format_units(exec_type == 'G' ? new_lots : old_lots, spec.lot));
+    report.setField(TAG_LAST_PX, format_units(exec_type == 'G' ? new_ticks : old_ticks, spec.tick));
+    set(report, TAG_TEXT, text_of(message, TAG_TEXT));
+    relay_to_client(order, report);
+    if (!order.finished && order.cum_lots >= order.qty_lots) {
+        order.in_book = false;
+        finish(order);
+    }
+}
+
+void Engine::correct_fill(Order& order, int64_t delta_lots, int64_t ticks, const std::string& exec_id,
+                          const std::string& ref_exec_id, int64_t recv_ns) {
+    int book_side = order.side == '1' ? 1 : 2;
+    fast_.on_trade_corrected(fast_.book, order.in_book ? order.id : 0, order.instrument, book_side, delta_lots, ticks);
+    order.cum_lots += delta_lots;
+    if (order.cum_lots < 0) order.cum_lots = 0;
+    order.cost += delta_lots * ticks;
+    if (order.cost < 0) order.cost = 0;
+    fg_event event = order_event(FG_EVENT_TRADE_CORRECTED, order);
+    event.recv_ns = recv_ns;
+    event.qty_lots = delta_lots;
+    event.price_ticks = ticks;
+    event.aux = delta_lots * ticks;
+    copy_text(event.text_a, sizeof(event.text_a), exec_id, true);
+    copy_text(event.text_b, sizeof(event.text_b), order.account, false);
+    copy_text(event.text_c, sizeof(event.text_c), ref_exec_id, true);
+    push(event);
+}
+
+// The venue restated the order (ExecType D): a new OrderQty(38) is followed by the risk book and the
+// OMS; an order restated to its filled quantity or below is done. The client gets the report.
+void Engine::on_restatement(VenueState& venue, Order& order, const FIX::Message& message, char ord_status,
+                            int64_t recv_ns) {
+    const InstrumentConfig& spec = config_.instruments[order.instrument];
+    if (order.finished) {
+        counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    int64_t lots = units_of(text_of(message, TAG_ORDER_QTY), spec.lot);
+    bool done = false;
+    if (lots > 0 && lots != order.qty_lots) {
+        if (order.in_book) fast_.on_restated(fast_.book, order.id, lots);
+        order.qty_lots = lots > order.cum_lots ? lots : order.cum_lots;
+        done = order.cum_lots >= order.qty_lots;
+        if (done) {
+            order.status = order.cum_lots > 0 ? '2' : '4';
+            order.in_book = false;
+        }
+        fg_event event = order_event(FG_EVENT_RESTATED, order);
+        event.recv_ns = recv_ns;
+        copy_text(event.text_a, sizeof(event.text_a), text_of(message, TAG_TEXT), false);
+        push(event);
+    } else if (lots <= 0 && field(message, TAG_ORDER_QTY) != nullptr) {
+        alarm(FG_ALARM_UNKNOWN_VENUE_REPORT, "venue " + venue.config.name + " restated order " +
+              gateway_order_id(order.id) + " to OrderQty " + text_of(message, TAG_ORDER_QTY) +
+              ", not a whole number of lots: not followed", order.id);
+    }
+    if (ord_status == 0 || done) ord_status = done ? order.status : ord_status;
+    FIX::Message report = execution_report(order, 'D', ord_status, order.cl_ord_id, EMPTY,
+                                           venue.config.name + "-" + text_of(message, TAG_EXEC_ID));
+    set(report, TAG_TEXT, text_of(message, TAG_TEXT));
     relay_to_client(order, report);
     if (done) finish(order);
 }

@@ -101,6 +101,13 @@ struct EngineConfig {
 
 enum RequestKind : uint8_t { REQUEST_NONE = 0, REQUEST_CANCEL = 1, REQUEST_REPLACE = 2 };
 
+// A fill the venue reported, kept with its order so that a bust or a correction can undo it.
+struct FillRecord {
+    std::string exec_id;                 // the venue's ExecID (as stored: cut to FG_TEXT_A - 1)
+    int64_t lots = 0;
+    int64_t ticks = 0;
+};
+
 // A cancel or replace sent to the venue: its venue ClOrdID is "<order's venue id root>.<number>".
 struct Request {
     uint8_t kind = REQUEST_NONE;
@@ -139,6 +146,7 @@ struct Order {
     Request cancel;                      // at most one pending cancel and one pending replace
     Request replace;
     int64_t reconcile_pending = 0;       // status requests sent for it and not yet answered
+    std::vector<FillRecord> fills;       // the fills booked since the gateway started (busted ones removed)
 };
 
 // What the engine holds for one client session.
@@ -365,6 +373,12 @@ private:
     void book_fill(VenueState& venue, Order& order, int64_t lots, int64_t ticks, const std::string& venue_exec_id,
                    uint8_t flags, int64_t recv_ns, const std::string& client_exec_id, char ord_status,
                    const std::string& text);
+    void on_trade_correction(VenueState& venue, Order& order, const FIX::Message& message, char exec_type,
+                             char ord_status, int64_t recv_ns);
+    void correct_fill(Order& order, int64_t delta_lots, int64_t ticks, const std::string& exec_id,
+                      const std::string& ref_exec_id, int64_t recv_ns);
+    void on_restatement(VenueState& venue, Order& order, const FIX::Message& message, char ord_status,
+                        int64_t recv_ns);
 
     // -- sending (engine lock held) --
     bool send_to_venue(VenueState& venue, FIX::Message& message, int64_t order_id, int64_t request);

@@ -29,6 +29,8 @@ extern "C" {
 #define FG_EVENT_CANCEL_REQUESTED 11
 #define FG_EVENT_CANCEL_REJECTED 12
 #define FG_EVENT_DONE_FOR_DAY 13
+#define FG_EVENT_TRADE_CORRECTED 14   // a fill busted (ExecType H) or corrected (G) by the venue
+#define FG_EVENT_RESTATED 15          // the venue restated the order's quantity (ExecType D)
 // Engine events (not order state).
 #define FG_EVENT_SESSION_LOGON 32      // session_id or venue_id set; flags: FG_FLAG_VENUE for a venue
 #define FG_EVENT_SESSION_LOGOUT 33
@@ -61,6 +63,7 @@ extern "C" {
 #define FG_ALARM_UNKNOWN_VENUE_REPORT 12
 #define FG_ALARM_ERROR_BEFORE_SEND 13  // a new order failed before it went out: released, the client told
 #define FG_ALARM_UNKNOWN_FILL 14       // a fill on a ClOrdID the gateway does not hold: positions are off
+#define FG_ALARM_TRADE_CORRECTED 15    // the venue busted or corrected a fill: positions and P&L moved
 
 // -- VENUE STATES -----------------------------------------------------------------------------------
 
@@ -96,6 +99,11 @@ extern "C" {
 //   REPLACED          aux request number, qty_lots/price_ticks the new terms
 //   REPLACE_REJECTED, CANCEL_REJECTED  aux request number
 //   VENUE_REJECTED    code; text_a the venue's Text(58) (cut)
+//   TRADE_CORRECTED   qty_lots the signed change of the filled quantity (a bust is negative; a correction is a
+//                     bust of the old fill and a fill at the new terms, two events), price_ticks its price,
+//                     cum_lots after, aux the signed cost; text_a the venue's ExecID of the correction, text_b
+//                     the Account, text_c the venue's ExecID of the fill it corrects
+//   RESTATED          qty_lots the new OrderQty, cum_lots; text_a the venue's Text(58) (cut)
 //   ALARM             code an FG_ALARM_*; the text runs over text_a, text_b and text_c (176 bytes)
 typedef struct fg_event {
     int64_t recv_ns;          // when the engine thread received the message that caused it

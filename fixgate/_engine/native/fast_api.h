@@ -29,6 +29,10 @@ typedef struct fg_fast_api {
     int (*on_replace_rejected)(void* book, int64_t order_id);
     // A fill on an order the book no longer holds: the position moves all the same (returns OVERFILL).
     int (*on_loose_fill)(void* book, int32_t instrument_id, int side, int64_t qty_lots, int64_t price_ticks);
+    // A venue's trade bust (delta < 0) or correction: the position moves, a live order's filled quantity too.
+    int (*on_trade_corrected)(void* book, int64_t order_id, int32_t instrument_id, int side, int64_t delta_lots,
+                              int64_t price_ticks);
+    int (*on_restated)(void* book, int64_t order_id, int64_t qty_lots);
 
     // -- MARKET DATA ------------------------------------------------------------------------------
     int (*on_quote)(void* book, int32_t instrument_id, double bid, double ask, int64_t venue_ns, int64_t now_ns);
