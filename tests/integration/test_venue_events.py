@@ -162,3 +162,23 @@ def test_venue_ending_orders_on_its_own_cancel_expire_done_for_day_releases_them
     assert stack.gateway.book.live_orders == 0
     assert stack.gateway.book.exposure(aapl(stack))["open_buy_lots"] == 0
     assert stack.gateway.order_state.illegal_transitions == 0
+
+
+def test_new_order_when_the_venue_answers_with_a_business_reject_ends_rejected_and_releases_it(scripted):
+    def refuse(venue, message):
+        if message.msg_type == "D":
+            venue.send("j", [(45, message[34]), (372, "D"), (379, message[11]), (380, "4"),
+                             (58, "application not available")])
+
+    stack = scripted(refuse)
+    client = stack.client()
+    cl_ord_id = client.new_order("AAPL", BUY, "3", "189.00")
+    reject = client.wait_report(cl_ord_id, exec_type=ExecType.REJECTED)
+    assert reject is not None
+    assert reject.text == "the venue refused the order (BusinessMessageReject): application not available"
+    stack.settle()
+    assert stack.gateway.book.live_orders == 0
+    assert stack.gateway.book.exposure(aapl(stack))["open_buy_lots"] == 0
+    assert view_of(stack, cl_ord_id).status == OrdStatus.REJECTED
+    accepted = client.new_order("AAPL", BUY, "3", "189.00")            # nothing held back: the next is taken
+    assert client.wait_for(lambda: client.reports_for(accepted))
