@@ -150,6 +150,7 @@ class InstrumentSettings:
     requires_live_quote: bool = _rule(False, doc="reject orders while the quote is stale")
     max_order_rate: float | None = _rule(None, doc="orders per second in this instrument", positive=True)
     burst: int = _rule(10, doc="orders at once in this instrument", minimum=1)
+    sector: str = _rule("", doc="the instrument's sector, for risk.max_sector_concentration; empty for none")
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,13 @@ class RiskSettings:
     warning_order_qty_factor: float = _rule(0.5, doc="max order quantity factor in WARNING", positive=True,
                                             maximum=1)
     warning_collar_factor: float = _rule(0.5, doc="price collar factor in WARNING", positive=True, maximum=1)
+    max_concentration: float | None = _rule(None, doc="largest worst-case position value in one instrument / "
+                                                      "equity (e.g. 0.20)", positive=True)
+    max_sector_concentration: float | None = _rule(None, doc="largest worst-case position value summed over "
+                                                             "a sector's instruments / equity (e.g. 0.40)",
+                                                   positive=True)
+    warning_concentration_factor: float = _rule(0.5, doc="concentration limits factor in WARNING", positive=True,
+                                                maximum=1)
     warning_drawdown: float = _rule(0.05, doc="drawdown that enters WARNING", positive=True, below_one=True)
     breaker_drawdown: float = _rule(0.10, doc="drawdown that trips the circuit breaker", positive=True,
                                     below_one=True)
@@ -385,6 +393,9 @@ def warnings(config: Config) -> list[str]:
     for index, venue in enumerate(config.venues):
         if venue.password and venue.password in DEMO_SECRETS:
             found.append(f"venues[{index}] ({venue.name}).password: the bundled demo password")
+    if any(instrument.sector for instrument in config.instruments) and config.risk.max_sector_concentration is None:
+        found.append("instruments[].sector: sectors are named but risk.max_sector_concentration is not set; "
+                     "no sector limit applies")
     for section, label in (("clients", "no client can log on"), ("venues", "no order can reach a venue"),
                            ("instruments", "every order is rejected as an unknown symbol")):
         if not getattr(config, section):

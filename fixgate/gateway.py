@@ -113,6 +113,7 @@ def risk_limits(config: Config) -> RiskLimits:
 def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
     """Build the hot path (instruments, quote book, throttle, risk book) from `config`."""
     instruments = Instruments(max(len(config.instruments), 1))
+    sectors = {name: number for number, name in enumerate(sorted({i.sector for i in config.instruments if i.sector}))}
     for instrument in config.instruments:
         instruments.add(
             instrument.symbol,
@@ -128,6 +129,7 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
             price_collar=instrument.price_collar,
             stale_after_ns=instrument.stale_after_ms * MILLISECOND,
             requires_live_quote=instrument.requires_live_quote,
+            sector=sectors.get(instrument.sector, -1),
         )
     quotes = QuoteBook(
         instruments,
@@ -156,6 +158,9 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
         max_daily_notional=_optional_float(risk.max_daily_notional),
         warning_order_qty_factor=risk.warning_order_qty_factor,
         warning_collar_factor=risk.warning_collar_factor,
+        max_concentration=risk.max_concentration,
+        max_sector_concentration=risk.max_sector_concentration,
+        warning_concentration_factor=risk.warning_concentration_factor,
         order_capacity=config.gateway.order_capacity,
         equity=float(risk.starting_equity),
         day_start_ns=next_day_start_ns(config, now_ns or time.time_ns()),
@@ -681,6 +686,32 @@ class Gateway:
         if risk.kill_order_rate is not None:
             rows.append({"name": "orders per second (kill ceiling)", "used": float(self.risk_agent.order_rate),
                          "limit": float(risk.kill_order_rate)})
+        if risk.max_concentration is not None or risk.max_sector_concentration is not None:
+            equity = float(book.equity)
+            sectors: dict[str, float] = {}
+            for instrument_id, instrument in enumerate(self.config.instruments):
+                exposure = book.exposure(instrument_id)
+                position = exposure["position_lots"]
+                worst = max(abs(position + exposure["open_buy_lots"]), abs(position - exposure["open_sell_lots"]))
+                price = book.quotes.reference_price(instrument_id) or exposure["last_fill_price"]
+                value = worst * float(instrument.lot_size) * price
+                if instrument.sector:
+                    sectors[instrument.sector] = sectors.get(instrument.sector, 0.0) + value
+                if risk.max_concentration is not None and worst:
+                    rows.append({"name": f"concentration {instrument.symbol} (of equity)",
+                                 "used": value / equity if equity > 0 else float("inf"),
+                                 "limit": risk.max_concentration})
+            if risk.max_sector_concentration is not None:
+                for sector, value in sorted(sectors.items()):
+                    rows.append({"name": f"concentration of sector {sector} (of equity)",
+                                 "used": value / equity if equity > 0 else float("inf"),
+                                 "limit": risk.max_sector_concentration})
+        for index, name in enumerate(self.session_names):
+            client = book.client(index)
+            for key, label in (("max_daily_notional", "daily_notional"), ("max_open_notional", "open_notional")):
+                if client[key] is not None:
+                    rows.append({"name": f"{name} {label.replace('_', ' ')}", "used": client[label],
+                                 "limit": client[key]})
         return rows
 
     def quotes(self) -> dict[str, dict[str, Any]]:

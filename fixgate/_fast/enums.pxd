@@ -63,6 +63,9 @@ cdef enum RejectCode:
     CLIENT_DAILY_NOTIONAL = 44
     CLIENT_OPEN_NOTIONAL = 45
     CLIENT_WINDOW_NOTIONAL = 46
+    # concentration
+    CONCENTRATION = 47
+    SECTOR_CONCENTRATION = 48
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -53,6 +53,7 @@ ctypedef struct InstrumentSpec:
     int64_t stale_after_ns
     bint requires_live_quote
     bint halted
+    int32_t sector                  # the sector's number for the sector concentration limit; -1 none
 
 
 cdef class Instruments:

@@ -77,6 +77,7 @@ cdef class Instruments:
         stale_after_ns=1_000_000_000,
         bint requires_live_quote=False,
         bint halted=False,
+        int32_t sector=-1,
     ):
         """Add an instrument and return its id; a limit of ``None`` means no limit.
 
@@ -118,6 +119,9 @@ cdef class Instruments:
         spec.stale_after_ns = stale_after_ns
         spec.requires_live_quote = requires_live_quote
         spec.halted = halted
+        if sector < -1:
+            raise ValueError(f"instrument {symbol}: sector must be -1 (none) or a sector number, got {sector}")
+        spec.sector = sector
         self.specs[self.count] = spec
         self._ids[symbol] = self.count
         self._symbols.append(symbol)
@@ -170,6 +174,7 @@ cdef class Instruments:
             "stale_after_ns": spec.stale_after_ns,
             "requires_live_quote": bool(spec.requires_live_quote),
             "halted": bool(spec.halted),
+            "sector": spec.sector,
         }
 
     # -- TRADING STATUS -----------------------------------------------------------------------------

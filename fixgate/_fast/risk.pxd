@@ -87,6 +87,9 @@ cdef class RiskBook:
     cdef readonly double max_daily_notional
     cdef readonly double warning_order_qty_factor
     cdef readonly double warning_collar_factor
+    cdef readonly double max_concentration          # worst-case position value / equity, per instrument
+    cdef readonly double max_sector_concentration   # the same summed over a sector's instruments
+    cdef readonly double warning_concentration_factor
     cdef readonly int64_t day_length_ns
 
     # -- STATE --------------------------------------------------------------------------------------
@@ -142,6 +145,9 @@ cdef class RiskBook:
                                   bint new_order, double daily_notional_add,
                                   int64_t now_ns) noexcept nogil
     cdef void _roll_day(self, int64_t now_ns) noexcept nogil
+    cdef RejectCode _check_concentration(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
+                                         uint8_t side, int64_t delta_lots, double price, bint warning) noexcept nogil
+    cdef double _valuation_price(self, int32_t instrument_id) noexcept nogil
     cdef ClientState* _client(self, int32_t session_id) noexcept nogil
     cdef bint _restricted(self, int32_t session_id, int32_t instrument_id) noexcept nogil
     cdef RejectCode _check_client(self, ClientState* client, int32_t session_id, InstrumentSpec* spec,

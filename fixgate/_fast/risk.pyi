@@ -22,6 +22,9 @@ class RiskBook:
     max_daily_notional: float
     warning_order_qty_factor: float
     warning_collar_factor: float
+    max_concentration: float
+    max_sector_concentration: float
+    warning_concentration_factor: float
     day_length_ns: int
     order_capacity: int
     order_mask: int
@@ -48,6 +51,9 @@ class RiskBook:
         max_daily_notional: float | None = None,
         warning_order_qty_factor: float = 0.5,
         warning_collar_factor: float = 0.5,
+        max_concentration: float | None = None,
+        max_sector_concentration: float | None = None,
+        warning_concentration_factor: float = 0.5,
         order_capacity: int = 65536,
         equity: float = 0.0,
         day_start_ns: int | None = None,

@@ -132,6 +132,9 @@ cdef class RiskBook:
         max_daily_notional=None,
         warning_order_qty_factor=0.5,
         warning_collar_factor=0.5,
+        max_concentration=None,
+        max_sector_concentration=None,
+        warning_concentration_factor=0.5,
         int64_t order_capacity=DEFAULT_ORDER_CAPACITY,
         equity=0.0,
         day_start_ns=None,
@@ -177,6 +180,9 @@ cdef class RiskBook:
         self.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
         self.warning_order_qty_factor = _factor("warning_order_qty_factor", warning_order_qty_factor)
         self.warning_collar_factor = _factor("warning_collar_factor", warning_collar_factor)
+        self.max_concentration = _limit("max_concentration", max_concentration)
+        self.max_sector_concentration = _limit("max_sector_concentration", max_sector_concentration)
+        self.warning_concentration_factor = _factor("warning_concentration_factor", warning_concentration_factor)
         self.order_capacity = order_capacity
         self.order_mask = order_capacity - 1
         self.next_order_id = 1
@@ -436,6 +442,7 @@ cdef class RiskBook:
         # The size, price and exposure checks shared by new orders and replaces. `delta_lots` and
         # `delta_tick_lots` are what accepting would add to the open quantity and notional.
         cdef double deviation, gross
+        cdef RejectCode code
         cdef bint warning = self.risk_state == e.WARNING
         if lots > spec.max_order_lots:
             return e.MAX_ORDER_QUANTITY
@@ -468,6 +475,10 @@ cdef class RiskBook:
             if isfinite(self.max_leverage) and (not (self.equity > 0.0)
                                                 or gross / self.equity > self.max_leverage):
                 return e.LEVERAGE
+        if delta_lots > 0 and (isfinite(self.max_concentration) or isfinite(self.max_sector_concentration)):
+            code = self._check_concentration(instrument_id, spec, exposure, side, delta_lots, price, warning)
+            if code != e.OK:
+                return code
         if new_order and self.daily_orders + 1 > self.max_daily_orders:
             return e.DAILY_ORDER_COUNT
         if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
@@ -476,6 +487,63 @@ cdef class RiskBook:
             return e.MAX_OPEN_ORDERS
         if spec.requires_live_quote and self.quotes.is_stale_c(instrument_id, now_ns):
             return e.STALE_MARKET_DATA
+        return e.OK
+
+    cdef double _valuation_price(self, int32_t instrument_id) noexcept nogil:
+        # The reference price, else the last fill's: what a position is worth now (0: unknown).
+        cdef double ref = self.quotes.reference_price_c(instrument_id)
+        if not (ref > 0.0):
+            ref = self.exposures[instrument_id].last_fill_price
+        return ref if ref > 0.0 else 0.0
+
+    cdef RejectCode _check_concentration(self, int32_t instrument_id, InstrumentSpec* spec, Exposure* exposure,
+                                         uint8_t side, int64_t delta_lots, double price, bint warning) noexcept nogil:
+        # The worst-case position on the order's side, with every open order on it filled, valued at
+        # the reference price (else the last fill's, else the order's own): as a share of equity, for
+        # the instrument, and summed with the worst case of every other instrument of its sector.
+        # An order that only brings the position towards zero always passes.
+        cdef int64_t after, other_side, worst
+        cdef double ref, value, total, factor
+        cdef int32_t index
+        cdef Exposure* other
+        if side == e.BUY:
+            after = exposure.position_lots + exposure.open_buy_lots + delta_lots
+            if after <= 0:
+                return e.OK
+            other_side = exposure.position_lots - exposure.open_sell_lots
+        else:
+            after = exposure.position_lots - exposure.open_sell_lots - delta_lots
+            if after >= 0:
+                return e.OK
+            other_side = exposure.position_lots + exposure.open_buy_lots
+        ref = self._valuation_price(instrument_id)
+        if ref == 0.0:
+            ref = price
+        factor = self.warning_concentration_factor if warning else 1.0
+        value = <double>(after if after > 0 else -after) * spec.lot_size * ref
+        if isfinite(self.max_concentration) and (not (self.equity > 0.0)
+                                                 or value > self.max_concentration * factor * self.equity):
+            return e.CONCENTRATION
+        if not isfinite(self.max_sector_concentration) or spec.sector < 0:
+            return e.OK
+        if other_side < 0:
+            other_side = -other_side
+        if <double>other_side * spec.lot_size * ref > value:
+            value = <double>other_side * spec.lot_size * ref
+        total = value
+        for index in range(self.instruments.count):
+            if index == instrument_id or self.instruments.specs[index].sector != spec.sector:
+                continue
+            other = &self.exposures[index]
+            worst = other.position_lots + other.open_buy_lots
+            if worst < 0:
+                worst = -worst
+            if other.open_sell_lots - other.position_lots > worst:
+                worst = other.open_sell_lots - other.position_lots
+            if worst > 0:
+                total += <double>worst * self.instruments.specs[index].lot_size * self._valuation_price(index)
+        if not (self.equity > 0.0) or total > self.max_sector_concentration * factor * self.equity:
+            return e.SECTOR_CONCENTRATION
         return e.OK
 
     cdef void _roll_day(self, int64_t now_ns) noexcept nogil:

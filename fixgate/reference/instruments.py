@@ -42,6 +42,7 @@ class InstrumentSpec:
     stale_after_ns: int
     requires_live_quote: bool
     halted: bool
+    sector: int = -1
 
 
 def _positive(symbol: str, name: str, value) -> float:
@@ -97,6 +98,7 @@ class Instruments:
         stale_after_ns=1_000_000_000,
         requires_live_quote=False,
         halted=False,
+        sector=-1,
     ) -> int:
         """Add an instrument and return its id; a limit of ``None`` means no limit."""
         if not symbol:
@@ -122,6 +124,8 @@ class Instruments:
         if stale_after_ns <= 0:
             raise ValueError(
                 f"instrument {symbol}: stale_after_ns must be a positive number, got {stale_after_ns!r}")
+        if sector < -1:
+            raise ValueError(f"instrument {symbol}: sector must be -1 (none) or a sector number, got {sector}")
         spec = InstrumentSpec(
             tick_size=tick,
             lot_size=lot,
@@ -137,6 +141,7 @@ class Instruments:
             stale_after_ns=int(stale_after_ns),
             requires_live_quote=bool(requires_live_quote),
             halted=bool(halted),
+            sector=int(sector),
         )
         self.specs.append(spec)
         self._ids[symbol] = self.count
@@ -188,6 +193,7 @@ class Instruments:
             "stale_after_ns": spec.stale_after_ns,
             "requires_live_quote": spec.requires_live_quote,
             "halted": spec.halted,
+            "sector": spec.sector,
         }
 
     def set_halted(self, instrument_id: int, halted: bool) -> None:

@@ -149,6 +149,9 @@ class RiskBook:
         max_daily_notional=None,
         warning_order_qty_factor=0.5,
         warning_collar_factor=0.5,
+        max_concentration=None,
+        max_sector_concentration=None,
+        warning_concentration_factor=0.5,
         order_capacity: int = DEFAULT_ORDER_CAPACITY,
         equity=0.0,
         day_start_ns=None,
@@ -176,6 +179,9 @@ class RiskBook:
         self.max_daily_notional = _limit("max_daily_notional", max_daily_notional)
         self.warning_order_qty_factor = _factor("warning_order_qty_factor", warning_order_qty_factor)
         self.warning_collar_factor = _factor("warning_collar_factor", warning_collar_factor)
+        self.max_concentration = _limit("max_concentration", max_concentration)
+        self.max_sector_concentration = _limit("max_sector_concentration", max_sector_concentration)
+        self.warning_concentration_factor = _factor("warning_concentration_factor", warning_concentration_factor)
         self.order_capacity = order_capacity
         self.order_mask = order_capacity - 1
         self.exposures = [Exposure() for _ in range(instruments.capacity)]
@@ -460,6 +466,10 @@ class RiskBook:
             if math.isfinite(self.max_leverage) and (not (self.equity > 0.0)
                                                      or gross / self.equity > self.max_leverage):
                 return R.LEVERAGE
+        if delta_lots > 0 and (math.isfinite(self.max_concentration) or math.isfinite(self.max_sector_concentration)):
+            code = self._check_concentration(instrument_id, spec, exposure, side, delta_lots, price, warning)
+            if code != R.OK:
+                return code
         if new_order and self.daily_orders + 1 > self.max_daily_orders:
             return R.DAILY_ORDER_COUNT
         if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
@@ -468,6 +478,48 @@ class RiskBook:
             return R.MAX_OPEN_ORDERS
         if spec.requires_live_quote and self.quotes.is_stale(instrument_id, now_ns):
             return R.STALE_MARKET_DATA
+        return R.OK
+
+    def _valuation_price(self, instrument_id: int) -> float:
+        ref = self.quotes.reference_price(instrument_id)
+        if not (ref > 0.0):
+            ref = self.exposures[instrument_id].last_fill_price
+        return ref if ref > 0.0 else 0.0
+
+    def _check_concentration(self, instrument_id: int, spec: InstrumentSpec, exposure: Exposure, side: int,
+                             delta_lots: int, price: float, warning: bool) -> int:
+        if side == BUY:
+            after = exposure.position_lots + exposure.open_buy_lots + delta_lots
+            if after <= 0:
+                return R.OK
+            other_side = exposure.position_lots - exposure.open_sell_lots
+        else:
+            after = exposure.position_lots - exposure.open_sell_lots - delta_lots
+            if after >= 0:
+                return R.OK
+            other_side = exposure.position_lots + exposure.open_buy_lots
+        ref = self._valuation_price(instrument_id)
+        if ref == 0.0:
+            ref = price
+        factor = self.warning_concentration_factor if warning else 1.0
+        value = float(abs(after)) * spec.lot_size * ref
+        if math.isfinite(self.max_concentration) and (not (self.equity > 0.0)
+                                                      or value > self.max_concentration * factor * self.equity):
+            return R.CONCENTRATION
+        if not math.isfinite(self.max_sector_concentration) or spec.sector < 0:
+            return R.OK
+        if float(abs(other_side)) * spec.lot_size * ref > value:
+            value = float(abs(other_side)) * spec.lot_size * ref
+        total = value
+        for index in range(self.instruments.count):
+            if index == instrument_id or self.instruments.specs[index].sector != spec.sector:
+                continue
+            other = self.exposures[index]
+            worst = max(abs(other.position_lots + other.open_buy_lots), other.open_sell_lots - other.position_lots)
+            if worst > 0:
+                total += float(worst) * self.instruments.specs[index].lot_size * self._valuation_price(index)
+        if not (self.equity > 0.0) or total > self.max_sector_concentration * factor * self.equity:
+            return R.SECTOR_CONCENTRATION
         return R.OK
 
     def _roll_day(self, now_ns: int) -> None:

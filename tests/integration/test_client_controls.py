@@ -202,3 +202,18 @@ def test_trading_day_when_it_rolls_lets_a_client_use_yesterdays_cl_ord_id_again(
     stack.gateway.risk_agent.day_start_ns -= NANOSECONDS_PER_DAY        # the day the gateway is in has ended
     assert wait_until(lambda: stack.gateway.risk_agent.day_rolls == rolls + 1)
     accepted(client, client.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="DAY-1"))
+
+
+def test_concentration_when_a_position_would_pass_its_share_of_equity_is_refused_and_reducing_passes(make_stack):
+    stack = make_stack(max_concentration=0.02, max_sector_concentration=None)     # 2% of 1,000,000: 20,000
+    client = stack.client("CLIENT1")
+    accepted(client, client.new_order("AAPL", BUY, "100", "189.00"))           # 100 x 190 reference: 19,000
+    over = rejected(client, client.new_order("AAPL", BUY, "10", "189.00"))     # 110 x 190 = 20,900
+    assert over.text == ("CONCENTRATION: worst-case position value would exceed the instrument's share "
+                         "of equity")
+    assert over.ord_rej_reason == "3"
+    accepted(client, client.new_order("AAPL", SELL, "50", "191.00"))           # towards flat: passes
+    _, status = admin(stack, "/status")
+    rows = {row["name"]: row for row in status["limits"]}
+    assert rows["concentration AAPL (of equity)"]["limit"] == 0.02
+    assert 0.0189 < rows["concentration AAPL (of equity)"]["used"] < 0.0191

@@ -50,6 +50,7 @@ instrument_specs = st.fixed_dictionaries({
     "price_collar": loose(0.01, 0.05, 0.2),
     "stale_after_ns": st.sampled_from([1_000_000, 1_000_000_000, 10_000_000_000]),
     "requires_live_quote": st.sampled_from([False, False, True]),
+    "sector": st.sampled_from([-1, 0, 0, 1]),
 })
 
 books = st.fixed_dictionaries({
@@ -60,6 +61,9 @@ books = st.fixed_dictionaries({
     "max_daily_notional": loose(1e4, 1e6, 1e8),
     "warning_order_qty_factor": st.sampled_from([0.5, 0.25, 1.0]),
     "warning_collar_factor": st.sampled_from([0.5, 1.0]),
+    "max_concentration": loose(0.001, 0.2, 1.0),
+    "max_sector_concentration": loose(0.002, 0.4),
+    "warning_concentration_factor": st.sampled_from([0.5, 1.0]),
     "order_capacity": st.sampled_from([1024, 16, 4]),
     "equity": st.sampled_from([1e7, 1e6, 1e4, 0.0, -5.0]),
     "day_start_ns": loose(START_NS, START_NS + 7_000_000_000),
@@ -610,17 +614,26 @@ client_specs = st.fixed_dictionaries({
     "tick_size": st.sampled_from([0.01, 0.25]),
     "lot_size": st.sampled_from([1.0, 100.0]),
     "reference_price": st.sampled_from([10.0, 100.5]),
+    "sector": st.sampled_from([-1, 0, 0]),
+})
+
+# Concentration limits tight enough for these orders to meet them.
+client_books = st.fixed_dictionaries({
+    "max_concentration": loose(0.01, 0.05),
+    "max_sector_concentration": loose(0.02, 0.08),
+    "equity": st.sampled_from([1e6, 1e5, 0.0]),
 })
 
 
 @given(
     specs=st.lists(client_specs, min_size=1, max_size=3),
+    book_config=client_books,
     clients=client_configs,
     script=st.lists(client_commands, min_size=5, max_size=120),
 )
-def test_client_controls_when_driven_by_any_script_match_reference(specs, clients, script):
-    fast = build(FAST, specs, {}, {}, {}, clients)
-    reference = build(REFERENCE, specs, {}, {}, {}, clients)
+def test_client_controls_when_driven_by_any_script_match_reference(specs, book_config, clients, script):
+    fast = build(FAST, specs, book_config, {}, {}, clients)
+    reference = build(REFERENCE, specs, book_config, {}, {}, clients)
     now_ns = START_NS
     accepted = []
     last_new = None

@@ -259,6 +259,31 @@ def test_check_when_leverage_above_max_rejects(make_book):
     assert order(book, 1) == R.LEVERAGE                                # no equity, no leverage
 
 
+def test_check_when_concentration_above_share_of_equity_rejects_and_warning_tightens(make_book):
+    book = make_book(max_concentration=0.2, equity=50_000.0)           # 10,000 in one instrument
+    filled(book, 60)                                                   # 60 x 100 = 6000
+    assert order(book, 40) == R.OK                                     # worst case 100 x 100 = 10,000
+    assert order(book, 1) == R.CONCENTRATION
+    assert order(book, 30, side=SELL) == R.OK                          # towards flat: always passes
+    book.set_risk_state(1)                                             # WARNING: half the share
+    assert book.on_canceled(book.last_order_id - 1) == R.OK            # the 40 go: worst case 6000
+    assert order(book, 1) == R.CONCENTRATION                           # 6100 > 5000
+    book.set_risk_state(0)
+    book.set_equity(0.0)
+    assert order(book, 1) == R.CONCENTRATION                           # no equity, no position
+
+
+def test_check_when_a_sectors_worst_case_sum_above_its_share_rejects(make_book):
+    book = make_book([("ABC", {"sector": 0}), ("DEF", {"sector": 0, "reference_price": 50.0}),
+                      ("XYZ", {"sector": 1})], max_sector_concentration=0.4, equity=10_000.0)
+    filled(book, 20)                                                   # ABC 2000
+    filled(book, 20, price=50.0, side=SELL, instrument=1)              # DEF |-20 x 50| = 1000
+    assert order(book, 10) == R.OK                                     # ABC 3000 + DEF 1000 = 4000
+    assert order(book, 1) == R.SECTOR_CONCENTRATION
+    assert order(book, 30, instrument=2) == R.OK                       # another sector: 3000 of its own
+    assert order(book, 5, price=50.0, instrument=1) == R.OK            # DEF buys towards flat
+
+
 def test_check_when_daily_order_count_reached_rejects_until_next_day(make_book):
     day = 1_000_000_000
     book = make_book(max_daily_orders=3, day_start_ns=T0 + day, day_length_ns=day)
