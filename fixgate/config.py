@@ -129,6 +129,10 @@ class VenueSettings:
     market_data: bool = _rule(True, doc="subscribe to the venue's quotes for its instruments")
     username: str = _rule("", doc="Username(553) sent on Logon; empty for none")
     password: str = _rule("", doc="Password(554) sent on Logon", secret=True)
+    max_message_rate: float | None = _rule(None, doc="the venue's own limit on what it takes, in messages per "
+                                                     "second: new orders and replaces beyond it are refused "
+                                                     "VENUE_RATE_LIMIT, cancels always go", positive=True)
+    message_burst: int = _rule(10, doc="messages the venue takes at once within max_message_rate", minimum=1)
 
 
 @dataclass(frozen=True)
@@ -607,6 +611,8 @@ def _cross_checks(config: Config) -> list[str]:
                         f"got {risk.trading_day_start_utc!r}")
     if len(config.instruments) > 65536:
         problems.append("instruments: at most 65536 instruments")
+    if len(config.venues) > 64:
+        problems.append("venues: at most 64 venues")
     return problems
 
 

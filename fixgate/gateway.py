@@ -146,6 +146,9 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
     )
     for index, client in enumerate(config.clients):
         throttle.configure_session(index, client.max_order_rate, client.burst)
+    for index, venue in enumerate(config.venues):
+        if venue.max_message_rate is not None:
+            throttle.configure_venue(index, venue.max_message_rate, venue.message_burst)
     for index, instrument in enumerate(config.instruments):
         if instrument.max_order_rate is not None:
             throttle.configure_instrument(index, instrument.max_order_rate, instrument.burst)

@@ -65,6 +65,8 @@ cdef extern from "fast_api.h":
         int (*on_loose_fill)(void*, int32_t, int, int64_t, int64_t) noexcept nogil
         int (*on_trade_corrected)(void*, int64_t, int32_t, int, int64_t, int64_t) noexcept nogil
         int (*on_restated)(void*, int64_t, int64_t) noexcept nogil
+        int (*venue_conforms)(void*, int, int64_t) noexcept nogil
+        void (*venue_take)(void*, int, int64_t) noexcept nogil
         int (*on_quote)(void*, int32_t, double, double, int64_t, int64_t) noexcept nogil
         int (*on_trade)(void*, int32_t, double, int64_t, int64_t) noexcept nogil
         int (*risk_state)(void*) noexcept nogil
@@ -276,6 +278,12 @@ cdef int _on_trade_corrected(void* book, int64_t order_id, int32_t instrument_id
 cdef int _on_restated(void* book, int64_t order_id, int64_t qty_lots) noexcept nogil:
     return (<RiskBook>book).on_restated_units_c(order_id, qty_lots)
 
+cdef int _venue_conforms(void* book, int venue, int64_t now_ns) noexcept nogil:
+    return (<RiskBook>book).throttle.venue_conforms_c(venue, now_ns)
+
+cdef void _venue_take(void* book, int venue, int64_t now_ns) noexcept nogil:
+    (<RiskBook>book).throttle.venue_take_c(venue, now_ns)
+
 cdef int _on_loose_fill(void* book, int32_t instrument_id, int side, int64_t qty_lots,
                         int64_t price_ticks) noexcept nogil:
     # A fill for an order the book no longer holds (an overfill after it was filled or cancelled):
@@ -434,6 +442,8 @@ cdef class NativeEngine:
         fast.on_loose_fill = _on_loose_fill
         fast.on_trade_corrected = _on_trade_corrected
         fast.on_restated = _on_restated
+        fast.venue_conforms = _venue_conforms
+        fast.venue_take = _venue_take
         fast.on_quote = _on_quote
         fast.on_trade = _on_trade
         fast.risk_state = _risk_state

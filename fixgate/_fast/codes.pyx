@@ -67,6 +67,7 @@ REJECT_TABLE = (
     (e.CONCENTRATION, "CONCENTRATION", "worst-case position value would exceed the instrument's share of equity"),
     (e.SECTOR_CONCENTRATION, "SECTOR_CONCENTRATION",
      "worst-case position value of the sector would exceed its share of equity"),
+    (e.VENUE_RATE_LIMIT, "VENUE_RATE_LIMIT", "the venue's message rate limit is reached: not sent"),
     (e.QUOTE_NON_POSITIVE_BID, "QUOTE_NON_POSITIVE_BID", "bid is not positive"),
     (e.QUOTE_NON_POSITIVE_ASK, "QUOTE_NON_POSITIVE_ASK", "ask is not positive"),
     (e.QUOTE_CROSSED, "QUOTE_CROSSED", "bid is at or above the ask (crossed or locked)"),

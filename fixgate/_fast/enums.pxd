@@ -66,6 +66,8 @@ cdef enum RejectCode:
     # concentration
     CONCENTRATION = 47
     SECTOR_CONCENTRATION = 48
+    # what the gateway sends a venue
+    VENUE_RATE_LIMIT = 49
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -5,6 +5,7 @@ from fixgate._fast.enums cimport RejectCode
 # The most breaches the breach window can hold: N in "N breaches inside a window".
 cdef enum:
     MAX_BREACH_LIMIT = 64
+    MAX_VENUES = 64                 # venue ids the outgoing message limits cover: 0 <= id < MAX_VENUES
 
 # -- TOKEN BUCKET -----------------------------------------------------------------------------------
 
@@ -24,6 +25,7 @@ cdef class Throttle:
     cdef Gcra global_bucket
     cdef Gcra* session_buckets
     cdef Gcra* instrument_buckets
+    cdef Gcra[64] venue_buckets             # what the gateway sends each venue (messages per second)
     cdef readonly int32_t breach_limit
     cdef readonly int64_t breach_window_ns
 
@@ -37,8 +39,12 @@ cdef class Throttle:
     cdef readonly int64_t global_breaches
     cdef readonly int64_t session_breaches
     cdef readonly int64_t instrument_breaches
+    cdef readonly int64_t venue_sent
+    cdef readonly int64_t venue_breaches
 
     # -- ACQUIRE ------------------------------------------------------------------------------------
     cdef RejectCode try_acquire_c(self, int32_t session_id, int32_t instrument_id,
                                   int64_t now_ns) noexcept nogil
     cdef void _record_breach(self, int64_t now_ns) noexcept nogil
+    cdef bint venue_conforms_c(self, int32_t venue_id, int64_t now_ns) noexcept nogil
+    cdef void venue_take_c(self, int32_t venue_id, int64_t now_ns) noexcept nogil

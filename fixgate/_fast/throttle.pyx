@@ -109,6 +109,13 @@ cdef class Throttle:
             raise KeyError(f"unknown session id {session_id}")
         self.session_buckets[session_id] = _bucket(f"session {session_id}", rate, burst)
 
+    def configure_venue(self, int32_t venue_id, rate, burst=1):
+        """Limit what the gateway sends venue `venue_id` to `rate` messages per second and `burst` at
+        once (None rate: unlimited); its bucket starts full."""
+        if not (0 <= venue_id < MAX_VENUES):
+            raise KeyError(f"venue id {venue_id} outside 0..{MAX_VENUES - 1}")
+        self.venue_buckets[venue_id] = _bucket(f"venue {venue_id}", rate, burst)
+
     def configure_instrument(self, int32_t instrument_id, rate, burst=1):
         """Give `instrument_id` its own rate and burst (None rate: unlimited); its bucket starts full."""
         if not (0 <= instrument_id < self.max_instruments):
@@ -152,6 +159,27 @@ cdef class Throttle:
                 and now_ns - self.breach_times[self.breach_count % self.breach_limit] <= self.breach_window_ns):
             self.breach_flag = True
 
+    cdef bint venue_conforms_c(self, int32_t venue_id, int64_t now_ns) noexcept nogil:
+        # Whether one more message may go to the venue now; a refusal counts as a venue breach.
+        if not (0 <= venue_id < MAX_VENUES) or _conforms(&self.venue_buckets[venue_id], now_ns):
+            return True
+        self.venue_breaches += 1
+        return False
+
+    cdef void venue_take_c(self, int32_t venue_id, int64_t now_ns) noexcept nogil:
+        # A message went to the venue: it counts whether or not it conformed (cancels always go).
+        if 0 <= venue_id < MAX_VENUES:
+            _take(&self.venue_buckets[venue_id], now_ns)
+        self.venue_sent += 1
+
+    def venue_conforms(self, int32_t venue_id, int64_t now_ns):
+        """Return whether one more message to the venue keeps inside its limit (False counts a breach)."""
+        return self.venue_conforms_c(venue_id, now_ns)
+
+    def venue_take(self, int32_t venue_id, int64_t now_ns):
+        """Count one message sent to the venue against its limit."""
+        self.venue_take_c(venue_id, now_ns)
+
     def try_acquire(self, int32_t session_id, int32_t instrument_id, int64_t now_ns):
         """Take one token from the global, session and instrument buckets; return the `RejectCode`.
 
@@ -173,4 +201,6 @@ cdef class Throttle:
             "global_breaches": self.global_breaches,
             "session_breaches": self.session_breaches,
             "instrument_breaches": self.instrument_breaches,
+            "venue_sent": self.venue_sent,
+            "venue_breaches": self.venue_breaches,
         }

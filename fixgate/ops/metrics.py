@@ -221,7 +221,7 @@ class GatewayCollector(Collector):
         throttle = book.throttle.counters()
         breaches = CounterMetricFamily("fixgate_throttle_breaches_total",
                                        METRICS["fixgate_throttle_breaches_total"][1], labels=["scope"])
-        for scope in ("global", "session", "instrument"):
+        for scope in ("global", "session", "instrument", "venue"):
             breaches.add_metric([scope], throttle[f"{scope}_breaches"])
         yield breaches
         yield _stage_histogram("fixgate_check_latency_seconds", engine.stages()["checks"])

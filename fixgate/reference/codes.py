@@ -59,6 +59,7 @@ REJECT_TABLE = (
     (46, "CLIENT_WINDOW_NOTIONAL", "the client's notional within its short window would exceed its limit"),
     (47, "CONCENTRATION", "worst-case position value would exceed the instrument's share of equity"),
     (48, "SECTOR_CONCENTRATION", "worst-case position value of the sector would exceed its share of equity"),
+    (49, "VENUE_RATE_LIMIT", "the venue's message rate limit is reached: not sent"),
     (50, "QUOTE_NON_POSITIVE_BID", "bid is not positive"),
     (51, "QUOTE_NON_POSITIVE_ASK", "ask is not positive"),
     (52, "QUOTE_CROSSED", "bid is at or above the ask (crossed or locked)"),

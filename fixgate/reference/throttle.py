@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fixgate.reference.codes import RejectCode as R
 
 MAX_BREACH_LIMIT = 64
+MAX_VENUES = 64
 
 
 @dataclass
@@ -78,12 +79,34 @@ class Throttle:
         self.global_breaches = 0
         self.session_breaches = 0
         self.instrument_breaches = 0
+        self.venue_buckets = [Gcra() for _ in range(MAX_VENUES)]
+        self.venue_sent = 0
+        self.venue_breaches = 0
 
     def configure_session(self, session_id: int, rate, burst=1) -> None:
         """Give `session_id` its own rate and burst (None rate: unlimited); its bucket starts full."""
         if not (0 <= session_id < self.max_sessions):
             raise KeyError(f"unknown session id {session_id}")
         self.session_buckets[session_id] = _bucket(f"session {session_id}", rate, burst)
+
+    def configure_venue(self, venue_id: int, rate, burst=1) -> None:
+        """Limit what the gateway sends venue `venue_id` (messages per second, at once)."""
+        if not (0 <= venue_id < MAX_VENUES):
+            raise KeyError(f"venue id {venue_id} outside 0..{MAX_VENUES - 1}")
+        self.venue_buckets[venue_id] = _bucket(f"venue {venue_id}", rate, burst)
+
+    def venue_conforms(self, venue_id: int, now_ns: int) -> bool:
+        """Return whether one more message to the venue keeps inside its limit (False counts a breach)."""
+        if not (0 <= venue_id < MAX_VENUES) or self.venue_buckets[venue_id].conforms(now_ns):
+            return True
+        self.venue_breaches += 1
+        return False
+
+    def venue_take(self, venue_id: int, now_ns: int) -> None:
+        """Count one message sent to the venue against its limit."""
+        if 0 <= venue_id < MAX_VENUES:
+            self.venue_buckets[venue_id].take(now_ns)
+        self.venue_sent += 1
 
     def configure_instrument(self, instrument_id: int, rate, burst=1) -> None:
         """Give `instrument_id` its own rate and burst (None rate: unlimited); its bucket starts full."""
@@ -133,4 +156,6 @@ class Throttle:
             "global_breaches": self.global_breaches,
             "session_breaches": self.session_breaches,
             "instrument_breaches": self.instrument_breaches,
+            "venue_sent": self.venue_sent,
+            "venue_breaches": self.venue_breaches,
         }

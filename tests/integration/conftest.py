@@ -35,7 +35,7 @@ def free_port() -> int:
             return port
 
 
-def stack_config(*, simulator_overrides=None, client_overrides=None, **risk_overrides):
+def stack_config(*, simulator_overrides=None, client_overrides=None, venue_overrides=None, **risk_overrides):
     """Return the bundled configuration on free ports, with a still market and a second client."""
     base = configuration.load()
     acceptor_port, simulator_port, admin_port = free_port(), free_port(), free_port()
@@ -47,7 +47,8 @@ def stack_config(*, simulator_overrides=None, client_overrides=None, **risk_over
         admin=dataclasses.replace(base.admin, port=admin_port),
         simulator=dataclasses.replace(base.simulator, **{"port": simulator_port, "quote_interval_ms": 3_600_000,
                                                          **(simulator_overrides or {})}),
-        venues=tuple(dataclasses.replace(venue, port=simulator_port, reconnect_seconds=1) for venue in base.venues),
+        venues=tuple(dataclasses.replace(venue, port=simulator_port, reconnect_seconds=1, **(venue_overrides or {}))
+                     for venue in base.venues),
         clients=(dataclasses.replace(base.clients[0], **(client_overrides or {})), second),
         risk=dataclasses.replace(base.risk, **risk_overrides),
     )

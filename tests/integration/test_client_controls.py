@@ -217,3 +217,24 @@ def test_concentration_when_a_position_would_pass_its_share_of_equity_is_refused
     rows = {row["name"]: row for row in status["limits"]}
     assert rows["concentration AAPL (of equity)"]["limit"] == 0.02
     assert 0.0189 < rows["concentration AAPL (of equity)"]["used"] < 0.0191
+
+
+def test_venue_message_rate_when_reached_refuses_new_orders_and_never_holds_back_a_cancel(make_stack):
+    stack = make_stack(venue_overrides={"max_message_rate": 5.0, "message_burst": 3})
+    client = stack.client("CLIENT1")
+    time.sleep(1.0)                                    # the logon's status requests have drained out
+    sent = [client.new_order("AAPL", BUY, "1", f"189.{index:02d}") for index in range(8)]
+    answers = [client.wait_for(lambda cl=cl: [r for r in client.reports_for(cl)
+                                              if r.exec_type in (ExecType.NEW, ExecType.REJECTED)]) for cl in sent]
+    kinds = [answer[0].exec_type for answer in answers]
+    assert kinds.count(ExecType.NEW) <= 4 and kinds.count(ExecType.REJECTED) >= 4, kinds
+    refused = next(answer[0] for answer in answers if answer[0].exec_type == ExecType.REJECTED)
+    assert refused.text.startswith("VENUE_RATE_LIMIT: venue simvenue takes no more messages this instant")
+    live = [cl for cl, kind in zip(sent, kinds) if kind == ExecType.NEW]
+    cancels = [client.cancel(cl, "AAPL", BUY) for cl in live]            # at once, beyond the limit
+    for cancel in cancels:
+        assert client.wait_report(cancel, exec_type=ExecType.CANCELED), "a cancel was held back"
+    assert stack.gateway.book.throttle.counters()["venue_breaches"] >= 4
+    assert metric(stack, "fixgate_throttle_breaches_total", scope="venue") >= 4
+    time.sleep(1.0)
+    accepted(client, client.new_order("AAPL", BUY, "1", "189.00"))       # the limit has room again

@@ -79,6 +79,7 @@ throttles = st.fixed_dictionaries({
     "instrument_burst": st.integers(1, 5),
     "breach_limit": st.integers(1, 8),
     "breach_window_ns": st.sampled_from([1_000_000, 1_000_000_000]),
+    "venue_rate": st.sampled_from([None, (1.0, 1), (10.0, 3), (1000.0, 5)]),
 })
 
 quote_books = st.fixed_dictionaries({
@@ -148,6 +149,7 @@ COMMANDS = {
     "client_kill": st.tuples(st.just("client_kill"), st.integers(0, SESSIONS - 1), st.booleans()),
     "restrict": st.tuples(st.just("restrict"), instrument_ids, st.sampled_from([-1, 0, 1, 2]), st.booleans()),
     "repeat": st.tuples(st.just("repeat")),
+    "venue_send": st.tuples(st.just("venue_send"), st.sampled_from([0, 0, 1, 63, 64, -1]), st.booleans()),
     # A venue's trade bust (negative) or correction of a fill, on an order that may be live or not.
     "bust": st.tuples(st.just("bust"), order_refs, instrument_ids, st.sampled_from([1, 2, 2, 5]),
                       st.sampled_from([-1, -3, -50, 2, 0, MAX_LOTS + 1, -MAX_LOTS - 1]), st.sampled_from([0, 1, 9000, -1])),
@@ -157,7 +159,7 @@ COMMANDS = {
 WEIGHTED_KINDS = (["new"] * 5 + ["new_units"] * 4 + ["quote"] * 4 + ["fill"] * 3 + ["fill_units"] * 2
                   + ["venue"] * 4 + ["replace"] * 2 + ["replace_units"] * 2 + ["advance"] * 3
                   + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"]
-                  + ["repeat"] * 3 + ["client_kill", "restrict"] + ["bust", "restate"] * 2)
+                  + ["repeat"] * 3 + ["client_kill", "restrict"] + ["bust", "restate"] * 2 + ["venue_send"] * 3)
 commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
 
 
@@ -167,7 +169,12 @@ def build(modules, specs, book_config, throttle_config, quote_config, clients=()
     for index, spec in enumerate(specs):
         instruments.add(f"SYM{index}", **spec)
     quotes = quotes_module.QuoteBook(instruments, **quote_config)
+    throttle_config = dict(throttle_config)
+    venue_rate = throttle_config.pop("venue_rate", None)
     throttle = throttle_module.Throttle(SESSIONS, 8, **throttle_config)
+    if venue_rate is not None:
+        throttle.configure_venue(0, venue_rate[0], venue_rate[1])
+        throttle.configure_venue(1, venue_rate[0] * 2, 1)
     book = risk_module.RiskBook(instruments, quotes, throttle, **book_config)
     for session_id, client in enumerate(clients):
         book.configure_client(session_id, **client)
@@ -343,6 +350,12 @@ def apply(book, command, now_ns, accepted):
         if book.instruments.known(command[1]):
             book.quotes.reset(command[1])
         return None, now_ns
+    if kind == "venue_send":                 # a new order asks first; a cancel goes whatever the answer
+        _, venue_id, is_cancel = command
+        conforms = book.throttle.venue_conforms(venue_id, now_ns)
+        if conforms or is_cancel:
+            book.throttle.venue_take(venue_id, now_ns)
+        return conforms, now_ns
     if kind == "bust":
         _, index, instrument_id, side, delta, price_ticks = command
         order_id = pick(accepted, index)

@@ -158,6 +158,7 @@ const char* ord_rej_reason(int code) {
     case 6: case 7: case 33: return "11";   // unsupported order characteristic
     case 13: case 14: case 15: case 16: case 17: case 18: case 19: case 20: case 21: case 22: case 23:
     case 24: case 25: case 44: case 45: case 46: case 47: case 48: return "3";   // order exceeds limit
+    case 49: return "99";                   // the venue's message rate: other, the text says why
     case 39: return "6";                    // duplicate order
     case 37: case 38: return "99";          // client killed, restricted: other (the text says why)
     default: return "99";
@@ -176,6 +177,7 @@ const int CODE_INTERNAL_ERROR = 34;
 const int CODE_INSTRUMENT_NOT_PERMITTED = 35;
 const int CODE_GATEWAY_CLOSED = 36;
 const int CODE_CLIENT_KILLED = 37;
+const int CODE_VENUE_RATE_LIMIT = 49;
 const int CODE_OVERFILL = 41;
 const int RISK_KILLED = 3;
 
@@ -708,6 +710,10 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
     } else if (instrument < 0) {
         code = CODE_UNKNOWN_INSTRUMENT;
         text = "unknown instrument " + symbol;
+    } else if (fast_.venue_conforms != nullptr && !fast_.venue_conforms(fast_.book, venue->index, recv_ns)) {
+        code = CODE_VENUE_RATE_LIMIT;
+        text = "venue " + venue->config.name + " takes no more messages this instant (its message rate limit): "
+               "the order was not sent";
     }
     int64_t order_id = 0;
     int64_t checks_started = monotonic_ns();
@@ -1003,6 +1009,14 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
         counters_.rejected_by_code[CODE_GATEWAY_CLOSED].fetch_add(1, std::memory_order_relaxed);
         cancel_reject(client, message, &order, '2', "99",
                       "GATEWAY_CLOSED: " + closed_reason() + "; cancels are still taken");
+        return;
+    }
+    VenueState& replace_venue = *venues_[order.venue];
+    if (fast_.venue_conforms != nullptr && !fast_.venue_conforms(fast_.book, replace_venue.index, recv_ns)) {
+        counters_.rejected_by_code[CODE_VENUE_RATE_LIMIT].fetch_add(1, std::memory_order_relaxed);
+        cancel_reject(client, message, &order, '2', "99",
+                      "VENUE_RATE_LIMIT: venue " + replace_venue.config.name +
+                      " takes no more messages this instant (its message rate limit): the replace was not sent");
         return;
     }
     const std::string* qty_text = field(message, TAG_ORDER_QTY);
@@ -2011,6 +2025,7 @@ bool Engine::send_to_venue(VenueState& venue, FIX::Message& message, int64_t ord
     if (!venue.logged_on.load(std::memory_order_acquire) || venue.session == nullptr) return false;
     if (!venue.session->isLoggedOn()) return false;
     if (!venue.session->send(message)) return false;
+    if (fast_.venue_take != nullptr) fast_.venue_take(fast_.book, venue.index, realtime_ns());
     const std::string* seq_text = field(message.getHeader(), TAG_MSG_SEQ_NUM);
     int64_t seq = seq_text ? atoll(seq_text->c_str()) : 0;
     if (seq > 0) {

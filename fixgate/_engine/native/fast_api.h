@@ -33,6 +33,9 @@ typedef struct fg_fast_api {
     int (*on_trade_corrected)(void* book, int64_t order_id, int32_t instrument_id, int side, int64_t delta_lots,
                               int64_t price_ticks);
     int (*on_restated)(void* book, int64_t order_id, int64_t qty_lots);
+    // The venue's own message rate: may one more message go now (a refusal counts), and one went.
+    int (*venue_conforms)(void* book, int venue, int64_t now_ns);
+    void (*venue_take)(void* book, int venue, int64_t now_ns);
 
     // -- MARKET DATA ------------------------------------------------------------------------------
     int (*on_quote)(void* book, int32_t instrument_id, double bid, double ask, int64_t venue_ns, int64_t now_ns);

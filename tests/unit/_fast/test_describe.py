@@ -124,6 +124,7 @@ EXAMPLES = [
      "worst-case position value would exceed the instrument's share of equity"),
     (R.SECTOR_CONCENTRATION, AAPL, 1, 2, 100.0, 190.12,
      "worst-case position value of the sector would exceed its share of equity"),
+    (R.VENUE_RATE_LIMIT, AAPL, 1, 2, 100.0, 190.12, "the venue's message rate limit is reached: not sent"),
     (R.QUOTE_NON_POSITIVE_BID, AAPL, 1, 2, 100.0, 190.12, "bid is not positive"),
     (R.QUOTE_NON_POSITIVE_ASK, AAPL, 1, 2, 100.0, 190.12, "ask is not positive"),
     (R.QUOTE_CROSSED, AAPL, 1, 2, 100.0, 190.12, "bid is at or above the ask (crossed or locked)"),
@@ -172,7 +173,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [49, 59, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [58, 59, 63, 64, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"

@@ -32,7 +32,23 @@ def test_global_and_instrument_buckets_when_empty_refuse_and_take_nothing_elsewh
     assert throttle.try_acquire(1, 1, T0) == R.OK
     assert throttle.try_acquire(0, 1, T0) == R.THROTTLED             # global is empty
     assert throttle.counters() == {"acquired": 2, "global_breaches": 1, "session_breaches": 0,
-                                   "instrument_breaches": 1}
+                                   "instrument_breaches": 1, "venue_sent": 0, "venue_breaches": 0}
+
+
+def test_venue_bucket_when_full_refuses_new_messages_but_counts_every_message_sent(impl):
+    throttle = impl.Throttle(1, 1)
+    throttle.configure_venue(0, 10.0, 2)                             # 2 at once, then one per 100 ms
+    assert throttle.venue_conforms(0, T0)
+    throttle.venue_take(0, T0)
+    throttle.venue_take(0, T0)
+    assert not throttle.venue_conforms(0, T0)                        # a new order waits
+    throttle.venue_take(0, T0)                                       # a cancel goes all the same
+    assert not throttle.venue_conforms(0, T0 + 150 * MS)             # and pushed the next slot back
+    assert throttle.venue_conforms(0, T0 + 200 * MS)
+    assert throttle.venue_conforms(1, T0)                            # a venue without a limit
+    assert throttle.counters()["venue_sent"] == 3 and throttle.counters()["venue_breaches"] == 2
+    with pytest.raises(KeyError):
+        throttle.configure_venue(64, 1.0)
 
 
 def test_breach_flag_when_limit_breaches_fall_inside_window_is_raised(impl):
