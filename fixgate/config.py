@@ -116,6 +116,8 @@ class ClientSettings:
     window_ms: int = _rule(1000, doc="the window of max_window_notional", minimum=1)
     duplicate_window_ms: int = _rule(0, doc="refuse an order with the same symbol, side, type, quantity and "
                                             "price as one of the client's within this many ms; 0: off", minimum=0)
+    self_match_prevention: bool = _rule(False, doc="refuse an order that would trade against one of the client's "
+                                                   "own resting orders (SELF_MATCH)")
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,7 @@ def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
             max_window_notional=_optional_float(client.max_window_notional),
             window_ns=client.window_ms * MILLISECOND,
             duplicate_window_ns=client.duplicate_window_ms * MILLISECOND,
+            self_match_prevention=client.self_match_prevention,
         )
         for symbol in client.restricted:
             book.set_restricted(symbols[symbol], True, index)

@@ -62,6 +62,7 @@ class RejectCode(IntEnum):
     QUOTE_FUTURE_DATED = 55
     QUOTE_PRICE_JUMP = 56
     TRADE_INVALID_PRICE = 57
+    SELF_MATCH = 58
 
 def reject_name(code: int) -> str: ...
 def reject_text(code: int) -> str: ...

@@ -76,6 +76,7 @@ REJECT_TABLE = (
     (e.QUOTE_FUTURE_DATED, "QUOTE_FUTURE_DATED", "quote is dated in the future beyond the clock skew"),
     (e.QUOTE_PRICE_JUMP, "QUOTE_PRICE_JUMP", "mid jumped beyond the band from the previous valid mid"),
     (e.TRADE_INVALID_PRICE, "TRADE_INVALID_PRICE", "trade price is not positive"),
+    (e.SELF_MATCH, "SELF_MATCH", "the order would trade against the client's own resting order"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

@@ -68,6 +68,8 @@ cdef enum RejectCode:
     SECTOR_CONCENTRATION = 48
     # what the gateway sends a venue
     VENUE_RATE_LIMIT = 49
+    # the client's own orders
+    SELF_MATCH = 58
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -33,6 +33,8 @@ ctypedef struct OrderSlot:
     int64_t new_price_ticks
     int64_t reserved_lots
     int64_t reserved_tick_lots      # lots x ticks: notional / notional_unit
+    int64_t prev_link               # the live orders of one instrument, doubly linked: slot + 1, 0 none
+    int64_t next_link
 
 # The live exposure of one instrument: everything a check needs, nothing else.
 ctypedef struct Exposure:
@@ -43,11 +45,13 @@ ctypedef struct Exposure:
     int64_t open_sell_tick_lots
     int64_t open_orders
     double last_fill_price          # values a position when the instrument has no reference price
+    int64_t first_link              # the instrument's first live order: slot + 1, 0 none
 
 # One client session's own controls and credit (ids as the throttle's sessions). Limits are INFINITY
 # when unset; the window notional drains linearly over `window_ns` (a leaky bucket).
 ctypedef struct ClientState:
     bint killed
+    bint self_match_prevention      # refuse an order that would cross the client's own resting order
     int64_t duplicate_window_ns     # 0: duplicates not checked
     int64_t window_ns
     double max_daily_notional
@@ -162,6 +166,9 @@ cdef class RiskBook:
     cdef void _remember(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
                         int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil
     cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil
+    cdef bint _self_match(self, int32_t session_id, int32_t instrument_id, uint8_t side, int ord_type,
+                          int64_t ticks, int64_t exclude_id) noexcept nogil
+    cdef void _link(self, OrderSlot* order) noexcept nogil
     cdef bint _restricted_exactly(self, int32_t session_id, int32_t instrument_id)
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------

@@ -325,6 +325,9 @@ cdef class RiskBook:
         if client != NULL and client.duplicate_window_ns > 0 and self._is_duplicate(
                 client, session_id, instrument_id, side, ord_type, lots, ticks if ord_type == e.LIMIT else 0, now_ns):
             return e.DUPLICATE_ORDER
+        if (client != NULL and client.self_match_prevention
+                and self._self_match(session_id, instrument_id, book_side, ord_type, ticks, 0)):
+            return e.SELF_MATCH
         price = <double>ticks * spec.tick_size
         notional = <double>(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
@@ -341,7 +344,8 @@ cdef class RiskBook:
         new_id = self._allocate()
         order = &self.orders[new_id & self.order_mask]
         order[0] = OrderSlot(new_id, instrument_id, session_id, book_side, <uint8_t>ord_type,
-                             False, False, lots, 0, ticks, 0, 0, 0, 0)
+                             False, False, lots, 0, ticks, 0, 0, 0, 0, 0, 0)
+        self._link(order)
         exposure.open_orders += 1
         self.live_orders += 1
         self.daily_orders += 1
@@ -401,6 +405,9 @@ cdef class RiskBook:
         else:
             ticks = order.price_ticks
             price = ref
+        if (client != NULL and client.self_match_prevention and order.ord_type == e.LIMIT
+                and self._self_match(order.session_id, order.instrument_id, order.side, e.LIMIT, ticks, order_id)):
+            return e.SELF_MATCH
         # While pending, the order reserves the larger of its old and new remainders.
         leaves = order.qty_lots - order.cum_lots
         new_leaves = lots - order.cum_lots
@@ -643,6 +650,39 @@ cdef class RiskBook:
         ways[chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id, instrument_id,
                                    <uint8_t>side, <uint8_t>ord_type)
 
+    cdef void _link(self, OrderSlot* order) noexcept nogil:
+        # Put a new live order at the head of its instrument's list.
+        cdef Exposure* exposure = &self.exposures[order.instrument_id]
+        cdef int64_t link = (order.order_id & self.order_mask) + 1
+        order.prev_link = 0
+        order.next_link = exposure.first_link
+        if exposure.first_link:
+            self.orders[exposure.first_link - 1].prev_link = link
+        exposure.first_link = link
+
+    cdef bint _self_match(self, int32_t session_id, int32_t instrument_id, uint8_t side, int ord_type,
+                          int64_t ticks, int64_t exclude_id) noexcept nogil:
+        # Whether an order of `session_id` on `side` at `ticks` (a market order at any price) would
+        # meet one of the same client's resting limit orders on the other side of the instrument, at
+        # its price or at the price a pending replace would give it.
+        cdef int64_t link = self.exposures[instrument_id].first_link
+        cdef OrderSlot* other
+        while link:
+            other = &self.orders[link - 1]
+            link = other.next_link
+            if (other.session_id != session_id or other.side == side or other.ord_type != e.LIMIT
+                    or other.order_id == exclude_id):
+                continue
+            if ord_type == e.MARKET:
+                return True
+            if side == e.BUY and (other.price_ticks <= ticks
+                                  or (other.replace_pending and other.new_price_ticks <= ticks)):
+                return True
+            if side == e.SELL and (other.price_ticks >= ticks
+                                   or (other.replace_pending and other.new_price_ticks >= ticks)):
+                return True
+        return False
+
     cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil:
         cdef double total = 0.0
         cdef int32_t index
@@ -654,7 +694,7 @@ cdef class RiskBook:
 
     def configure_client(self, int32_t session_id, *, max_daily_notional=None, max_open_notional=None,
                          max_window_notional=None, int64_t window_ns=1_000_000_000,
-                         int64_t duplicate_window_ns=0):
+                         int64_t duplicate_window_ns=0, bint self_match_prevention=False):
         """Give client session `session_id` its own credit limits and duplicate window.
 
         Parameters
@@ -666,6 +706,9 @@ cdef class RiskBook:
         duplicate_window_ns : int
             An order with the same instrument, side, type, quantity and price as one of the
             client's accepted within this long is refused DUPLICATE_ORDER; 0 turns the check off.
+        self_match_prevention : bool
+            An order that would meet one of the client's own resting limit orders on the other side
+            of the instrument (and so of its venue) is refused SELF_MATCH.
         """
         cdef ClientState* client = self._client(session_id)
         if client == NULL:
@@ -679,6 +722,7 @@ cdef class RiskBook:
         client.max_window_notional = _limit("max_window_notional", max_window_notional)
         client.window_ns = window_ns
         client.duplicate_window_ns = duplicate_window_ns
+        client.self_match_prevention = self_match_prevention
 
     def set_client_killed(self, int32_t session_id, bint killed):
         """Refuse (True) or take again (False) the new orders and replaces of one client session."""
@@ -713,6 +757,7 @@ cdef class RiskBook:
         return {
             "killed": bool(client.killed),
             "duplicate_window_ns": client.duplicate_window_ns,
+            "self_match_prevention": bool(client.self_match_prevention),
             "window_ns": client.window_ns,
             "max_daily_notional": client.max_daily_notional if isfinite(client.max_daily_notional) else None,
             "max_open_notional": client.max_open_notional if isfinite(client.max_open_notional) else None,
@@ -1034,6 +1079,14 @@ cdef class RiskBook:
         order.reserved_lots = want_lots
         order.reserved_tick_lots = want_tick_lots
         if leaves <= 0:
+            if order.prev_link:
+                self.orders[order.prev_link - 1].next_link = order.next_link
+            else:
+                exposure.first_link = order.next_link
+            if order.next_link:
+                self.orders[order.next_link - 1].prev_link = order.prev_link
+            order.prev_link = 0
+            order.next_link = 0
             order.order_id = 0
             exposure.open_orders -= 1
             self.live_orders -= 1
@@ -1087,7 +1140,9 @@ cdef class RiskBook:
         if order.order_id != 0:
             raise ValueError(f"order {order_id}: its slot holds order {order.order_id}")
         order[0] = OrderSlot(order_id, instrument_id, session_id, <uint8_t>side, <uint8_t>ord_type, acked,
-                             replace_pending, qty_lots, cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0)
+                             replace_pending, qty_lots, cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0,
+                             0, 0)
+        self._link(order)
         self.exposures[instrument_id].open_orders += 1
         self.live_orders += 1
         self._settle(order)
@@ -1115,6 +1170,16 @@ cdef class RiskBook:
         cdef int64_t index
         return sorted(self.orders[index].order_id for index in range(self.order_capacity)
                       if self.orders[index].order_id != 0)
+
+    def order_ids_of_instrument(self, int32_t instrument_id):
+        """Return the ids of the live orders of `instrument_id`, ascending (walking its order list)."""
+        self.instruments._require(instrument_id)
+        cdef int64_t link = self.exposures[instrument_id].first_link
+        ids = []
+        while link:
+            ids.append(self.orders[link - 1].order_id)
+            link = self.orders[link - 1].next_link
+        return sorted(ids)
 
     def order_ids_of_session(self, int32_t session_id):
         """Return the ids of the live orders of `session_id`, ascending."""

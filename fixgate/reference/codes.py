@@ -68,6 +68,7 @@ REJECT_TABLE = (
     (55, "QUOTE_FUTURE_DATED", "quote is dated in the future beyond the clock skew"),
     (56, "QUOTE_PRICE_JUMP", "mid jumped beyond the band from the previous valid mid"),
     (57, "TRADE_INVALID_PRICE", "trade price is not positive"),
+    (58, "SELF_MATCH", "the order would trade against the client's own resting order"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

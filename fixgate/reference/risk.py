@@ -54,6 +54,7 @@ class Exposure:
 @dataclass
 class ClientState:
     killed: bool = False
+    self_match_prevention: bool = False
     duplicate_window_ns: int = 0
     window_ns: int = 1_000_000_000
     max_daily_notional: float = math.inf
@@ -335,6 +336,9 @@ class RiskBook:
         if client is not None and client.duplicate_window_ns > 0 and self._is_duplicate(
                 client, session_id, instrument_id, side, ord_type, lots, key_ticks, now_ns):
             return R.DUPLICATE_ORDER, 0
+        if (client is not None and client.self_match_prevention
+                and self._self_match(session_id, instrument_id, book_side, ord_type, ticks, 0)):
+            return R.SELF_MATCH, 0
         price = float(ticks) * spec.tick_size
         notional = float(lots * ticks) * spec.notional_unit
         code = self._check_limits(instrument_id, spec, exposure, book_side, ord_type, lots, price, ref,
@@ -400,6 +404,9 @@ class RiskBook:
         else:
             ticks = order.price_ticks
             price = ref
+        if (client is not None and client.self_match_prevention and order.ord_type == LIMIT
+                and self._self_match(order.session_id, order.instrument_id, order.side, LIMIT, ticks, order_id)):
+            return R.SELF_MATCH
         leaves = order.qty_lots - order.cum_lots
         new_leaves = lots - order.cum_lots
         want_lots = max(leaves, new_leaves)
@@ -605,6 +612,22 @@ class RiskBook:
         self.recent[first + chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id,
                                                   instrument_id, side & 0xff, ord_type & 0xff)
 
+    def _self_match(self, session_id: int, instrument_id: int, side: int, ord_type: int, ticks: int,
+                    exclude_id: int) -> bool:
+        """Whether the order would meet one of the same client's resting limit orders on the other side."""
+        for other in self.orders:
+            if (other is None or other.instrument_id != instrument_id or other.session_id != session_id
+                    or other.side == side or other.ord_type != LIMIT or other.order_id == exclude_id):
+                continue
+            if ord_type == MARKET:
+                return True
+            prices = [other.price_ticks] + ([other.new_price_ticks] if other.replace_pending else [])
+            if side == BUY and min(prices) <= ticks:
+                return True
+            if side == SELL and max(prices) >= ticks:
+                return True
+        return False
+
     def client_open_notional(self, session_id: int) -> float:
         total = 0.0
         row = self.client_open_tick_lots[session_id]
@@ -615,7 +638,7 @@ class RiskBook:
 
     def configure_client(self, session_id: int, *, max_daily_notional=None, max_open_notional=None,
                          max_window_notional=None, window_ns: int = 1_000_000_000,
-                         duplicate_window_ns: int = 0) -> None:
+                         duplicate_window_ns: int = 0, self_match_prevention: bool = False) -> None:
         """Give client session `session_id` its own credit limits and duplicate window."""
         client = self._client(session_id)
         if client is None:
@@ -629,6 +652,7 @@ class RiskBook:
         client.max_window_notional = _limit("max_window_notional", max_window_notional)
         client.window_ns = int(window_ns)
         client.duplicate_window_ns = int(duplicate_window_ns)
+        client.self_match_prevention = bool(self_match_prevention)
 
     def set_client_killed(self, session_id: int, killed: bool) -> None:
         """Refuse (True) or take again (False) the new orders and replaces of one client session."""
@@ -660,6 +684,7 @@ class RiskBook:
         return {
             "killed": client.killed,
             "duplicate_window_ns": client.duplicate_window_ns,
+            "self_match_prevention": client.self_match_prevention,
             "window_ns": client.window_ns,
             "max_daily_notional": finite(client.max_daily_notional),
             "max_open_notional": finite(client.max_open_notional),
@@ -905,6 +930,12 @@ class RiskBook:
     def live_order_ids(self) -> list[int]:
         """Return the ids of every live order, ascending."""
         return sorted(order.order_id for order in self.orders if order is not None)
+
+    def order_ids_of_instrument(self, instrument_id: int) -> list[int]:
+        """Return the ids of the live orders of `instrument_id`, ascending."""
+        self.instruments._require(instrument_id)
+        return sorted(order.order_id for order in self.orders
+                      if order is not None and order.instrument_id == instrument_id)
 
     def order_ids_of_session(self, session_id: int) -> list[int]:
         """Return the ids of the live orders of `session_id`, ascending."""

@@ -238,3 +238,19 @@ def test_venue_message_rate_when_reached_refuses_new_orders_and_never_holds_back
     assert metric(stack, "fixgate_throttle_breaches_total", scope="venue") >= 4
     time.sleep(1.0)
     accepted(client, client.new_order("AAPL", BUY, "1", "189.00"))       # the limit has room again
+
+
+def test_self_match_when_an_order_would_cross_the_clients_own_resting_order_is_refused(make_stack):
+    stack = make_stack(client_overrides={"self_match_prevention": True})
+    client = stack.client("CLIENT1")
+    resting = client.new_order("AAPL", SELL, "5", "191.00")
+    accepted(client, resting)
+    crossing = rejected(client, client.new_order("AAPL", BUY, "5", "191.00"))
+    assert crossing.text == "SELF_MATCH: the order would trade against the client's own resting order"
+    bid = client.new_order("AAPL", BUY, "5", "189.00")                 # below its own offer: fine
+    accepted(client, bid)
+    refused = client.wait_report(client.replace(bid, "AAPL", BUY, "5", "191.50"), cancel_reject=True)
+    assert refused is not None and refused.text.startswith("SELF_MATCH")
+    other = stack.client("CLIENT2")                                     # another client may trade with it
+    taken = other.new_order("AAPL", BUY, "5", "191.00")
+    assert other.wait_for(lambda: [r for r in other.reports_for(taken) if r.exec_type != ExecType.REJECTED])

@@ -96,6 +96,7 @@ client_configs = st.lists(st.fixed_dictionaries({
     "max_window_notional": loose(1e3, 1e5, 1e7),
     "window_ns": st.sampled_from([1_000_000, 1_000_000_000]),
     "duplicate_window_ns": st.sampled_from([0, 0, 1_000, 1_000_000_000]),
+    "self_match_prevention": st.booleans(),
 }), min_size=SESSIONS, max_size=SESSIONS)
 
 odd_numbers = st.sampled_from([0.0, -1.0, math.nan, math.inf, -math.inf, 1e300, 5e-324])
@@ -413,6 +414,7 @@ def assert_consistent(book):
         buys = [order for order in orders if order["side"] == 1]
         sells = [order for order in orders if order["side"] == 2]
         assert exposure["open_orders"] == len(orders)
+        assert book.order_ids_of_instrument(instrument_id) == sorted(order["order_id"] for order in orders)
         assert exposure["open_buy_lots"] == sum(order["reserved_lots"] for order in buys) >= 0
         assert exposure["open_sell_lots"] == sum(order["reserved_lots"] for order in sells) >= 0
         assert exposure["open_buy_tick_lots"] == sum(order["reserved_tick_lots"] for order in buys) >= 0

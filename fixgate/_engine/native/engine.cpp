@@ -159,6 +159,7 @@ const char* ord_rej_reason(int code) {
     case 13: case 14: case 15: case 16: case 17: case 18: case 19: case 20: case 21: case 22: case 23:
     case 24: case 25: case 44: case 45: case 46: case 47: case 48: return "3";   // order exceeds limit
     case 49: return "99";                   // the venue's message rate: other, the text says why
+    case 58: return "99";                   // self-match: other, the text says why
     case 39: return "6";                    // duplicate order
     case 37: case 38: return "99";          // client killed, restricted: other (the text says why)
     default: return "99";

@@ -133,6 +133,7 @@ EXAMPLES = [
     (R.QUOTE_FUTURE_DATED, AAPL, 1, 2, 100.0, 190.12, "quote is dated in the future beyond the clock skew"),
     (R.QUOTE_PRICE_JUMP, AAPL, 1, 2, 100.0, 190.12, "mid jumped beyond the band from the previous valid mid"),
     (R.TRADE_INVALID_PRICE, AAPL, 1, 2, 100.0, 190.12, "trade price is not positive"),
+    (R.SELF_MATCH, AAPL, 1, 2, 100.0, 190.12, "the order would trade against the client's own resting order"),
 ]
 
 
@@ -173,7 +174,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [58, 59, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [59, 60, 63, 64, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"
