@@ -178,3 +178,26 @@ def test_status_page_when_opened_shows_state_sessions_and_kills_only_with_the_to
     browser.click("#resume")
     browser.click("#confirm-yes")
     browser.wait_text("#risk", "NORMAL")
+
+    # One client's kill switch, and the restricted list, from the page.
+    browser.wait_text("#clients", "client1")
+    browser.click("#kill-client1")
+    browser.wait_text("#kill-question", "Kill client client1?")
+    browser.type("#kill-reason", "desk 3 only")
+    browser.click("#kill-confirm")
+    assert "KILLED: desk 3 only" in browser.wait_text("#clients", "KILLED")
+    assert stack.gateway.book.client(0)["killed"] and stack.gateway.book.risk_state == 0
+    refused = client.new_order("AAPL", "1", "1", "185.00")
+    assert client.wait_report(refused, exec_type="8", timeout=10).text.startswith("CLIENT_KILLED")
+    browser.click("#resume-client1")
+    browser.wait_text("#confirm-text", "Resume client client1?")
+    browser.click("#confirm-yes")
+    browser.wait_text("#message", "resume: done")
+    assert not stack.gateway.book.client(0)["killed"]
+    browser.type("#restrict-symbol", "AAPL")
+    browser.type("#restrict-client", "client2")
+    browser.click("#restrict")
+    browser.click("#confirm-yes")
+    browser.wait_text("#restricted", "client2: AAPL")
+    record = [record for record in stack.gateway.audit.records() if record.get("event") == "restricted_list_changed"]
+    assert record and (record[-1]["client"], record[-1]["actor"]) == ("client2", "admin")
