@@ -4,7 +4,13 @@
 suites still run; the figures of a quick run are not worth quoting.
 """
 
-import pytest
+import os
+
+# NumPy's OpenBLAS starts a spinning thread per core at import; nothing measured here does linear
+# algebra, and on two cores that thread takes turns from the code under test (as `fixgate bench` does).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 _RESULTS = pytest.StashKey[list]()
 

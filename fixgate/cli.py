@@ -55,7 +55,8 @@ def command_bench(arguments: argparse.Namespace) -> int:
                      "fast_p99_ns": fast.p99_ns, "reference_median_ns": reference.median_ns, "ratio": ratio})
         print(f"{fast.group:<38} {_format_ns(fast.median_ns):>12} {_format_ns(fast.p99_ns):>10} "
               f"{_format_ns(reference.median_ns):>12} {ratio:>7.0f}x")
-    print("\nbudget: check chain <= 1 µs per order; batch <= 100 ns per order.\n")
+    print("\nbudget: check chain <= 1 µs per order, every control on; batch <= 100 ns per order with the account "
+          "and instrument limits.\n")
     for row in hotpath.engine_summary(quick=arguments.quick):
         p99 = _format_ns(row["fast_p99_ns"]) if row.get("fast_p99_ns") else "-"
         print(f"{row['group']:<76} {_format_ns(row['fast_median_ns']):>12} {p99:>10}")

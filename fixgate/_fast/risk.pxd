@@ -1,4 +1,4 @@
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from fixgate._fast.enums cimport RejectCode
 from fixgate._fast.instruments cimport InstrumentSpec, Instruments
@@ -61,19 +61,17 @@ ctypedef struct ClientState:
     double window_level
     int64_t window_last_ns
 
-# A recently accepted order, remembered for the duplicate check (at_ns 0: the way is empty).
+# A recently accepted order, remembered for the duplicate check by a 64-bit hash of its session,
+# instrument, side, type, quantity and price (at_ns 0: the way is empty). Two different orders share
+# a key with a chance of 2^-64.
 ctypedef struct RecentOrder:
+    uint64_t key
     int64_t at_ns
-    int64_t qty_lots
-    int64_t price_ticks             # 0 for a market order
-    int32_t session_id
-    int32_t instrument_id
-    uint8_t side
-    uint8_t ord_type
 
-# The duplicate memory: RECENT_SETS sets of RECENT_WAYS ways, keyed by a hash of the order's fields.
+# The duplicate memory: RECENT_SETS sets of RECENT_WAYS ways (one 64-byte cache line per set),
+# chosen by the key's low bits.
 cdef enum:
-    RECENT_SETS = 4096
+    RECENT_SETS = 2048
     RECENT_WAYS = 4
 
 
@@ -115,7 +113,14 @@ cdef class RiskBook:
     cdef ClientState* clients
     cdef int64_t* client_open_tick_lots             # [session x instrument capacity]
     cdef uint8_t* restricted                        # [(1 + session) x instrument capacity]; row 0: everyone
-    cdef RecentOrder* recent
+    cdef RecentOrder* recent                        # aligned to 64 bytes inside recent_memory
+    cdef void* recent_memory
+    # Each client's resting limit orders per instrument, for self-match prevention: how many on each
+    # side, the best price on each side (buys: highest, sells: lowest, a pending replace's price
+    # included), and whether a best left and must be found again ([session x instrument capacity]).
+    cdef int64_t* own_counts                        # [.. x 2]: buys, sells
+    cdef int64_t* own_best                          # [.. x 2]: 0 none
+    cdef uint8_t* own_dirty                         # bit 0: buys, bit 1: sells
 
     # -- COUNTERS -----------------------------------------------------------------------------------
     cdef readonly int64_t checks
@@ -159,16 +164,15 @@ cdef class RiskBook:
                                   int64_t now_ns) noexcept nogil
     cdef double _window_level(self, ClientState* client, int64_t now_ns) noexcept nogil
     cdef void _commit_client(self, ClientState* client, double daily_notional_add, int64_t now_ns) noexcept nogil
-    cdef RecentOrder* _recent_set(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
-                                  int64_t lots, int64_t ticks) noexcept nogil
-    cdef bint _is_duplicate(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
-                            int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil
-    cdef void _remember(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
-                        int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil
+    cdef bint _is_duplicate(self, ClientState* client, uint64_t key, int64_t now_ns) noexcept nogil
+    cdef void _remember(self, uint64_t key, int64_t now_ns) noexcept nogil
     cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil
     cdef bint _self_match(self, int32_t session_id, int32_t instrument_id, uint8_t side, int ord_type,
                           int64_t ticks, int64_t exclude_id) noexcept nogil
     cdef void _link(self, OrderSlot* order) noexcept nogil
+    cdef void _own_add(self, OrderSlot* order, bint new_order) noexcept nogil
+    cdef void _own_touch(self, OrderSlot* order) noexcept nogil
+    cdef int64_t _own_best(self, int32_t session_id, int32_t instrument_id, int side_index) noexcept nogil
     cdef bint _restricted_exactly(self, int32_t session_id, int32_t instrument_id)
 
     # -- ORDER EVENTS -------------------------------------------------------------------------------

@@ -57,6 +57,15 @@ cdef inline uint64_t _mix(uint64_t x) noexcept nogil:
     return x
 
 
+cdef inline uint64_t _order_key(int32_t session_id, int32_t instrument_id, int side, int ord_type, int64_t lots,
+                                int64_t ticks) noexcept nogil:
+    # The duplicate check's key of an order: its fields mixed into 64 bits, never 0.
+    cdef uint64_t key = _mix(<uint64_t>lots * <uint64_t>0x9e3779b97f4a7c15 ^ <uint64_t>ticks)
+    key = _mix(key ^ (<uint64_t>session_id << 40) ^ (<uint64_t>instrument_id << 16)
+               ^ (<uint64_t>(side & 0xff) << 8) ^ <uint64_t>(ord_type & 0xff))
+    return key if key != 0 else 1
+
+
 cdef inline bint _reduces(const Exposure* exposure, uint8_t side, int64_t delta_lots) noexcept nogil:
     """Return True when adding `delta_lots` on `side` can only bring the position towards zero,
     counting every open order on that side as filled."""
@@ -161,9 +170,17 @@ cdef class RiskBook:
             <Py_ssize_t>self.client_capacity * instruments.capacity, sizeof(int64_t))
         self.restricted = <uint8_t*>alloc_prefaulted(
             (<Py_ssize_t>self.client_capacity + 1) * instruments.capacity, sizeof(uint8_t))
-        self.recent = <RecentOrder*>alloc_prefaulted(RECENT_SETS * RECENT_WAYS, sizeof(RecentOrder))
+        self.recent_memory = alloc_prefaulted(RECENT_SETS * RECENT_WAYS + RECENT_WAYS, sizeof(RecentOrder))
+        self.recent = <RecentOrder*>((<size_t>self.recent_memory + 63) & ~(<size_t>63))
+        self.own_counts = <int64_t*>alloc_prefaulted(<Py_ssize_t>self.client_capacity * instruments.capacity * 2,
+                                                     sizeof(int64_t))
+        self.own_best = <int64_t*>alloc_prefaulted(<Py_ssize_t>self.client_capacity * instruments.capacity * 2,
+                                                   sizeof(int64_t))
+        self.own_dirty = <uint8_t*>alloc_prefaulted(<Py_ssize_t>self.client_capacity * instruments.capacity,
+                                                    sizeof(uint8_t))
         if (self.exposures == NULL or self.orders == NULL or self.clients == NULL
-                or self.client_open_tick_lots == NULL or self.restricted == NULL or self.recent == NULL):
+                or self.client_open_tick_lots == NULL or self.restricted == NULL or self.recent_memory == NULL
+                or self.own_counts == NULL or self.own_best == NULL or self.own_dirty == NULL):
             raise MemoryError()
         for index in range(self.client_capacity):
             self.clients[index].window_ns = 1_000_000_000
@@ -196,7 +213,10 @@ cdef class RiskBook:
         free(self.clients)
         free(self.client_open_tick_lots)
         free(self.restricted)
-        free(self.recent)
+        free(self.recent_memory)
+        free(self.own_counts)
+        free(self.own_best)
+        free(self.own_dirty)
 
     def set_risk_state(self, int state):
         """Set the risk state byte (0 NORMAL, 1 WARNING, 2 CIRCUIT_BREAKER, 3 KILL_SWITCH)."""
@@ -280,6 +300,7 @@ cdef class RiskBook:
         cdef uint8_t book_side
         cdef int64_t lots, ticks, new_id
         cdef double ref, price, notional
+        cdef uint64_t key = 0
         cdef ClientState* client = self._client(session_id)
         if self.risk_state == e.KILLED:
             return e.KILL_SWITCH
@@ -322,9 +343,10 @@ cdef class RiskBook:
             ticks = _market_ticks(ref, spec.tick_size)
             if ticks == 0:
                 return e.NO_REFERENCE_PRICE
-        if client != NULL and client.duplicate_window_ns > 0 and self._is_duplicate(
-                client, session_id, instrument_id, side, ord_type, lots, ticks if ord_type == e.LIMIT else 0, now_ns):
-            return e.DUPLICATE_ORDER
+        if client != NULL and client.duplicate_window_ns > 0:
+            key = _order_key(session_id, instrument_id, side, ord_type, lots, ticks if ord_type == e.LIMIT else 0)
+            if self._is_duplicate(client, key, now_ns):
+                return e.DUPLICATE_ORDER
         if (client != NULL and client.self_match_prevention
                 and self._self_match(session_id, instrument_id, book_side, ord_type, ticks, 0)):
             return e.SELF_MATCH
@@ -346,6 +368,7 @@ cdef class RiskBook:
         order[0] = OrderSlot(new_id, instrument_id, session_id, book_side, <uint8_t>ord_type,
                              False, False, lots, 0, ticks, 0, 0, 0, 0, 0, 0)
         self._link(order)
+        self._own_add(order, True)
         exposure.open_orders += 1
         self.live_orders += 1
         self.daily_orders += 1
@@ -354,8 +377,7 @@ cdef class RiskBook:
         if client != NULL:
             self._commit_client(client, notional, now_ns)
             if client.duplicate_window_ns > 0:
-                self._remember(client, session_id, instrument_id, side, ord_type, lots,
-                               ticks if ord_type == e.LIMIT else 0, now_ns)
+                self._remember(key, now_ns)
         self.last_order_id = new_id
         order_id[0] = new_id
         return e.OK
@@ -434,6 +456,7 @@ cdef class RiskBook:
         order.replace_pending = True
         order.new_qty_lots = lots
         order.new_price_ticks = ticks
+        self._own_add(order, False)
         if daily_add > 0.0:
             self.daily_notional += daily_add
         self._settle(order)
@@ -610,36 +633,21 @@ cdef class RiskBook:
             if now_ns > client.window_last_ns:
                 client.window_last_ns = now_ns
 
-    cdef RecentOrder* _recent_set(self, int32_t session_id, int32_t instrument_id, int side, int ord_type,
-                                  int64_t lots, int64_t ticks) noexcept nogil:
-        cdef uint64_t key = _mix(<uint64_t>lots * <uint64_t>0x9e3779b97f4a7c15 ^ <uint64_t>ticks)
-        key = _mix(key ^ (<uint64_t>session_id << 40) ^ (<uint64_t>instrument_id << 16)
-                   ^ (<uint64_t>(side & 0xff) << 8) ^ <uint64_t>(ord_type & 0xff))
-        return &self.recent[(key & (RECENT_SETS - 1)) * RECENT_WAYS]
-
-    cdef bint _is_duplicate(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
-                            int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil:
-        cdef RecentOrder* ways = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+    cdef bint _is_duplicate(self, ClientState* client, uint64_t key, int64_t now_ns) noexcept nogil:
+        cdef RecentOrder* ways = &self.recent[(key & (RECENT_SETS - 1)) * RECENT_WAYS]
         cdef int way
         for way in range(RECENT_WAYS):
-            if (ways[way].at_ns != 0 and ways[way].session_id == session_id
-                    and ways[way].instrument_id == instrument_id and ways[way].side == side
-                    and ways[way].ord_type == ord_type and ways[way].qty_lots == lots
-                    and ways[way].price_ticks == ticks):
+            if ways[way].at_ns != 0 and ways[way].key == key:
                 return now_ns - ways[way].at_ns < client.duplicate_window_ns
         return False
 
-    cdef void _remember(self, ClientState* client, int32_t session_id, int32_t instrument_id, int side,
-                        int ord_type, int64_t lots, int64_t ticks, int64_t now_ns) noexcept nogil:
+    cdef void _remember(self, uint64_t key, int64_t now_ns) noexcept nogil:
         # The same order again takes its own way; else an empty way, else the oldest.
-        cdef RecentOrder* ways = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+        cdef RecentOrder* ways = &self.recent[(key & (RECENT_SETS - 1)) * RECENT_WAYS]
         cdef int way
         cdef int chosen = 0
         for way in range(RECENT_WAYS):
-            if (ways[way].at_ns != 0 and ways[way].session_id == session_id
-                    and ways[way].instrument_id == instrument_id and ways[way].side == side
-                    and ways[way].ord_type == ord_type and ways[way].qty_lots == lots
-                    and ways[way].price_ticks == ticks):
+            if ways[way].at_ns != 0 and ways[way].key == key:
                 chosen = way
                 break
             if ways[way].at_ns == 0:
@@ -647,8 +655,8 @@ cdef class RiskBook:
                     chosen = way
             elif ways[chosen].at_ns != 0 and ways[way].at_ns < ways[chosen].at_ns:
                 chosen = way
-        ways[chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id, instrument_id,
-                                   <uint8_t>side, <uint8_t>ord_type)
+        ways[chosen].key = key
+        ways[chosen].at_ns = now_ns if now_ns != 0 else 1
 
     cdef void _link(self, OrderSlot* order) noexcept nogil:
         # Put a new live order at the head of its instrument's list.
@@ -664,24 +672,77 @@ cdef class RiskBook:
                           int64_t ticks, int64_t exclude_id) noexcept nogil:
         # Whether an order of `session_id` on `side` at `ticks` (a market order at any price) would
         # meet one of the same client's resting limit orders on the other side of the instrument, at
-        # its price or at the price a pending replace would give it.
-        cdef int64_t link = self.exposures[instrument_id].first_link
+        # its price or at the price a pending replace would give it. The best own price on the other
+        # side answers it; a replace (`exclude_id`: the order itself, on its own side) never meets it.
+        cdef int other_side = 1 if side == e.BUY else 0
+        cdef int64_t best
+        if self.own_counts[(<Py_ssize_t>session_id * self.instruments.capacity + instrument_id) * 2 + other_side] == 0:
+            return False
+        if ord_type == e.MARKET:
+            return True
+        best = self._own_best(session_id, instrument_id, other_side)
+        return best <= ticks if side == e.BUY else best >= ticks
+
+    cdef void _own_add(self, OrderSlot* order, bint new_order) noexcept nogil:
+        # A resting limit order came in (`new_order`), or a replace gave one a pending price: the
+        # best may move.
+        cdef Py_ssize_t cell
+        cdef int side_index
+        cdef int64_t* best
+        cdef int64_t price
+        if order.ord_type != e.LIMIT or not (0 <= order.session_id < self.client_capacity):
+            return
+        cell = <Py_ssize_t>order.session_id * self.instruments.capacity + order.instrument_id
+        side_index = 0 if order.side == e.BUY else 1
+        if new_order:
+            self.own_counts[cell * 2 + side_index] += 1
+        if self.own_dirty[cell] & (1 << side_index):
+            return                                  # found again at the next check
+        best = &self.own_best[cell * 2 + side_index]
+        price = order.price_ticks
+        if order.replace_pending and ((side_index == 0 and order.new_price_ticks > price)
+                                      or (side_index == 1 and order.new_price_ticks < price)):
+            price = order.new_price_ticks
+        if best[0] == 0 or (side_index == 0 and price > best[0]) or (side_index == 1 and price < best[0]):
+            best[0] = price
+
+    cdef void _own_touch(self, OrderSlot* order) noexcept nogil:
+        # One of the order's prices is about to go: when it is the best, the best is found again.
+        cdef Py_ssize_t cell
+        cdef int side_index
+        cdef int64_t best
+        if order.ord_type != e.LIMIT or not (0 <= order.session_id < self.client_capacity):
+            return
+        cell = <Py_ssize_t>order.session_id * self.instruments.capacity + order.instrument_id
+        side_index = 0 if order.side == e.BUY else 1
+        best = self.own_best[cell * 2 + side_index]
+        if order.price_ticks == best or (order.replace_pending and order.new_price_ticks == best):
+            self.own_dirty[cell] |= <uint8_t>(1 << side_index)
+
+    cdef int64_t _own_best(self, int32_t session_id, int32_t instrument_id, int side_index) noexcept nogil:
+        # The best price of the client's resting limit orders on one side; walked again when dirty.
+        cdef Py_ssize_t cell = <Py_ssize_t>session_id * self.instruments.capacity + instrument_id
+        cdef int64_t link
+        cdef int64_t best = 0
         cdef OrderSlot* other
+        cdef uint8_t side = e.BUY if side_index == 0 else e.SELL
+        if not (self.own_dirty[cell] & (1 << side_index)):
+            return self.own_best[cell * 2 + side_index]
+        link = self.exposures[instrument_id].first_link
         while link:
             other = &self.orders[link - 1]
             link = other.next_link
-            if (other.session_id != session_id or other.side == side or other.ord_type != e.LIMIT
-                    or other.order_id == exclude_id):
+            if other.session_id != session_id or other.side != side or other.ord_type != e.LIMIT:
                 continue
-            if ord_type == e.MARKET:
-                return True
-            if side == e.BUY and (other.price_ticks <= ticks
-                                  or (other.replace_pending and other.new_price_ticks <= ticks)):
-                return True
-            if side == e.SELL and (other.price_ticks >= ticks
-                                   or (other.replace_pending and other.new_price_ticks >= ticks)):
-                return True
-        return False
+            if best == 0 or (side_index == 0 and other.price_ticks > best) or (side_index == 1
+                                                                               and other.price_ticks < best):
+                best = other.price_ticks
+            if other.replace_pending and ((side_index == 0 and other.new_price_ticks > best)
+                                          or (side_index == 1 and other.new_price_ticks < best)):
+                best = other.new_price_ticks
+        self.own_best[cell * 2 + side_index] = best
+        self.own_dirty[cell] &= <uint8_t>~(1 << side_index)
+        return best
 
     cdef double client_open_notional_c(self, int32_t session_id) noexcept nogil:
         cdef double total = 0.0
@@ -901,6 +962,7 @@ cdef class RiskBook:
         cdef OrderSlot* order = self._find(order_id)
         if order == NULL:
             return self._count_event(e.UNKNOWN_ORDER)
+        self._own_touch(order)
         order.qty_lots = order.cum_lots
         order.replace_pending = False
         self._settle(order)
@@ -912,6 +974,7 @@ cdef class RiskBook:
             return self._count_event(e.UNKNOWN_ORDER)
         if not order.replace_pending:
             return self._count_event(e.NO_PENDING_REPLACE)
+        self._own_touch(order)
         order.qty_lots = order.new_qty_lots
         order.price_ticks = order.new_price_ticks
         order.replace_pending = False
@@ -924,6 +987,7 @@ cdef class RiskBook:
             return self._count_event(e.UNKNOWN_ORDER)
         if not order.replace_pending:
             return self._count_event(e.NO_PENDING_REPLACE)
+        self._own_touch(order)
         order.replace_pending = False
         self._settle(order)
         return self._count_event(e.OK)
@@ -1079,6 +1143,10 @@ cdef class RiskBook:
         order.reserved_lots = want_lots
         order.reserved_tick_lots = want_tick_lots
         if leaves <= 0:
+            self._own_touch(order)
+            if 0 <= order.session_id < self.client_capacity and order.ord_type == e.LIMIT:
+                self.own_counts[(<Py_ssize_t>order.session_id * self.instruments.capacity
+                                 + order.instrument_id) * 2 + (0 if order.side == e.BUY else 1)] -= 1
             if order.prev_link:
                 self.orders[order.prev_link - 1].next_link = order.next_link
             else:
@@ -1143,6 +1211,7 @@ cdef class RiskBook:
                              replace_pending, qty_lots, cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0,
                              0, 0)
         self._link(order)
+        self._own_add(order, True)
         self.exposures[instrument_id].open_orders += 1
         self.live_orders += 1
         self._settle(order)

@@ -1,9 +1,11 @@
 """Hot-path scenarios: the same inputs for the Cython implementation and its reference twin.
 
-A scenario builds a realistic book (eight instruments with every limit switched on, four sessions,
-fresh quotes) and a stream of orders that the book accepts, so each check runs the whole chain:
-throttle, fields, size, notional, ADV, collar, position, gross exposure, leverage, daily caps, open
-orders and quote freshness, then reserves the order.
+A scenario builds a realistic book (eight instruments with every limit switched on, four sessions
+with their own credit, duplicate window and self-match prevention, fresh quotes) and a stream of
+orders that the book accepts, so each check runs the whole chain: client kill switch, restricted list,
+throttle, fields, duplicates, self-match (a walk over the instrument's live orders), size, notional,
+ADV, collar, position, gross exposure, leverage, concentration by instrument and sector, daily caps,
+open orders, quote freshness and the client's credit, then reserves the order.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ NOW_NS = 1_700_000_000_000_000_000
 SESSIONS = 4
 IMPLEMENTATIONS = ("fast", "reference")
 
-# symbol, tick, lot, reference price, ADV
+# symbol, tick, lot, reference price, ADV (the first three share a sector, the two coins another)
+SECTORS = (0, 0, 0, 1, 1, -1, -1, -1)
 INSTRUMENTS = (
     ("AAPL", 0.01, 1.0, 190.0, 5.0e7),
     ("MSFT", 0.01, 1.0, 410.0, 2.0e7),
@@ -45,37 +48,53 @@ def modules(implementation: str) -> SimpleNamespace:
     )
 
 
-def build_book(implementation: str, *, order_capacity: int = 1 << 14):
+def build_book(implementation: str, *, order_capacity: int = 1 << 14, client_controls: bool = True):
     """Build a book with every limit on, quoted fresh at NOW_NS, generous enough to accept the
-    order stream of `order_stream`."""
+    order stream of `order_stream`; without `client_controls`, only the account and instrument
+    limits (no per-client credit, duplicate window, self-match prevention or concentration)."""
     impl = modules(implementation)
     instruments = impl.Instruments(len(INSTRUMENTS))
-    for symbol, tick, lot, price, adv in INSTRUMENTS:
+    for (symbol, tick, lot, price, adv), sector in zip(INSTRUMENTS, SECTORS):
         instruments.add(symbol, tick_size=tick, lot_size=lot, reference_price=price, adv=adv,
                         max_adv_fraction=0.05, max_order_qty=adv * 0.01, max_order_notional=5e6,
                         max_position=adv * 0.05, max_open_orders=5000, price_collar=0.05,
-                        stale_after_ns=2_000_000_000, requires_live_quote=True)
+                        stale_after_ns=2_000_000_000, requires_live_quote=True, sector=sector)
     quotes = impl.QuoteBook(instruments)
     for instrument_id, (_, tick, _, price, _) in enumerate(INSTRUMENTS):
         quotes.on_quote(instrument_id, price - 2 * tick, price + 2 * tick, NOW_NS, NOW_NS)
     throttle = impl.Throttle(SESSIONS, len(INSTRUMENTS), global_rate=1e7, global_burst=1_000_000,
                              session_rate=1e6, session_burst=1_000_000, instrument_rate=1e6,
                              instrument_burst=1_000_000, breach_limit=10, breach_window_ns=1_000_000_000)
-    return impl.RiskBook(instruments, quotes, throttle, max_order_notional=1e7, max_gross_exposure=1e12,
+    book = impl.RiskBook(instruments, quotes, throttle, max_order_notional=1e7, max_gross_exposure=1e12,
                          max_leverage=50.0, max_daily_orders=10_000_000, max_daily_notional=1e13,
-                         equity=1e11, order_capacity=order_capacity)
+                         max_concentration=0.2 if client_controls else None,
+                         max_sector_concentration=0.4 if client_controls else None, equity=1e11,
+                         order_capacity=order_capacity)
+    for session_id in range(SESSIONS if client_controls else 0):
+        book.configure_client(session_id, max_daily_notional=1e13, max_open_notional=1e13,
+                              max_window_notional=1e13, window_ns=1_000_000_000,
+                              duplicate_window_ns=1_000_000_000, self_match_prevention=True)
+    return book
 
 
 def order_stream(count: int, seed: int = 7) -> list[tuple[int, int, int, int, float, float]]:
-    """Return `count` orders (session, instrument, side, ord_type, qty, price) that pass every check."""
+    """Return `count` orders (session, instrument, side, ord_type, qty, price) that pass every check:
+    bids below the reference price and offers above it (no client meets its own orders), no two alike."""
     rng = random.Random(seed)
     orders = []
-    for _ in range(count):
+    seen = set()
+    while len(orders) < count:
         instrument_id = rng.randrange(len(INSTRUMENTS))
         _, tick, lot, price, _ = INSTRUMENTS[instrument_id]
-        limit = round(price * (1 + rng.uniform(-0.01, 0.01)) / tick) * tick
-        orders.append((rng.randrange(SESSIONS), instrument_id, rng.choice((1, 2)), 2,
-                       rng.randint(1, 20) * lot, limit))
+        side = rng.choice((1, 2))
+        away = rng.uniform(0.0005, 0.01)
+        limit_ticks = round(price * (1 - away if side == 1 else 1 + away) / tick)
+        order = (rng.randrange(SESSIONS), instrument_id, side, 2, rng.randint(1, 20), limit_ticks)
+        if order in seen:
+            continue
+        seen.add(order)
+        session_id, _, _, ord_type, lots, ticks = order
+        orders.append((session_id, instrument_id, side, ord_type, lots * lot, ticks * tick))
     return orders
 
 
@@ -219,6 +238,7 @@ def summary(quick: bool = False) -> list[tuple[Measurement, Measurement]]:
     pairs = []
     for group, run in (("check chain, one order per call", _measure_chain),
                        ("check batch, nogil loop over NumPy", _measure_batch),
+                       ("check batch, account and instrument limits only", _measure_base_batch),
                        ("quote validation", _measure_quotes),
                        ("ring push+pop, two threads", _measure_ring)):
         pair = []
@@ -249,6 +269,17 @@ def _measure_batch(group, implementation, quick, *, batch, **_):
 
     def setup():
         return (build_book(implementation), np.zeros(len(batch), np.uint8), np.zeros(len(batch), np.int64))
+
+    return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
+                   len(batch), _rounds(implementation, quick), len(batch))
+
+
+def _measure_base_batch(group, implementation, quick, *, batch, **_):
+    import numpy as np
+
+    def setup():
+        return (build_book(implementation, client_controls=False), np.zeros(len(batch), np.uint8),
+                np.zeros(len(batch), np.int64))
 
     return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
                    len(batch), _rounds(implementation, quick), len(batch))

@@ -12,7 +12,7 @@ from fixgate.reference.throttle import Throttle
 
 DEFAULT_ORDER_CAPACITY = 65536
 NANOSECONDS_PER_DAY = 86_400_000_000_000
-RECENT_SETS = 4096
+RECENT_SETS = 2048
 RECENT_WAYS = 4
 MASK_64 = (1 << 64) - 1
 
@@ -67,13 +67,8 @@ class ClientState:
 
 @dataclass
 class RecentOrder:
+    key: int = 0
     at_ns: int = 0
-    qty_lots: int = 0
-    price_ticks: int = 0
-    session_id: int = 0
-    instrument_id: int = 0
-    side: int = 0
-    ord_type: int = 0
 
 
 def _mix(x: int) -> int:
@@ -186,6 +181,7 @@ class RiskBook:
         self.order_capacity = order_capacity
         self.order_mask = order_capacity - 1
         self.exposures = [Exposure() for _ in range(instruments.capacity)]
+        self.live_by_instrument: list[dict[int, OrderSlot]] = [{} for _ in range(instruments.capacity)]
         self.client_capacity = throttle.max_sessions
         self.clients = [ClientState() for _ in range(self.client_capacity)]
         self.client_open_tick_lots = [[0] * instruments.capacity for _ in range(self.client_capacity)]
@@ -332,10 +328,11 @@ class RiskBook:
             ticks = _market_ticks(ref, spec.tick_size)
             if ticks == 0:
                 return R.NO_REFERENCE_PRICE, 0
-        key_ticks = ticks if ord_type == LIMIT else 0
-        if client is not None and client.duplicate_window_ns > 0 and self._is_duplicate(
-                client, session_id, instrument_id, side, ord_type, lots, key_ticks, now_ns):
-            return R.DUPLICATE_ORDER, 0
+        key = 0
+        if client is not None and client.duplicate_window_ns > 0:
+            key = self._order_key(session_id, instrument_id, side, ord_type, lots, ticks if ord_type == LIMIT else 0)
+            if self._is_duplicate(client, key, now_ns):
+                return R.DUPLICATE_ORDER, 0
         if (client is not None and client.self_match_prevention
                 and self._self_match(session_id, instrument_id, book_side, ord_type, ticks, 0)):
             return R.SELF_MATCH, 0
@@ -355,6 +352,7 @@ class RiskBook:
         order = OrderSlot(order_id, instrument_id, session_id, book_side, ord_type,
                           False, False, lots, 0, ticks, 0, 0, 0, 0)
         self.orders[order_id & self.order_mask] = order
+        self.live_by_instrument[instrument_id][order_id] = order
         exposure.open_orders += 1
         self.live_orders += 1
         self.daily_orders += 1
@@ -363,7 +361,7 @@ class RiskBook:
         if client is not None:
             self._commit_client(client, notional, now_ns)
             if client.duplicate_window_ns > 0:
-                self._remember(session_id, instrument_id, side, ord_type, lots, key_ticks, now_ns)
+                self._remember(key, now_ns)
         self.last_order_id = order_id
         return R.OK, order_id
 
@@ -577,31 +575,26 @@ class RiskBook:
             if now_ns > client.window_last_ns:
                 client.window_last_ns = now_ns
 
-    def _recent_set(self, session_id, instrument_id, side, ord_type, lots, ticks) -> int:
+    @staticmethod
+    def _order_key(session_id, instrument_id, side, ord_type, lots, ticks) -> int:
         key = _mix(((lots * 0x9e3779b97f4a7c15) & MASK_64) ^ (ticks & MASK_64))
         key = _mix(key ^ ((session_id << 40) & MASK_64) ^ ((instrument_id << 16) & MASK_64)
                    ^ ((side & 0xff) << 8) ^ (ord_type & 0xff))
-        return (key & (RECENT_SETS - 1)) * RECENT_WAYS
+        return key or 1
 
-    @staticmethod
-    def _same(way: RecentOrder, session_id, instrument_id, side, ord_type, lots, ticks) -> bool:
-        return (way.at_ns != 0 and way.session_id == session_id and way.instrument_id == instrument_id
-                and way.side == side and way.ord_type == ord_type and way.qty_lots == lots
-                and way.price_ticks == ticks)
-
-    def _is_duplicate(self, client, session_id, instrument_id, side, ord_type, lots, ticks, now_ns) -> bool:
-        first = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+    def _is_duplicate(self, client, key: int, now_ns: int) -> bool:
+        first = (key & (RECENT_SETS - 1)) * RECENT_WAYS
         for way in self.recent[first:first + RECENT_WAYS]:
-            if self._same(way, session_id, instrument_id, side, ord_type, lots, ticks):
+            if way.at_ns != 0 and way.key == key:
                 return now_ns - way.at_ns < client.duplicate_window_ns
         return False
 
-    def _remember(self, session_id, instrument_id, side, ord_type, lots, ticks, now_ns) -> None:
-        first = self._recent_set(session_id, instrument_id, side, ord_type, lots, ticks)
+    def _remember(self, key: int, now_ns: int) -> None:
+        first = (key & (RECENT_SETS - 1)) * RECENT_WAYS
         ways = self.recent[first:first + RECENT_WAYS]
         chosen = 0
         for index, way in enumerate(ways):
-            if self._same(way, session_id, instrument_id, side, ord_type, lots, ticks):
+            if way.at_ns != 0 and way.key == key:
                 chosen = index
                 break
             if way.at_ns == 0:
@@ -609,14 +602,13 @@ class RiskBook:
                     chosen = index
             elif ways[chosen].at_ns != 0 and way.at_ns < ways[chosen].at_ns:
                 chosen = index
-        self.recent[first + chosen] = RecentOrder(now_ns if now_ns != 0 else 1, lots, ticks, session_id,
-                                                  instrument_id, side & 0xff, ord_type & 0xff)
+        self.recent[first + chosen] = RecentOrder(key, now_ns if now_ns != 0 else 1)
 
     def _self_match(self, session_id: int, instrument_id: int, side: int, ord_type: int, ticks: int,
                     exclude_id: int) -> bool:
         """Whether the order would meet one of the same client's resting limit orders on the other side."""
-        for other in self.orders:
-            if (other is None or other.instrument_id != instrument_id or other.session_id != session_id
+        for other in self.live_by_instrument[instrument_id].values():
+            if (other.session_id != session_id
                     or other.side == side or other.ord_type != LIMIT or other.order_id == exclude_id):
                 continue
             if ord_type == MARKET:
@@ -859,6 +851,7 @@ class RiskBook:
         order.reserved_tick_lots = want_tick_lots
         if leaves <= 0:
             self.orders[order.order_id & self.order_mask] = None
+            del self.live_by_instrument[order.instrument_id][order.order_id]
             exposure.open_orders -= 1
             self.live_orders -= 1
 
@@ -906,6 +899,7 @@ class RiskBook:
         order = OrderSlot(order_id, instrument_id, session_id, side, ord_type, acked, replace_pending, qty_lots,
                           cum_lots, price_ticks, new_qty_lots, new_price_ticks, 0, 0)
         self.orders[order_id & self.order_mask] = order
+        self.live_by_instrument[instrument_id][order_id] = order
         self.exposures[instrument_id].open_orders += 1
         self.live_orders += 1
         self._settle(order)
@@ -934,8 +928,7 @@ class RiskBook:
     def order_ids_of_instrument(self, instrument_id: int) -> list[int]:
         """Return the ids of the live orders of `instrument_id`, ascending."""
         self.instruments._require(instrument_id)
-        return sorted(order.order_id for order in self.orders
-                      if order is not None and order.instrument_id == instrument_id)
+        return sorted(self.live_by_instrument[instrument_id])
 
     def order_ids_of_session(self, session_id: int) -> list[int]:
         """Return the ids of the live orders of `session_id`, ascending."""

@@ -674,3 +674,48 @@ def test_client_controls_when_driven_by_any_script_match_reference(specs, book_c
                 assert client["open_notional"] <= client["max_open_notional"] * (1 + 1e-12)
             if client["max_daily_notional"] is not None:
                 assert client["daily_notional"] <= client["max_daily_notional"] * (1 + 1e-12)
+
+
+# Self-match prevention under churn: two clients quoting both sides of one instrument a few ticks
+# around its price, cancelling, replacing and filling, so the best own prices keep leaving.
+self_match_commands = st.one_of(
+    st.tuples(st.just("quote_order"), st.integers(0, 1), st.sampled_from([1, 2, 5]), st.sampled_from([2, 2, 2, 1]),
+              st.integers(-3, 3)),
+    st.tuples(st.just("cancel"), order_refs),
+    st.tuples(st.just("replace_price"), order_refs, st.integers(-3, 3)),
+    st.tuples(st.sampled_from(["replaced", "replace_rejected"]), order_refs),
+    st.tuples(st.just("fill_units"), order_refs, st.integers(-1, 50), st.just(0), st.just(1)),
+)
+
+
+@given(script=st.lists(self_match_commands, min_size=5, max_size=150))
+def test_self_match_when_own_best_prices_keep_leaving_matches_reference(script):
+    specs = [{"tick_size": 0.01, "lot_size": 1.0, "reference_price": 100.0}]
+    clients = [{"self_match_prevention": True}] * SESSIONS
+    fast = build(FAST, specs, {}, {}, {}, clients)
+    reference = build(REFERENCE, specs, {}, {}, {}, clients)
+    accepted = []
+    for step, command in enumerate(script):
+        results = []
+        for book in (fast, reference):
+            kind = command[0]
+            if kind == "quote_order":
+                _, session_id, side, ord_type, offset = command
+                result = book.check_new_order_units(session_id, 0, side, ord_type, 1, 10_000 + offset, START_NS)
+            elif kind == "cancel":
+                result = book.on_canceled(pick(accepted, command[1]))
+            elif kind == "replace_price":
+                order_id = pick(accepted, command[1])
+                order = book.order(order_id)
+                qty = order["qty_lots"] if order else 1
+                result = book.check_replace_units(order_id, qty, 10_000 + command[2], START_NS)
+            elif kind in ("replaced", "replace_rejected"):
+                result = getattr(book, "on_" + kind)(pick(accepted, command[1]))
+            else:
+                result, _ = apply(book, command, START_NS, accepted)
+            results.append(result)
+        assert results[0] == results[1], (step, command)
+        if command[0] == "quote_order" and results[0][0] == 0:
+            accepted.append(results[0][1])
+        assert state_of(fast) == state_of(reference), (step, command)
+        assert_consistent(fast)
