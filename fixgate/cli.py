@@ -411,6 +411,8 @@ def command_kill(arguments: argparse.Namespace) -> int:
     body = {"reason": arguments.reason, "actor": _actor()}
     if arguments.client:
         body["session"] = arguments.client
+    if arguments.account:
+        body["account"] = arguments.account
     return _print_result(*_admin_request(arguments, "POST", "/kill", body))
 
 
@@ -419,9 +421,10 @@ def command_resume(arguments: argparse.Namespace) -> int:
     have, orders are still refused VENUE_UNAVAILABLE (exit 3 when they have not within --wait)."""
     import time
 
-    if arguments.client:
-        return _print_result(*_admin_request(arguments, "POST", "/resume",
-                                             {"actor": _actor(), "session": arguments.client}))
+    if arguments.client or arguments.account:
+        body = {"actor": _actor()}
+        body.update({"session": arguments.client} if arguments.client else {"account": arguments.account})
+        return _print_result(*_admin_request(arguments, "POST", "/resume", body))
     status, document = _admin_request(arguments, "POST", "/resume", {"actor": _actor()})
     if status >= 400 or not document.get("ok", True) or arguments.wait <= 0:
         return _print_result(status, document)
@@ -608,12 +611,15 @@ def build_parser() -> argparse.ArgumentParser:
     kill.add_argument("--client", metavar="SESSION",
                       help="only this client session: its new orders are refused CLIENT_KILLED and its working "
                            "orders cancelled; every other client keeps trading")
+    kill.add_argument("--account", help="only this account (the Account(1) of its orders, else its client's name), "
+                                        "whichever client sends them")
     resume = admin_command("resume", command_resume, "release the kill switch",
                            "Release the kill switch; the venues are logged on again and reconciled before "
                            "trading resumes. Waits for that (exit 3 when it takes longer than --wait).")
     resume.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for every venue to be ready (0: do not wait; default 30)")
     resume.add_argument("--client", metavar="SESSION", help="release only this client session's kill switch")
+    resume.add_argument("--account", help="release only this account's kill switch")
     restrict = admin_command("restrict", command_restrict, "put a symbol on the restricted list, or take it off",
                              "Refuse new orders and replaces in SYMBOL (RESTRICTED_INSTRUMENT) for every client, or "
                              "for one with --client; --remove takes it off. Audited, kept across restarts.")

@@ -410,7 +410,7 @@ class Gateway:
             self.book, self.session_index, {instrument.symbol: index for index, instrument in enumerate(config.instruments)},
             self.state_dir / "controls.json", self.audit.write,
             cancel_all=lambda session, text: engine_orders.cancel_all(session, "cancel all", text),
-            set_kill_reason=self.engine.set_client_kill_reason)
+            set_kill_reason=self.engine.set_client_kill_reason, set_account_killed=self.engine.set_account_killed)
         self.controls.load()
         self.risk_agent = RiskAgent(machine, self.book, self.positions, engine_orders,
                                     EngineVenues(self.engine), self.risk_store, self.audit,

@@ -174,6 +174,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t reconcile(int) except +
         void set_risk_reason(const string&) except +
         void set_client_kill_reason(int, const string&) except +
+        int64_t set_account_killed(const string&, cbool, const string&) except +
         int64_t rotate_intents(const string&) except +
         void inject_error_before_send(int64_t)
         void inject_error_after_send(int64_t)
@@ -584,6 +585,17 @@ cdef class NativeEngine:
             raise IndexError(f"no client session {session}")
         with nogil:
             self.engine.set_client_kill_reason(session, native_reason)
+
+    def set_account_killed(self, str account, bint killed, str reason=""):
+        """Refuse (or take again) the orders of one account, the Account(1) of its orders or else its
+        client's name; on a kill its working orders are cancelled. Return the cancels sent."""
+        cdef string native_account = _bytes(account)
+        cdef string native_reason = _bytes(reason)
+        cdef cbool native_killed = killed
+        cdef int64_t sent
+        with nogil:
+            sent = self.engine.set_account_killed(native_account, native_killed, native_reason)
+        return sent
 
     def rotate_intents(self, str previous_path):
         """Move the intent log to `previous_path` and start a new one; return 0, or -1 on failure."""

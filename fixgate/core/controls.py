@@ -53,10 +53,14 @@ class ClientControls:
         Cancels the working orders of one client session.
     set_kill_reason : callable(session index, reason)
         Gives the order path the text of a client's CLIENT_KILLED rejects.
+    set_account_killed : callable(account, killed, reason) -> int
+        Refuses (or takes again) one account's orders in the order path; on a kill, cancels its
+        working orders and returns how many cancels went out.
     """
 
     def __init__(self, book, sessions: dict[str, int], symbols: dict[str, int], path: Path, audit: Callable[[dict[str, Any]], None], cancel_all: Callable[[str, str], int],
-                 set_kill_reason: Callable[[int, str], None]) -> None:
+                 set_kill_reason: Callable[[int, str], None],
+                 set_account_killed: Callable[[str, bool, str], int] | None = None) -> None:
         self.book = book
         self.sessions = sessions
         self.symbols = symbols
@@ -64,7 +68,9 @@ class ClientControls:
         self.audit = audit
         self.cancel_all = cancel_all
         self.set_kill_reason = set_kill_reason
+        self.set_account_killed = set_account_killed
         self.killed: dict[str, dict[str, Any]] = {}                 # client -> actor, reason, since_ns
+        self.killed_accounts: dict[str, dict[str, Any]] = {}        # account -> actor, reason, since_ns
         self.overrides: dict[str, dict[str, bool]] = {}             # scope -> symbol -> restricted
 
     # -- START ------------------------------------------------------------------------------------
@@ -82,6 +88,7 @@ class ClientControls:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             killed = {str(name): dict(entry) for name, entry in data.get("killed", {}).items()}
+            accounts = {str(name): dict(entry) for name, entry in data.get("killed_accounts", {}).items()}
             overrides = {str(scope): {str(symbol): bool(value) for symbol, value in entries.items()}
                          for scope, entries in data.get("restricted", {}).items()}
         except (OSError, ValueError, TypeError, AttributeError) as error:
@@ -94,6 +101,10 @@ class ClientControls:
             self.killed[name] = entry
             self.book.set_client_killed(self.sessions[name], True)
             self.set_kill_reason(self.sessions[name], f"restored: {entry.get('reason', '')}")
+        for account, entry in accounts.items():
+            self.killed_accounts[account] = entry
+            if self.set_account_killed is not None:
+                self.set_account_killed(account, True, f"restored: {entry.get('reason', '')}")
         for scope, entries in overrides.items():
             if scope != EVERYONE and scope not in self.sessions:
                 log.warning("controls_client_gone", client=scope, control="restricted list")
@@ -121,6 +132,34 @@ class ClientControls:
                     "cancels_sent": cancels, "again": already})
         log.warning("client_killed", client=client, actor=actor, reason=reason, cancels=cancels)
         return {"ok": True, "client": client, "killed": True, "cancels_sent": cancels}
+
+    def kill_account(self, account: str, actor: str, reason: str, now_ns: int) -> dict[str, Any]:
+        """Refuse one account's new orders (the Account(1) of its orders, else its client's name)
+        and cancel its working ones, whichever client session sends them."""
+        if self.set_account_killed is None:
+            raise CommandRefused("this gateway cannot kill one account")
+        if not account or len(account) > 63:
+            raise CommandRefused("an account is 1 to 63 characters")
+        reason = reason or "no reason given"
+        self.killed_accounts[account] = {"actor": actor, "reason": reason, "since_ns": now_ns}
+        self._save()
+        cancels = self.set_account_killed(account, True, reason)
+        self.audit({"event": "account_killed", "account": account, "actor": actor, "reason": reason,
+                    "cancels_sent": cancels})
+        log.warning("account_killed", account=account, actor=actor, reason=reason, cancels=cancels)
+        return {"ok": True, "account": account, "killed": True, "cancels_sent": cancels}
+
+    def resume_account(self, account: str, actor: str) -> dict[str, Any]:
+        """Take one account's orders again."""
+        if account not in self.killed_accounts:
+            raise CommandRefused(f"account {account} is not killed")
+        del self.killed_accounts[account]
+        self._save()
+        if self.set_account_killed is not None:
+            self.set_account_killed(account, False, "")
+        self.audit({"event": "account_resumed", "account": account, "actor": actor})
+        log.warning("account_resumed", account=account, actor=actor)
+        return {"ok": True, "account": account, "killed": False}
 
     def resume(self, client: str, actor: str) -> dict[str, Any]:
         """Take the client's orders again."""
@@ -168,6 +207,8 @@ class ClientControls:
     def describe(self) -> dict[str, Any]:
         return {"killed_clients": {name: {**entry, "since": iso_time(int(entry.get("since_ns", 0)))}
                                    for name, entry in self.killed.items()},
+                "killed_accounts": {name: {**entry, "since": iso_time(int(entry.get("since_ns", 0)))}
+                                    for name, entry in self.killed_accounts.items()},
                 "restricted": self.restricted_list()}
 
     # -- INSIDE -----------------------------------------------------------------------------------
@@ -181,7 +222,7 @@ class ClientControls:
         self.book.set_restricted(self.symbols[symbol], restricted, -1 if scope == EVERYONE else self.sessions[scope])
 
     def _save(self) -> None:
-        data = {"killed": self.killed, "restricted": self.overrides}
+        data = {"killed": self.killed, "killed_accounts": self.killed_accounts, "restricted": self.overrides}
         temporary = self.path.with_suffix(".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "w", encoding="utf-8") as handle:

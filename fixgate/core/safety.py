@@ -142,6 +142,7 @@ class Command:
     session: str | None = None
     mode: str = ""                      # drain: "cancel" or "wait"
     symbol: str = ""                    # restrict: the instrument
+    account: str | None = None          # kill, resume: one account only
     restricted: bool = True             # restrict: on (True) or off the list
     timeout_s: float = 0.0              # drain: how long working orders may take
     done: threading.Event = field(default_factory=threading.Event)
@@ -261,6 +262,15 @@ class RiskAgent:
     def _execute(self, command: Command) -> None:
         now_ns = self.clock()
         try:
+            if command.name in ("kill", "resume") and command.account is not None:
+                if self.controls is None:
+                    raise CommandRefused("this gateway has no client controls")
+                if command.session is not None:
+                    raise CommandRefused("give a client session or an account, not both")
+                command.result = (self.controls.kill_account(command.account, command.actor, command.reason, now_ns)
+                                  if command.name == "kill" else
+                                  self.controls.resume_account(command.account, command.actor))
+                return
             if command.name in ("kill", "resume", "restrict") and (command.session is not None
                                                                    or command.name == "restrict"):
                 if self.controls is None:

@@ -159,12 +159,12 @@ class FixClient:
         return self._send(message)
 
     def new_order(self, symbol: str, side: str, qty: str, price: str | None = None, *, ord_type: str | None = None,
-                  time_in_force: str = "0", cl_ord_id: str | None = None) -> str:
+                  time_in_force: str = "0", cl_ord_id: str | None = None, account: str | None = None) -> str:
         """Send a NewOrderSingle; return its ClOrdID. Without `ord_type`: limit with a price, else market."""
         cl_ord_id = cl_ord_id or self.next_id()
         order = NewOrder(cl_ord_id=cl_ord_id, symbol=symbol, side=side,
                          ord_type=ord_type or ("2" if price is not None else "1"), order_qty=qty, price=price,
-                         time_in_force=time_in_force)
+                         time_in_force=time_in_force, account=account)
         self._send(codec.write_new_order(order, time.time_ns()))
         return cl_ord_id
 

@@ -24,8 +24,8 @@ log = structlog.get_logger("fixgate.admin")
 
 MAX_BODY = 64 * 1024
 COMMANDS = {
-    "/kill": ("kill", {"reason", "session", "actor"}),
-    "/resume": ("resume", {"session", "actor"}),
+    "/kill": ("kill", {"reason", "session", "account", "actor"}),
+    "/resume": ("resume", {"session", "account", "actor"}),
     "/reset-breaker": ("reset-breaker", {"actor"}),
     "/cancel-all": ("cancel-all", {"session", "actor"}),
     "/drain": ("drain", {"mode", "reason", "timeout", "actor"}),
@@ -219,13 +219,14 @@ class AdminServer:
         actor = token.name
         self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "via": body.get("actor"),
                                   "peer": peer, "reason": body.get("reason"), "session": body.get("session"),
+                                  **({"account": body["account"]} if "account" in body else {}),
                                   **({"symbol": body.get("symbol"), "restricted": body.get("restricted", True)}
                                      if name == "restrict" else {})})
         log.warning("admin_command", command=name, actor=actor, via=body.get("actor"), peer=peer,
                     reason=body.get("reason"))
         result = self.gateway.risk_agent.submit(Command(name, actor, reason=body.get("reason", ""),
                                                         session=body.get("session"), mode=body.get("mode", ""),
-                                                        symbol=body.get("symbol", ""),
+                                                        symbol=body.get("symbol", ""), account=body.get("account"),
                                                         restricted=body.get("restricted", True),
                                                         timeout_s=float(body.get("timeout", 0))))
         self._json(handler, 200 if result.get("ok") else 409, result)

@@ -254,3 +254,33 @@ def test_self_match_when_an_order_would_cross_the_clients_own_resting_order_is_r
     other = stack.client("CLIENT2")                                     # another client may trade with it
     taken = other.new_order("AAPL", BUY, "5", "191.00")
     assert other.wait_for(lambda: [r for r in other.reports_for(taken) if r.exec_type != ExecType.REJECTED])
+
+
+def test_account_kill_when_commanded_stops_that_accounts_orders_from_any_client_and_survives_restart(stack):
+    first, second = stack.client("CLIENT1"), stack.client("CLIENT2")
+    mine = first.new_order("AAPL", BUY, "2", "189.00", account="DESK3")
+    accepted(first, mine)
+    other_account = first.new_order("AAPL", BUY, "2", "188.90", account="DESK4")
+    accepted(first, other_account)
+
+    result = cli(stack, "kill", "--account", "DESK3", "--reason", "desk 3 over its limit")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ok": True, "account": "DESK3", "killed": True, "cancels_sent": 1}
+    assert gateway_cancel(first, mine).text == ("cancelled by the gateway: kill switch for account DESK3: "
+                                                "desk 3 over its limit")
+    for client in (first, second):                                        # whichever session sends them
+        refused = rejected(client, client.new_order("AAPL", BUY, "1", "188.00", account="DESK3"))
+        assert refused.text == "CLIENT_KILLED: kill switch active for account DESK3: desk 3 over its limit"
+    accepted(first, first.new_order("AAPL", BUY, "1", "188.00", account="DESK4"))
+    assert len(stack.venue.engine.open_orders("FIXGATE")) == 2                # DESK4's two
+    _, status = admin(stack, "/status")
+    assert status["risk"]["killed_accounts"]["DESK3"]["reason"] == "desk 3 over its limit"
+
+    restart(stack)
+    assert first.wait_logged_on(15)
+    again = rejected(first, first.new_order("AAPL", BUY, "1", "188.00", account="DESK3", cl_ord_id="AFTER-3"))
+    assert again.text == "CLIENT_KILLED: kill switch active for account DESK3: restored: desk 3 over its limit"
+    assert cli(stack, "resume", "--account", "DESK3").returncode == 0
+    accepted(first, first.new_order("AAPL", BUY, "1", "188.00", account="DESK3", cl_ord_id="AFTER-4"))
+    status, result = admin(stack, "/kill", {"reason": "x", "session": "client1", "account": "DESK3"})
+    assert status == 409 and "not both" in result["error"]

@@ -699,6 +699,11 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
     } else if (!tif_supported(tif)) {
         code = CODE_INVALID_FIELD;
         text = std::string("TimeInForce(59) '") + tif + "' is not supported (0, 1, 3 or 4)";
+    } else if (!killed_accounts_.empty() &&
+               killed_accounts_.count(account.empty() ? client.config.name : account) != 0) {
+        const std::string& owner = account.empty() ? client.config.name : account;
+        code = CODE_CLIENT_KILLED;
+        text = "kill switch active for account " + owner + ": " + killed_accounts_[owner];
     } else if (instrument >= 0 && !client.permitted[instrument]) {
         code = CODE_INSTRUMENT_NOT_PERMITTED;
         text = "instrument " + symbol + " is not permitted for " + client.config.name;
@@ -1010,6 +1015,13 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
         counters_.rejected_by_code[CODE_GATEWAY_CLOSED].fetch_add(1, std::memory_order_relaxed);
         cancel_reject(client, message, &order, '2', "99",
                       "GATEWAY_CLOSED: " + closed_reason() + "; cancels are still taken");
+        return;
+    }
+    const std::string& owner = order.account.empty() ? client.config.name : order.account;
+    if (!killed_accounts_.empty() && killed_accounts_.count(owner) != 0) {
+        counters_.rejected_by_code[CODE_CLIENT_KILLED].fetch_add(1, std::memory_order_relaxed);
+        cancel_reject(client, message, &order, '2', "99",
+                      "CLIENT_KILLED: kill switch active for account " + owner + ": " + killed_accounts_[owner]);
         return;
     }
     VenueState& replace_venue = *venues_[order.venue];
@@ -2184,6 +2196,33 @@ void Engine::log_on_venues() {
 void Engine::set_risk_reason(const std::string& reason) {
     std::lock_guard<std::mutex> lock(lock_);
     risk_reason_ = reason;
+}
+
+int64_t Engine::set_account_killed(const std::string& account, bool killed, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(lock_);
+    if (!killed) {
+        killed_accounts_.erase(account);
+        return 0;
+    }
+    killed_accounts_[account] = reason;
+    int64_t sent = 0;
+    std::vector<int64_t> ids;
+    for (auto& entry : orders_) {
+        Order& order = entry.second;
+        if (!order.in_book || terminal(order.status) || order.cancel.kind != REQUEST_NONE) continue;
+        const std::string& owner = order.account.empty() && order.session >= 0 ? clients_[order.session]->config.name
+                                                                              : order.account;
+        if (owner != account || !venues_[order.venue]->logged_on.load()) continue;
+        ids.push_back(order.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (int64_t id : ids) {
+        Order& order = orders_[id];
+        if (send_cancel(order, EMPTY, order.cl_ord_id, CANCEL_BY_OPERATOR, "kill switch for account " + account + ": " +
+                        reason, realtime_ns()))
+            ++sent;
+    }
+    return sent;
 }
 
 void Engine::set_client_kill_reason(int session, const std::string& reason) {

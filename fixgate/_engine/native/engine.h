@@ -283,6 +283,9 @@ public:
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
     void set_client_kill_reason(int session, const std::string& reason);   // the Text(58) of CLIENT_KILLED
+    // One account's kill switch (the Account(1) of its orders, else its client's name): its new orders
+    // and replaces are refused CLIENT_KILLED with `reason`; returns the cancels sent for its working orders.
+    int64_t set_account_killed(const std::string& account, bool killed, const std::string& reason);
     int64_t rotate_intents(const std::string& previous_path);
     // Fault injection for tests: make the next `count` new orders fail just before, or just after,
     // their venue send.
@@ -426,6 +429,7 @@ private:
     std::mutex lock_;                                   // THE engine lock: one writer for order state
     EventRing ring_;
     std::vector<std::unique_ptr<ClientState>> clients_;
+    std::unordered_map<std::string, std::string> killed_accounts_;   // engine lock: account -> why
     std::vector<std::unique_ptr<VenueState>> venues_;
     std::unordered_map<std::string, int> symbols_;      // symbol -> instrument id
     std::vector<std::pair<const FIX::SessionID*, SessionRef>> callback_ids_;  // filled in onCreate
