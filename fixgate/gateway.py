@@ -32,7 +32,7 @@ from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, trading_day_offset_ns
 from fixgate.core import events as ev
 from fixgate.core import recovery
-from fixgate.core.agents import MarkingAgent, OrderStateAgent, StateThread
+from fixgate.core.agents import MarkingAgent, OrderStateAgent, RejectLog, StateThread, observers
 from fixgate.core.events import Event
 from fixgate.core.journal import IntentLog, SqliteJournal
 from fixgate.core.orders import Instrument
@@ -393,7 +393,8 @@ class Gateway:
                                       max_per_second=config.tracing.max_orders_per_second)
         self.order_state = OrderStateAgent(self.engine.drain, self.replayer, self.journal_agent,
                                            on_engine_event=self._on_engine_event,
-                                           observe=self.tracer.observe if self.tracer is not None else None)
+                                           observe=observers(RejectLog(self.session_names, reject_name).observe,
+                                                             self.tracer.observe if self.tracer is not None else None))
         self.marking = MarkingAgent(self.book, self.positions)
         self.audit = AuditLog(self.state_dir / "audit.log",
                               forward=lambda record: self.journal_agent.note(record.get("event", "audit"), record))

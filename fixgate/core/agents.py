@@ -129,6 +129,58 @@ class OrderStateAgent:
         return count
 
 
+class RejectLog:
+    """Log the gateway's refusals without flooding the log: the first reject of each reason for each
+    client is an `order_rejected` event; more of the same within `interval_ns` are counted and said in
+    one `orders_rejected` event when the next window opens (state thread, from the order events).
+
+    Parameters
+    ----------
+    sessions : list[str]
+        Client session names by index.
+    reason_name : callable
+        RejectCode number -> its stable name.
+    """
+
+    def __init__(self, sessions: list[str], reason_name: Callable[[int], str], *,
+                 interval_ns: int = 10_000_000_000) -> None:
+        self.sessions = sessions
+        self.reason_name = reason_name
+        self.interval_ns = interval_ns
+        self.windows: dict[tuple[int, int], list[int]] = {}      # (code, session) -> [start_ns, more]
+
+    def observe(self, event: ev.Event) -> None:
+        if event.kind != ev.REJECTED:
+            return
+        key = (event.code, event.session_id)
+        window = self.windows.get(key)
+        if window is not None and event.recv_ns - window[0] < self.interval_ns:
+            window[1] += 1
+            return
+        client = self.sessions[event.session_id] if 0 <= event.session_id < len(self.sessions) else None
+        if window is not None and window[1]:
+            log.warning("orders_rejected", reason=self.reason_name(event.code), client=client, count=window[1],
+                        seconds=round((event.recv_ns - window[0]) / 1e9, 1))
+        self.windows[key] = [event.recv_ns, 0]
+        log.info("order_rejected", reason=self.reason_name(event.code), client=client,
+                 cl_ord_id=ev.text(event.text_a), instrument_id=event.instrument_id)
+
+
+def observers(*callbacks: Callable[[ev.Event], None] | None) -> Callable[[ev.Event], None] | None:
+    """One observer that calls each of `callbacks` given (None when none is)."""
+    chosen = [callback for callback in callbacks if callback is not None]
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return chosen[0]
+
+    def observe(event: ev.Event) -> None:
+        for callback in chosen:
+            callback(event)
+
+    return observe
+
+
 class MarkingAgent:
     """Mark positions to the quote book's reference prices and give the risk book the equity.
 
