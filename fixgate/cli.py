@@ -335,6 +335,14 @@ def status_text(status: dict, health: dict | None = None) -> str:
     venues = ", ".join(f"{name} {'on' if status['venues'][name] else 'off'} ({state})"
                        for name, state in status["venue_states"].items()) or "none"
     lines.append(f"sessions   clients: {clients}   venues: {venues}")
+    for scope, killed in (("client", risk.get("killed_clients") or {}), ("account", risk.get("killed_accounts") or {})):
+        for name, kill in killed.items():
+            lines.append(f"KILLED     {scope} {name} since {kill.get('since', '-')} by {kill.get('actor', '-')}: "
+                         f"{kill.get('reason', '')}"[:120])
+    restricted = "; ".join(f"{'everyone' if scope == '*' else scope}: {', '.join(symbols)}"
+                           for scope, symbols in (risk.get("restricted") or {}).items() if symbols)
+    if restricted:
+        lines.append(f"restricted {restricted}"[:120])
     drain = risk.get("drain")
     if drain:
         lines.append(f"DRAIN      {drain['state']} since {drain['since']} by {drain['actor']} ({drain['reason']}): "

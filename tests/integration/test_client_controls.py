@@ -74,6 +74,9 @@ def test_client_kill_when_commanded_stops_only_that_client_cancels_its_orders_an
     assert status["client_controls"]["client2"]["killed"] is False
     assert status["risk"]["killed_clients"]["client1"]["reason"] == "desk 3 runaway"
     assert status["risk"]["risk_state"] == "NORMAL"
+    summary = cli(stack, "status")
+    assert summary.returncode == 0 and "KILLED     client client1 since 20" in summary.stdout
+    assert "by admin: desk 3 runaway" in summary.stdout
     assert metric(stack, "fixgate_client_killed", client="client1") == 1
     assert metric(stack, "fixgate_client_killed", client="client2") == 0
     assert any(record.get("event") == "client_killed" and record["client"] == "client1" and record["actor"] == "admin"
@@ -122,6 +125,7 @@ def test_restricted_list_when_changed_at_run_time_refuses_the_symbol_for_its_sco
     restart(stack)
     _, status = admin(stack, "/status")
     assert status["risk"]["restricted"] == {"*": [], "client2": ["AAPL"]}
+    assert "restricted client2: AAPL" in cli(stack, "status").stdout
     assert second.wait_logged_on(15)
     after = second.new_order("AAPL", BUY, "1", "189.00", cl_ord_id="AFTER-1")
     assert second.wait_for(lambda: second.reports_for(after)), "no answer"
