@@ -428,3 +428,33 @@ def test_simulator_when_told_to_reject_relays_the_venues_reject_and_releases_the
     stack.settle()
     assert stack.gateway.book.live_orders == 0
     assert stack.gateway.orders.find_client("client1", cl_ord_id).status == OrdStatus.REJECTED
+
+
+def test_logon_when_a_reset_comes_with_a_wrong_password_is_dropped_and_keeps_what_the_client_missed(stack):
+    from fixgate.fix.client import FixClient
+
+    from .peers import RawFixClient
+
+    directory = stack.directory / "client-kept"
+    client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", stack.config.acceptor.port, directory,
+                       username="demo", password="demo")
+    client.start()
+    assert client.wait_logged_on(10)
+    resting = client.new_order("AAPL", BUY, "1", "189.00")
+    assert client.wait_report(resting, exec_type=NEW)
+    client.stop(0.2)                                        # gone: its order is cancelled on disconnect
+    deadline = time.monotonic() + 5
+    while stack.gateway.book.live_orders and time.monotonic() < deadline:
+        time.sleep(0.05)
+    intruder = RawFixClient("127.0.0.1", stack.config.acceptor.port, "CLIENT1", "FIXGATE")
+    intruder.send("A", [(98, "0"), (108, "30"), (141, "Y"), (553, "demo"), (554, "guess")])
+    assert b"\x0135=A\x01" not in intruder.read_until(b"\x0135=A\x01", 2.0)     # no logon, no reset
+    intruder.socket.close()
+    back = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", stack.config.acceptor.port, directory,
+                     username="demo", password="demo")      # the same store: its sequence numbers go on
+    back.start()
+    stack.clients.append(back)
+    assert back.wait_logged_on(10)
+    cancel = back.wait_for(lambda: [r for r in back.reports if getattr(r, "exec_type", None) == "4"
+                                    and r.orig_cl_ord_id == resting], timeout=10)
+    assert cancel and cancel[0].text == "cancelled by the gateway: cancel on disconnect"

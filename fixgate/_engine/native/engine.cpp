@@ -244,12 +244,13 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
     } else {
         log_factory_.reset(new NullLogFactory());
     }
+    gate_factory_.reset(new LogonGateFactory(log_factory_.get(), this));
     // Building the acceptor and initiator creates the sessions (onCreate).
     if (!config_.acceptor_settings.empty()) {
         acceptor_settings_.reset(new FIX::SessionSettings(config_.acceptor_settings));
         if (config_.mapped_store) acceptor_store_.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
         else acceptor_store_.reset(new FIX::FileStoreFactory(*acceptor_settings_));
-        acceptor_.reset(new FIX::ThreadedSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_, *log_factory_));
+        acceptor_.reset(new FIX::ThreadedSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_, *gate_factory_));
         for (auto& client : clients_) client->session = acceptor_->getSession(client->id);
     }
     if (!config_.initiator_settings.empty()) {
@@ -1534,8 +1535,15 @@ void Engine::on_trade_correction(VenueState& venue, Order& order, const FIX::Mes
     }
     const std::string& ref = text_of(message, TAG_EXEC_REF_ID);
     std::string ref_stored = stored_id(ref, FG_TEXT_A);
-    auto fill = std::find_if(order.fills.begin(), order.fills.end(),
-                             [&](const FillRecord& record) { return record.exec_id == ref_stored; });
+    auto fill = std::find_if(order.fills.begin(), order.fills.end(), [&](const FillRecord& record) {
+        return record.exec_id == ref_stored || record.correction_id == ref_stored;
+    });
+    if (fill != order.fills.end() && fill->busted) {
+        // A fill busted already, busted again under another ExecID: followed once.
+        counters_.duplicate_fills.fetch_add(1, std::memory_order_relaxed);
+        seen_exec_ids_.insert(hash_id(stored));
+        return;
+    }
     int64_t old_lots = 0, old_ticks = 0;
     if (fill != order.fills.end()) {
         old_lots = fill->lots;
@@ -1557,12 +1565,15 @@ void Engine::on_trade_correction(VenueState& venue, Order& order, const FIX::Mes
     correct_fill(order, -old_lots, old_ticks, stored, ref_stored, recv_ns);
     if (new_lots > 0) correct_fill(order, new_lots, new_ticks, stored, ref_stored, recv_ns);
     if (fill != order.fills.end()) {
+        fill->correction_id = stored;            // a later bust or correction may name either ExecID
         if (new_lots > 0) {
             fill->lots = new_lots;
             fill->ticks = new_ticks;
         } else {
-            order.fills.erase(fill);
+            fill->busted = true;
         }
+    } else {
+        order.fills.push_back(FillRecord{ref_stored, new_lots, new_ticks, stored, new_lots <= 0});
     }
     alarm(FG_ALARM_TRADE_CORRECTED, "venue " + venue.config.name + (exec_type == 'H' ? " busted" : " corrected") +
           " fill " + ref + " of order " + gateway_order_id(order.id) + ": " + format_units(old_lots, spec.lot) + " at " +
@@ -2086,7 +2097,7 @@ fg_event Engine::order_event(uint8_t kind, const Order& order) const {
 
 void Engine::push(fg_event& event, bool urgent) {
     if (event.seq == 0) event.seq = next_event_seq_++;
-    if (event.kind >= FG_EVENT_ACCEPTED && event.kind <= FG_EVENT_DONE_FOR_DAY && event.kind != FG_EVENT_ACKED &&
+    if (event.kind >= FG_EVENT_ACCEPTED && event.kind <= FG_EVENT_RESTATED && event.kind != FG_EVENT_ACKED &&
         event.reserved == 0) {
         write_ahead(event);
     }
@@ -2223,6 +2234,59 @@ int64_t Engine::set_account_killed(const std::string& account, bool killed, cons
             ++sent;
     }
     return sent;
+}
+
+int Engine::client_of(const FIX::SessionID& id) const {
+    const std::string& target = id.getTargetCompID().getValue();
+    if (id.getSenderCompID().getValue() != config_.comp_id) return -1;
+    for (const auto& client : clients_)
+        if (client->config.comp_id == target) return client->index;
+    return -1;
+}
+
+bool Engine::logon_credentials_ok(int client, const std::string& username, const std::string& password) {
+    const ClientState& state = *clients_[client];
+    if (username == state.config.username && password == state.config.password) return true;
+    std::lock_guard<std::mutex> lock(lock_);
+    fg_event event;
+    memset(&event, 0, sizeof(event));
+    event.kind = FG_EVENT_LOGON_REFUSED;
+    event.session_id = (int16_t)client;
+    event.venue_id = -1;
+    event.instrument_id = -1;
+    copy_text(event.text_a, sizeof(event.text_a), state.config.comp_id, false);
+    copy_text(event.text_b, sizeof(event.text_b), "wrong username or password with a reset: disconnected, "
+              "sequence numbers kept", false);
+    push(event, true);
+    return false;
+}
+
+namespace {
+// The value of `tag` in a raw FIX message, empty when absent.
+std::string raw_field(const std::string& message, const char* tag) {
+    std::string key = std::string("\001") + tag + "=";
+    size_t start = message.find(key);
+    if (start == std::string::npos) return std::string();
+    start += key.size();
+    size_t end = message.find('\001', start);
+    return message.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+}  // namespace
+
+void LogonGateLog::onIncoming(const std::string& message) {
+    inner_->onIncoming(message);
+    if (message.find("\00135=A\001") == std::string::npos || raw_field(message, "141") != "Y") return;
+    if (!engine_->logon_credentials_ok(client_, raw_field(message, "553"), raw_field(message, "554")))
+        throw FIX::InvalidMessage("Logon with ResetSeqNumFlag=Y refused: wrong username or password");
+}
+
+FIX::Log* LogonGateFactory::create(const FIX::SessionID& id) {
+    FIX::Log* inner = inner_->create(id);
+    int client = engine_->client_of(id);
+    if (client < 0) return inner;
+    std::lock_guard<std::mutex> lock(mutex_);
+    gates_.emplace_back(new LogonGateLog(inner, engine_, client));
+    return gates_.back().get();
 }
 
 void Engine::set_client_kill_reason(int session, const std::string& reason) {

@@ -104,8 +104,10 @@ enum RequestKind : uint8_t { REQUEST_NONE = 0, REQUEST_CANCEL = 1, REQUEST_REPLA
 // A fill the venue reported, kept with its order so that a bust or a correction can undo it.
 struct FillRecord {
     std::string exec_id;                 // the venue's ExecID (as stored: cut to FG_TEXT_A - 1)
-    int64_t lots = 0;
+    int64_t lots = 0;                    // as booked now (after any correction)
     int64_t ticks = 0;
+    std::string correction_id;           // the ExecID of the last bust or correction of it
+    bool busted = false;
 };
 
 // A cancel or replace sent to the venue: its venue ClOrdID is "<order's venue id root>.<number>".
@@ -146,7 +148,7 @@ struct Order {
     Request cancel;                      // at most one pending cancel and one pending replace
     Request replace;
     int64_t reconcile_pending = 0;       // status requests sent for it and not yet answered
-    std::vector<FillRecord> fills;       // the fills booked since the gateway started (busted ones removed)
+    std::vector<FillRecord> fills;       // the fills booked since the gateway started (busted ones marked)
 };
 
 // What the engine holds for one client session.
@@ -255,6 +257,42 @@ struct RestoredOrder {
     std::vector<std::string> client_ids;     // every ClOrdID of the order, for lookups
 };
 
+class Engine;
+
+// A Logon with ResetSeqNumFlag(141)=Y makes QuickFIX reset the session's sequence numbers and store
+// before the Application sees the message, so a wrong password would still wipe what the client has
+// not received yet. The gate sees each incoming message first (through the session's Log): a client
+// Logon asking for a reset with a wrong Username(553) or Password(554) is refused as an invalid
+// message, and QuickFIX disconnects without touching the session's state.
+class LogonGateLog : public FIX::Log {
+public:
+    LogonGateLog(FIX::Log* inner, Engine* engine, int client) : inner_(inner), engine_(engine), client_(client) {}
+    void clear() override { inner_->clear(); }
+    void backup() override { inner_->backup(); }
+    void onIncoming(const std::string& message) override;
+    void onOutgoing(const std::string& message) override { inner_->onOutgoing(message); }
+    void onEvent(const std::string& text) override { inner_->onEvent(text); }
+
+private:
+    FIX::Log* inner_;
+    Engine* engine_;
+    int client_;
+};
+
+class LogonGateFactory : public FIX::LogFactory {
+public:
+    LogonGateFactory(FIX::LogFactory* inner, Engine* engine) : inner_(inner), engine_(engine) {}
+    FIX::Log* create() override { return inner_->create(); }
+    FIX::Log* create(const FIX::SessionID& id) override;
+    void destroy(FIX::Log*) override {}     // the gates live as long as the factory
+
+private:
+    FIX::LogFactory* inner_;
+    Engine* engine_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<LogonGateLog>> gates_;
+};
+
 class Engine : public FIX::Application {
 public:
     Engine(const EngineConfig& config, const fg_fast_api& fast);
@@ -282,6 +320,10 @@ public:
     // Ask a venue the status of every order it holds for us; return how many requests were sent.
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
+    // The logon gate's questions: which client a session is (-1: not a client), and whether a Logon's
+    // credentials are the client's (a refusal is reported like fromAdmin's).
+    int client_of(const FIX::SessionID& id) const;
+    bool logon_credentials_ok(int client, const std::string& username, const std::string& password);
     void set_client_kill_reason(int session, const std::string& reason);   // the Text(58) of CLIENT_KILLED
     // One account's kill switch (the Account(1) of its orders, else its client's name): its new orders
     // and replaces are refused CLIENT_KILLED with `reason`; returns the cancels sent for its working orders.
@@ -458,6 +500,7 @@ private:
     std::unique_ptr<FIX::MessageStoreFactory> initiator_store_;
     std::unique_ptr<FIX::LogFactory> log_factory_;
     MaskedLogFactory* masked_logs_ = nullptr;
+    std::unique_ptr<FIX::LogFactory> gate_factory_;      // wraps log_factory_: the logon gate
     std::unique_ptr<FIX::ThreadedSocketAcceptor> acceptor_;
     std::unique_ptr<FIX::ThreadedSocketInitiator> initiator_;
 
