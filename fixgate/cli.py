@@ -429,6 +429,9 @@ def command_resume(arguments: argparse.Namespace) -> int:
     have, orders are still refused VENUE_UNAVAILABLE (exit 3 when they have not within --wait)."""
     import time
 
+    if arguments.client and arguments.account:
+        print("fixgate resume: give --client or --account, not both", file=sys.stderr)
+        return 2
     if arguments.client or arguments.account:
         body = {"actor": _actor()}
         body.update({"session": arguments.client} if arguments.client else {"account": arguments.account})

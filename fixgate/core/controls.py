@@ -30,6 +30,13 @@ log = structlog.get_logger("fixgate.controls")
 EVERYONE = "*"          # the scope of the restricted list that applies to every client
 
 
+def _since(entry: dict[str, Any]) -> str | None:
+    try:
+        return iso_time(int(entry.get("since_ns", 0)))
+    except (TypeError, ValueError):
+        return None
+
+
 class ControlsFileError(StateFileError):
     """The persisted controls cannot be read: refuse to start rather than trade without them."""
 
@@ -71,6 +78,7 @@ class ClientControls:
         self.set_account_killed = set_account_killed
         self.killed: dict[str, dict[str, Any]] = {}                 # client -> actor, reason, since_ns
         self.killed_accounts: dict[str, dict[str, Any]] = {}        # account -> actor, reason, since_ns
+        self.account_texts: dict[str, str] = {}                     # account -> the reason the engine has
         self.overrides: dict[str, dict[str, bool]] = {}             # scope -> symbol -> restricted
 
     # -- START ------------------------------------------------------------------------------------
@@ -103,8 +111,9 @@ class ClientControls:
             self.set_kill_reason(self.sessions[name], f"restored: {entry.get('reason', '')}")
         for account, entry in accounts.items():
             self.killed_accounts[account] = entry
+            self.account_texts[account] = f"restored: {entry.get('reason', '')}"
             if self.set_account_killed is not None:
-                self.set_account_killed(account, True, f"restored: {entry.get('reason', '')}")
+                self.set_account_killed(account, True, self.account_texts[account])
         for scope, entries in overrides.items():
             if scope != EVERYONE and scope not in self.sessions:
                 log.warning("controls_client_gone", client=scope, control="restricted list")
@@ -142,6 +151,7 @@ class ClientControls:
             raise CommandRefused("an account is 1 to 63 characters")
         reason = reason or "no reason given"
         self.killed_accounts[account] = {"actor": actor, "reason": reason, "since_ns": now_ns}
+        self.account_texts[account] = reason
         self._save()
         cancels = self.set_account_killed(account, True, reason)
         self.audit({"event": "account_killed", "account": account, "actor": actor, "reason": reason,
@@ -154,6 +164,7 @@ class ClientControls:
         if account not in self.killed_accounts:
             raise CommandRefused(f"account {account} is not killed")
         del self.killed_accounts[account]
+        self.account_texts.pop(account, None)
         self._save()
         if self.set_account_killed is not None:
             self.set_account_killed(account, False, "")
@@ -180,6 +191,9 @@ class ClientControls:
         scope = EVERYONE if client is None else client
         if client is not None:
             self._session(client)
+            if not restricted and self.book.is_restricted(self.symbols[symbol], -1):
+                raise CommandRefused(f"{symbol} is restricted for every client: take it off that list first "
+                                     "(fixgate restrict SYMBOL --remove)")
         self.overrides.setdefault(scope, {})[symbol] = restricted
         self._apply(scope, symbol, restricted)
         self._save()
@@ -189,6 +203,25 @@ class ClientControls:
                     reason=reason)
         return {"ok": True, "symbol": symbol, "client": client, "restricted": restricted,
                 "restricted_list": self.restricted_list()}
+
+    def sweep(self) -> int:
+        """Cancel what killed clients and accounts still have working: orders at a venue that was not
+        logged on when the kill came (or when a restart restored it) get their cancel once it is.
+        Orders with a cancel pending are left alone. Return the cancels sent."""
+        sent = 0
+        for client, entry in list(self.killed.items()):
+            sent += self.cancel_all(client, f"kill switch for client {client}: {entry.get('reason', '')}")
+        if self.set_account_killed is not None:
+            for account, text in list(self.account_texts.items()):
+                sent += self.set_account_killed(account, True, text)
+        if sent:
+            log.warning("killed_orders_cancelled", cancels=sent, clients=list(self.killed),
+                        accounts=list(self.killed_accounts))
+        return sent
+
+    @property
+    def any_killed(self) -> bool:
+        return bool(self.killed or self.killed_accounts)
 
     # -- READS ------------------------------------------------------------------------------------
 
@@ -205,10 +238,10 @@ class ClientControls:
         return result
 
     def describe(self) -> dict[str, Any]:
-        return {"killed_clients": {name: {**entry, "since": iso_time(int(entry.get("since_ns", 0)))}
-                                   for name, entry in self.killed.items()},
-                "killed_accounts": {name: {**entry, "since": iso_time(int(entry.get("since_ns", 0)))}
-                                    for name, entry in self.killed_accounts.items()},
+        # Copies first: the admin thread reads while the state thread may change them.
+        return {"killed_clients": {name: {**entry, "since": _since(entry)} for name, entry in dict(self.killed).items()},
+                "killed_accounts": {name: {**entry, "since": _since(entry)}
+                                    for name, entry in dict(self.killed_accounts).items()},
                 "restricted": self.restricted_list()}
 
     # -- INSIDE -----------------------------------------------------------------------------------

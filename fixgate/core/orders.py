@@ -340,10 +340,10 @@ class OrderManager:
         view.cost = max(view.cost + event.aux, 0)
         if self.on_fill is not None:
             self.on_fill(view, event.qty_lots, event.price_ticks)
-        if view.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED):
-            if view.cum_lots >= view.qty_lots:
+        if view.status not in TERMINAL:
+            if view.cum_lots >= view.qty_lots:            # as the engine does: the order is done
                 self._finish(view, OrdStatus.FILLED)
-            else:
+            elif view.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED):
                 view.status = OrdStatus.PARTIALLY_FILLED if view.cum_lots else OrdStatus.NEW
         self.applied += 1
         return view

@@ -199,6 +199,7 @@ class RiskAgent:
         self.day_rolls = 0
         self.drain_next_cancel_ns = 0
         self.controls = controls                  # fixgate.core.controls.ClientControls, or None
+        self.controls_sweep_ns = 0
         self.on_day_roll = on_day_roll
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
@@ -233,6 +234,10 @@ class RiskAgent:
             work += 1
         if self.drain is not None and self.drain["state"] != "drained":
             work += self._drain_step(now_ns)
+        if self.controls is not None and self.controls.any_killed and now_ns >= self.controls_sweep_ns:
+            self.controls_sweep_ns = now_ns + 1_000_000_000
+            if self.controls.sweep():
+                work += 1
         if self.day_start_ns and now_ns >= self.day_start_ns + NANOSECONDS_PER_DAY:
             self._roll_day(now_ns)
             work += 1
