@@ -288,3 +288,17 @@ def test_account_kill_when_commanded_stops_that_accounts_orders_from_any_client_
     accepted(first, first.new_order("AAPL", BUY, "1", "188.00", account="DESK3", cl_ord_id="AFTER-4"))
     status, result = admin(stack, "/kill", {"reason": "x", "session": "client1", "account": "DESK3"})
     assert status == 409 and "not both" in result["error"]
+
+
+def test_client_kill_when_its_venue_is_down_cancels_its_orders_once_the_venue_is_back(stack):
+    client = stack.client("CLIENT1")
+    resting = client.new_order("AAPL", BUY, "2", "189.00")
+    accepted(client, resting)
+    stack.venue.apply_fault({"action": "drop"})
+    assert wait_until(lambda: not stack.gateway.venues_logged_on())
+    result = cli(stack, "kill", "--client", "client1", "--reason", "while the venue was away")
+    assert result.returncode == 0 and json.loads(result.stdout)["cancels_sent"] == 0
+    assert stack.gateway.wait_for_venues(15, ready=True)
+    cancel = gateway_cancel(client, resting)
+    assert cancel.text == "cancelled by the gateway: kill switch for client client1: while the venue was away"
+    assert stack.venue.engine.open_orders("FIXGATE") == []

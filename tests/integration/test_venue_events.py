@@ -182,3 +182,22 @@ def test_new_order_when_the_venue_answers_with_a_business_reject_ends_rejected_a
     assert view_of(stack, cl_ord_id).status == OrdStatus.REJECTED
     accepted = client.new_order("AAPL", BUY, "3", "189.00")            # nothing held back: the next is taken
     assert client.wait_for(lambda: client.reports_for(accepted))
+
+
+def test_trade_bust_when_sent_again_under_another_exec_id_is_followed_once(scripted):
+    stack = scripted()
+    client = stack.client()
+    cl_ord_id, order = acknowledged_order(stack, client)
+    venue_exec_id = fill_of(stack, client, cl_ord_id, order, "4", "4", "6").split("-", 1)[1]
+    venue_report(stack, order, "G", "1", exec_id="CORR-9", ref=venue_exec_id, last_qty="3", last_px="189",
+                 leaves="7", cum="3", avg="189")
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.TRADE_CORRECT)
+    venue_report(stack, order, "H", "0", exec_id="BUST-9", ref="CORR-9", last_qty="3", last_px="189",
+                 leaves="10", cum="0", avg="0")                   # the bust names the correction
+    assert client.wait_report(cl_ord_id, exec_type=ExecType.TRADE_CANCEL)
+    venue_report(stack, order, "H", "0", exec_id="BUST-10", ref=venue_exec_id, last_qty="4", last_px="189",
+                 leaves="10", cum="0", avg="0")                   # and again under the first ExecID
+    assert stack.venue.wait_for(lambda: stack.gateway.engine.counters()["duplicate_fills"] == 1)
+    stack.settle()
+    assert stack.gateway.positions.net_lots(aapl(stack)) == 0 and view_of(stack, cl_ord_id).cum_lots == 0
+    assert len([r for r in client.reports_for(cl_ord_id) if r.exec_type == ExecType.TRADE_CANCEL]) == 1
