@@ -140,10 +140,13 @@ class RejectLog:
         Client session names by index.
     reason_name : callable
         RejectCode number -> its stable name.
+    logger : structlog logger, optional
+        Where the events go (the state thread's log).
     """
 
     def __init__(self, sessions: list[str], reason_name: Callable[[int], str], *,
-                 interval_ns: int = 10_000_000_000) -> None:
+                 interval_ns: int = 10_000_000_000, logger=None) -> None:
+        self.log = logger if logger is not None else log
         self.sessions = sessions
         self.reason_name = reason_name
         self.interval_ns = interval_ns
@@ -159,10 +162,10 @@ class RejectLog:
             return
         client = self.sessions[event.session_id] if 0 <= event.session_id < len(self.sessions) else None
         if window is not None and window[1]:
-            log.warning("orders_rejected", reason=self.reason_name(event.code), client=client, count=window[1],
-                        seconds=round((event.recv_ns - window[0]) / 1e9, 1))
+            self.log.warning("orders_rejected", reason=self.reason_name(event.code), client=client,
+                             count=window[1], seconds=round((event.recv_ns - window[0]) / 1e9, 1))
         self.windows[key] = [event.recv_ns, 0]
-        log.info("order_rejected", reason=self.reason_name(event.code), client=client,
+        self.log.info("order_rejected", reason=self.reason_name(event.code), client=client,
                  cl_ord_id=ev.text(event.text_a), instrument_id=event.instrument_id)
 
 
