@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -47,7 +48,16 @@ class WebDriver:
         return self._call("GET", f"{self.session}/element/{self.element(selector)}/text")
 
     def click(self, selector):
-        self._call("POST", f"{self.session}/element/{self.element(selector)}/click", {})
+        # The page redraws its tables every second: an element found just before a redraw is stale
+        # by the click (W3C answers 404 "stale element reference"); find it again.
+        for attempt in range(5):
+            try:
+                self._call("POST", f"{self.session}/element/{self.element(selector)}/click", {})
+                return
+            except urllib.error.HTTPError as error:
+                if error.code != 404 or attempt == 4:
+                    raise
+                time.sleep(0.05)
 
     def type(self, selector, text):
         self._call("POST", f"{self.session}/element/{self.element(selector)}/value", {"text": text})
@@ -180,6 +190,7 @@ def test_status_page_when_opened_shows_state_sessions_and_kills_only_with_the_to
     browser.wait_text("#risk", "NORMAL")
 
     # One client's kill switch, and the restricted list, from the page.
+    assert stack.gateway.wait_for_venues(15, ready=True)           # back from the global kill first
     browser.wait_text("#clients", "client1")
     browser.click("#kill-client1")
     browser.wait_text("#kill-question", "Kill client client1?")
