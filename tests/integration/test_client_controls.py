@@ -298,7 +298,9 @@ def test_client_kill_when_its_venue_is_down_cancels_its_orders_once_the_venue_is
     assert wait_until(lambda: not stack.gateway.venues_logged_on())
     result = cli(stack, "kill", "--client", "client1", "--reason", "while the venue was away")
     assert result.returncode == 0 and json.loads(result.stdout)["cancels_sent"] == 0
-    assert stack.gateway.wait_for_venues(15, ready=True)
-    cancel = gateway_cancel(client, resting)
-    assert cancel.text == "cancelled by the gateway: kill switch for client client1: while the venue was away"
-    assert stack.venue.engine.open_orders("FIXGATE") == []
+    assert stack.gateway.wait_for_venues(20)                      # logged on again (reconnects take a few s)
+    cancel = client.wait_for(lambda: [r for r in client.reports if getattr(r, "exec_type", None) == ExecType.CANCELED
+                                      and r.orig_cl_ord_id == resting], timeout=20)
+    assert cancel, "the killed client's order was not cancelled once the venue was back"
+    assert cancel[0].text == "cancelled by the gateway: kill switch for client client1: while the venue was away"
+    assert wait_until(lambda: stack.venue.engine.open_orders("FIXGATE") == [], 10)
