@@ -162,7 +162,7 @@ class RejectLog:
             return
         client = self.sessions[event.session_id] if 0 <= event.session_id < len(self.sessions) else None
         if window is not None and window[1]:
-            self.log.warning("orders_rejected", reason=self.reason_name(event.code), client=client,
+            self.log.info("orders_rejected", reason=self.reason_name(event.code), client=client,
                              count=window[1], seconds=round((event.recv_ns - window[0]) / 1e9, 1))
         self.windows[key] = [event.recv_ns, 0]
         self.log.info("order_rejected", reason=self.reason_name(event.code), client=client,

@@ -19,8 +19,6 @@ class Recorder:
     def info(self, event, **fields):
         self.entries.append({"event": event, **fields})
 
-    warning = info
-
 
 def rejected(code, session, at_ns, cl_ord_id="C1"):
     record = np.zeros(1, dtype=EVENT_DTYPE)
