@@ -189,8 +189,9 @@ def _status_without_requests(view: OrderView) -> str:
 
 
 def engine_restore(view: OrderView) -> dict[str, Any]:
-    """Return a live order as the engine's `restore_order` takes it."""
+    """Return an order as the engine's `restore_order` takes it (a finished one reserves nothing)."""
     return {
+        "in_book": view.live,
         "order_id": view.order_id, "session": view.session_index, "instrument": view.instrument_id,
         "venue": view.venue_index, "side": view.side, "ord_type": view.ord_type, "tif": view.time_in_force,
         "qty_lots": view.qty_lots, "price_ticks": view.price_ticks, "cum_lots": view.cum_lots, "cost": view.cost,

@@ -269,7 +269,14 @@ class RestoreTarget(Protocol):
 
 
 def install(recovered: Recovered, engine: RestoreTarget, book) -> None:
-    """Give the recovered live state to the engine and the risk book (before the engine starts)."""
+    """Give the recovered live state to the engine and the risk book (before the engine starts).
+
+    The engine also gets today's finished orders that the views retain, as it keeps them while it
+    runs: a report the venue sends again after a crash (one the gateway wrote ahead before QuickFIX
+    counted the venue's message) finds its order and reaches the client again."""
+    for view in recovered.orders.by_id.values():
+        if view.order_id > 0 and not view.live:
+            engine.restore_order(engine_restore(view))
     for view in recovered.live_views():
         engine.restore_order(engine_restore(view))
         price_ticks = view.price_ticks

@@ -496,6 +496,146 @@ def test_fill_when_the_gateway_is_killed_just_after_it_left_the_venue_reaches_th
         venue.stop()
 
 
+def _stored_messages(path):
+    """(offset of the record, MsgSeqNum, message) for each message in a gateway's mapped store."""
+    import struct
+
+    data = path.read_bytes()
+    end = struct.unpack_from("<q", data, 48)[0]
+    at, found = 4096, []
+    while at + 8 <= end:
+        seq, length = struct.unpack_from("<ii", data, at)
+        found.append((at, seq, data[at + 8:at + 8 + length].decode()))
+        at += (8 + length + 7) & ~7
+    return found
+
+
+def _set_store_header(path, **values):
+    """Set next_sender / next_target in a gateway's mapped store (the file's header)."""
+    import struct
+
+    offsets = {"next_sender": 16, "next_target": 24}
+    with open(path, "r+b") as store:
+        for name, value in values.items():
+            store.seek(offsets[name])
+            store.write(struct.pack("<q", value))
+
+
+def _venue_seq_of(venue_store, exec_id):
+    """The MsgSeqNum under which a venue's FileStore keeps the report with `exec_id`."""
+    body = next(venue_store.glob("*.body")).read_bytes().decode()
+    for message in body.split("\x018=FIX")[::-1]:
+        if f"\x0117={exec_id}\x01" in message:
+            return int(message.split("\x0134=")[1].split("\x01")[0])
+    raise AssertionError(f"the venue's store has no report {exec_id}")
+
+
+@pytest.mark.parametrize("last_report", ["fill", "cancel", "replace"])
+def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_client_after_restart(
+        tmp_path, last_report):
+    """The window between the engine writing a venue's report ahead and QuickFIX counting that
+    message (and storing the client's report) is microseconds wide; kill -9 lands in it now and
+    then. The state such a crash leaves is rebuilt exactly here: the gateway is killed after the
+    report went through, then its stores are put back to where they stood inside the window (the
+    venue's message not counted, the client's report never stored, the client never told), while
+    the journal keeps the event. After the restart the venue resends its report: the client must
+    hear of it once, and nothing may be booked twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from fixgate import config as configuration
+    from fixgate.fix.client import FixClient
+
+    config = scripted_config()
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
+    book = VenueBook()
+    venue = ScriptedVenue(config.simulator.port, tmp_path / "venue", script=book).start()
+
+    def status(path="/status"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.admin.port}{path}", timeout=2) as response:
+                return response.status, __import__("json").loads(response.read())
+        except OSError:
+            return None, None
+
+    def start_gateway():
+        process = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
+                                    str(tmp_path / "gateway")], stdout=subprocess.DEVNULL,
+                                   stderr=open(tmp_path / f"gateway-{time.monotonic_ns()}.log", "w"))
+        assert venue.wait_for(lambda: status("/ready")[0] == 200, timeout=30), "the gateway did not become ready"
+        return process
+
+    def new_client():
+        client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
+                           username="demo", password="demo")
+        client.start()
+        assert client.wait_logged_on(15)
+        return client
+
+    gateway = start_gateway()
+    client = new_client()
+    try:
+        cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
+        assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
+        venue_id = venue.received("D")[-1][11]
+        if last_report == "fill":
+            book.fill(venue, venue_id, 10, "189")
+            watched, exec_type = cl_ord_id, ExecType.TRADE
+        elif last_report == "cancel":
+            watched, exec_type = client.cancel(cl_ord_id, "AAPL", BUY), ExecType.CANCELED
+        else:
+            watched, exec_type = client.replace(cl_ord_id, "AAPL", BUY, "12", "188.50"), ExecType.REPLACED
+        report = client.wait_report(watched, exec_type=exec_type)
+        assert report is not None
+        time.sleep(0.5)                                   # journaled: the event survives anything now
+        os.kill(gateway.pid, signal.SIGKILL)
+        gateway.wait(10)
+        client.stop(0.5)
+        # Back into the window: the venue's report not yet counted, the client's never stored or sent.
+        venue_exec_id = report.exec_id.split("-", 1)[1]
+        store = tmp_path / "gateway" / "store"
+        _set_store_header(store / "FIX.4.4-FIXGATE-SIMVENUE.store",
+                          next_target=_venue_seq_of(tmp_path / "venue" / "store", venue_exec_id))
+        (client_seq,) = [seq for _, seq, message in _stored_messages(store / "FIX.4.4-FIXGATE-CLIENT1.store")
+                         if f"\x0117={report.exec_id}\x01" in message]
+        _set_store_header(store / "FIX.4.4-FIXGATE-CLIENT1.store", next_sender=client_seq)
+        seqnums = next((tmp_path / "client" / "store").glob("*.seqnums"))
+        sender, _ = seqnums.read_text().split(" : ")
+        seqnums.write_text(f"{sender} : {client_seq:020d}")
+        orders_at_venue = len(venue.received("D")) + len(venue.received("G"))
+
+        gateway = start_gateway()
+        client = new_client()                             # a client that never got the report
+        told = lambda: [r for r in list(client.reports) if getattr(r, "exec_id", None) == report.exec_id]
+        assert client.wait_for(told, timeout=10), f"the client never got the {last_report} the gateway wrote ahead"
+        time.sleep(1.0)                                   # anything sent twice would have arrived by now
+        (again,) = told()
+        assert again.exec_type == exec_type and again.ord_status == report.ord_status
+        # The order's end told as the gateway tells its own: OrigClOrdID is the client's order.
+        assert (again.cl_ord_id, again.orig_cl_ord_id) == {"fill": (cl_ord_id, None), "cancel": (cl_ord_id, cl_ord_id),
+                                                           "replace": (watched, cl_ord_id)}[last_report]
+        resent = [message for _, _, message in _stored_messages(store / "FIX.4.4-FIXGATE-CLIENT1.store")
+                  if f"\x0117={report.exec_id}\x01" in message]
+        assert "\x0197=Y\x01" in resent[-1]                # PossResend: the client may have had it
+        code, document = status()
+        assert code == 200
+        positions = [(row["symbol"], row["quantity"]) for row in document["positions"]["positions"]]
+        assert positions == ([("AAPL", "10")] if last_report == "fill" else [])      # booked once
+        assert document["orders"]["open"] == (1 if last_report == "replace" else 0)
+        assert len(venue.received("D")) + len(venue.received("G")) == orders_at_venue   # nothing sent again
+    finally:
+        client.stop(0.5)
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            gateway.wait(20)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+        venue.stop()
+
+
 # -- WATCHDOG AND STOP ------------------------------------------------------------------------------
 
 def test_health_when_an_engine_thread_hangs_in_a_callback_says_so_and_recovers(make_stack):

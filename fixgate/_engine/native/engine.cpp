@@ -55,6 +55,7 @@ const int TAG_ORDER_QTY = 38;
 const int TAG_ORD_STATUS = 39;
 const int TAG_ORD_TYPE = 40;
 const int TAG_ORIG_CL_ORD_ID = 41;
+const int TAG_POSS_DUP_FLAG = 43;
 const int TAG_PRICE = 44;
 const int TAG_REF_SEQ_NUM = 45;
 const int TAG_SENDING_TIME = 52;
@@ -63,6 +64,7 @@ const int TAG_SYMBOL = 55;
 const int TAG_TEXT = 58;
 const int TAG_TIME_IN_FORCE = 59;
 const int TAG_TRANSACT_TIME = 60;
+const int TAG_POSS_RESEND = 97;
 const int TAG_CXL_REJ_REASON = 102;
 const int TAG_ORD_REJ_REASON = 103;
 const int TAG_NO_RELATED_SYM = 146;
@@ -349,7 +351,11 @@ void Engine::restore_order(const RestoredOrder& restored) {
             client.used_ids.insert(hash_id(id));
         }
     }
-    if (!order.in_book) finished_.push_back(order.id);
+    if (!order.in_book) {
+        // A finished order of today (within the retention): a report the venue sends again finds it.
+        order.finished = true;
+        finished_.push_back(order.id);
+    }
 }
 
 void Engine::restore_used_cl_ord_id(int session, const std::string& cl_ord_id) {
@@ -1198,6 +1204,16 @@ void Engine::relay_to_client(Order& order, FIX::Message& report) {
     send_to_client(order.session, report);
 }
 
+// The end of a finished order told again (its venue report came again after a restart), in the form
+// of a gateway-initiated report: OrigClOrdID is the client's ClOrdID, whatever request ended it.
+void Engine::relay_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text) {
+    FIX::Message report = execution_report(order, exec_type, order.status, order.cl_ord_id,
+                                           exec_type == '8' ? EMPTY : order.cl_ord_id, client_exec_id);
+    set(report, TAG_TEXT, text);
+    report.getHeader().setField(TAG_POSS_RESEND, "Y");
+    relay_to_client(order, report);
+}
+
 void Engine::release(Order& order, int event_kind, int code) {
     if (order.in_book) {
         fast_.on_canceled(fast_.book, order.id);
@@ -1289,6 +1305,10 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
     }
     Order& order = *found;
     const InstrumentConfig& spec = config_.instruments[order.instrument];
+    // A report the venue sends again (a resend after a restart) whose effect is booked already: the
+    // gateway wrote it ahead but fell before QuickFIX counted the venue's message, so the client's
+    // report may never have gone out. It is relayed again, marked PossResend, and booked nowhere.
+    const bool resent = char_of(message.getHeader(), TAG_POSS_DUP_FLAG) == 'Y';
     const std::string& venue_order_id = text_of(message, TAG_ORDER_ID);
     if (!venue_order_id.empty() && venue_order_id != "NONE") order.venue_order_id = venue_order_id;
     char ord_status = char_of(message, TAG_ORD_STATUS, '0');
@@ -1325,6 +1345,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
             FIX::Message report = execution_report(order, 'F', ord_status, order.cl_ord_id, EMPTY, client_exec_id);
             if (lots > 0) report.setField(TAG_LAST_QTY, format_units(lots, spec.lot));
             if (ticks > 0) report.setField(TAG_LAST_PX, format_units(ticks, spec.tick));
+            report.getHeader().setField(TAG_POSS_RESEND, "Y");
             relay_to_client(order, report);
             return;
         }
@@ -1370,6 +1391,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
     case '3': {
         if (order.finished) {                  // closed already (by reconciliation, or a report before)
             counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
+            if (resent && order.status == exec_type) relay_again(order, exec_type, client_exec_id, venue_text);
             return;
         }
         if (request > 0 && order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number) {
@@ -1396,6 +1418,16 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         return;
     }
     case '5': {
+        if (resent && order.replace.kind == REQUEST_NONE && cl_ord_id == order.venue_cl_ord_id &&
+            !order.replaced_ids.empty()) {
+            // This replace took effect before the restart: the client hears of it again.
+            FIX::Message report = execution_report(order, '5', ord_status, order.cl_ord_id, order.replaced_ids.back(),
+                                                   client_exec_id);
+            set(report, TAG_TEXT, venue_text);
+            report.getHeader().setField(TAG_POSS_RESEND, "Y");
+            relay_to_client(order, report);
+            return;
+        }
         if (order.replace.kind != REQUEST_REPLACE || (request > 0 && request != order.replace.number)) {
             alarm(FG_ALARM_UNKNOWN_VENUE_REPORT, "venue " + venue.config.name + " replaced order " +
                   gateway_order_id(order.id) + " without a pending replace", order.id);
@@ -1432,6 +1464,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         }
         if (order.finished) {
             counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
+            if (resent && order.status == '8') relay_again(order, '8', client_exec_id, venue_text);
             return;
         }
         if (order.in_book) {

@@ -435,6 +435,7 @@ private:
                      uint8_t reason, const std::string& text, int64_t recv_ns);
     void send_status_requests(VenueState& venue, Order& order);
     void relay_to_client(Order& order, FIX::Message& report);
+    void relay_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text);
 
     // -- state (engine lock held) --
     Order* find_order(int64_t id);

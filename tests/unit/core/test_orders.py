@@ -371,7 +371,7 @@ def test_engine_restore_when_given_a_live_order_hands_over_its_ids_terms_and_req
     view = busy_order()
     order = engine_restore(view)
     assert order == {
-        "order_id": 1, "session": 0, "instrument": ETH, "venue": 0, "side": "2", "ord_type": "2", "tif": "0",
+        "in_book": True, "order_id": 1, "session": 0, "instrument": ETH, "venue": 0, "side": "2", "ord_type": "2", "tif": "0",
         "qty_lots": 8_000, "price_ticks": 60_020, "cum_lots": 300, "cost": 300 * 60_000,
         "status": S.PARTIALLY_FILLED, "acked": True, "cl_ord_id": "c2", "account": "ACCT",
         "venue_cl_ord_id": "T1-1.1", "venue_order_id": "SIM-1", "next_request": 3,

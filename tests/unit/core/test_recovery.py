@@ -372,16 +372,22 @@ def test_install_when_live_orders_are_recovered_reserves_in_the_book_what_the_li
     assert book.daily_orders == live.daily_orders == 5
 
 
-def test_install_when_live_orders_are_recovered_gives_the_engine_orders_ids_and_the_next_sequence(tmp_path):
+def test_install_when_orders_are_recovered_gives_the_engine_live_and_finished_orders_ids_and_the_next_sequence(
+        tmp_path):
     _, events = live_book()
     journal = SqliteJournal(tmp_path / "journal.sqlite3")
     journal.write([(NOON, records(*events))], [])
     recovered = recover(journal)
     engine = RecordingEngine()
     install(recovered, engine, build_book(CONFIG))
-    assert engine.orders == [engine_restore(view) for view in recovered.live_views()]
-    assert [order["cl_ord_id"] for order in engine.orders] == ["c1", "c2", "c4"]
-    assert engine.orders[1]["replace"]["qty_lots"] == 8
+    live = [engine_restore(view) for view in recovered.live_views()]
+    assert engine.orders[-3:] == live and all(order["in_book"] for order in live)
+    assert [order["cl_ord_id"] for order in live] == ["c1", "c2", "c4"]
+    assert live[1]["replace"]["qty_lots"] == 8
+    # Finished today, kept as the engine keeps them while it runs: a report sent again finds them.
+    finished = engine.orders[:-3]
+    assert [(order["cl_ord_id"], order["status"], order["in_book"]) for order in finished] == [
+        ("c5", "2", False), ("c6", "4", False)]
     assert engine.used == [(0, "c1"), (0, "c2"), (0, "c3"), (0, "c4"), (0, "c5"), (0, "c6")]
     assert engine.exec_ids == ["E1", "E2"]
     assert engine.next_event_seq == [len(events) + 1]
