@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import ipaddress
 import math
 import os
 import re
@@ -92,6 +93,34 @@ class GatewaySettings:
 
 
 @dataclass(frozen=True)
+class FixSessionSettings:
+    """How QuickFIX runs one session (a client's or a venue's): `[clients.session]`, `[venues.session]`."""
+
+    reset_on_logon: bool = _rule(False, doc="sequence numbers back to 1 at every Logon (ResetOnLogon): what the "
+                                            "peer missed is never resent")
+    reset_on_logout: bool = _rule(False, doc="sequence numbers back to 1 after a Logout (ResetOnLogout)")
+    reset_on_disconnect: bool = _rule(False, doc="sequence numbers back to 1 when the connection drops "
+                                                 "(ResetOnDisconnect)")
+    timestamp_precision: int = _rule(3, doc="digits of a second in SendingTime(52) and the session's other "
+                                            "timestamps: 3 (milliseconds, as FIX 4.4 defines them), 0, 6 or 9",
+                                     choices=(0, 3, 6, 9))
+    validate_user_defined_fields: bool = _rule(True, doc="refuse a message with a user-defined tag (5000 and "
+                                                         "up) its dictionary does not define: session Reject "
+                                                         "373=0")
+    validate_fields_out_of_order: bool = _rule(True, doc="refuse a message whose header, body and trailer "
+                                                         "fields are out of order: session Reject")
+    logon_timeout_seconds: int = _rule(10, doc="seconds to wait for the answer to a Logon", minimum=1,
+                                       maximum=300)
+    logout_timeout_seconds: int = _rule(5, doc="seconds to wait for the answer to a Logout", minimum=1,
+                                        maximum=300)
+    max_latency_seconds: int = _rule(120, doc="refuse a message whose SendingTime is further than this from the "
+                                              "clock; 0: no check", minimum=0, maximum=86400)
+    data_dictionary: str = _rule("", doc="the session's own FIX 4.4 data dictionary (a venue's custom tags), "
+                                         "relative to the configuration file's folder; empty: QuickFIX's "
+                                         "FIX44.xml")
+
+
+@dataclass(frozen=True)
 class AcceptorSettings:
     host: str = _rule("127.0.0.1", doc="address the client acceptor listens on")
     port: int = _rule(9820, doc="port the client acceptor listens on", port=True)
@@ -101,8 +130,10 @@ class AcceptorSettings:
 class ClientSettings:
     name: str = _rule(doc="the client's name in logs and metrics", identifier=True)
     comp_id: str = _rule(doc="the client's SenderCompID", identifier=True)
-    username: str = _rule(doc="Username(553) the client must send on Logon")
-    password: str = _rule(doc="Password(554) the client must send on Logon", secret=True)
+    username: str = _rule("", doc="Username(553) the client must send on Logon; empty: no credentials asked "
+                                  "(the client is known by source_addresses or its TLS certificate)")
+    password: str = _rule("", doc="Password(554) the client must send on Logon, with username", secret=True)
+    source_addresses: tuple[str, ...] = _rule((), doc="IP addresses the client may connect from; empty: any")
     instruments: tuple[str, ...] = _rule(("*",), doc="symbols the client may trade; '*' for all")
     max_order_rate: float = _rule(100.0, doc="orders per second the client may send", positive=True)
     burst: int = _rule(20, doc="orders the client may send at once", minimum=1)
@@ -118,6 +149,7 @@ class ClientSettings:
                                             "price as one of the client's within this many ms; 0: off", minimum=0)
     self_match_prevention: bool = _rule(False, doc="refuse an order that would trade against one of the client's "
                                                    "own resting orders (SELF_MATCH)")
+    session: FixSessionSettings = _rule(FixSessionSettings(), doc="how QuickFIX runs the client's session")
 
 
 @dataclass(frozen=True)
@@ -135,6 +167,7 @@ class VenueSettings:
                                                      "second: new orders and replaces beyond it are refused "
                                                      "VENUE_RATE_LIMIT, cancels always go", positive=True)
     message_burst: int = _rule(10, doc="messages the venue takes at once within max_message_rate", minimum=1)
+    session: FixSessionSettings = _rule(FixSessionSettings(), doc="how QuickFIX runs the venue's session")
 
 
 @dataclass(frozen=True)
@@ -326,7 +359,43 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"cannot read the file: {error.strerror or error}"], source=str(path)) from None
-    return relative_to(loads(text, source=str(path)), Path(path).resolve().parent)
+    config = relative_to(loads(text, source=str(path)), Path(path).resolve().parent)
+    problems = file_problems(config)
+    if problems:
+        raise ConfigError(problems, source=str(path))
+    return config
+
+
+def file_problems(config: Config) -> list[str]:
+    """Return what is wrong with the files the configuration names (the sessions' data dictionaries)."""
+    problems = []
+    for section in ("clients", "venues"):
+        for index, peer in enumerate(getattr(config, section)):
+            path = peer.session.data_dictionary
+            if path:
+                problem = dictionary_problem(Path(path))
+                if problem:
+                    problems.append(f"{section}[{index}] ({peer.name}).session.data_dictionary: {problem}")
+    return problems
+
+
+def dictionary_problem(path: Path) -> str:
+    """Why `path` is not a FIX 4.4 data dictionary QuickFIX can load, or "" when it is one."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror or error}"
+    except ElementTree.ParseError as error:
+        return f"{path} is not XML: {error}"
+    if root.tag != "fix" or (root.get("major"), root.get("minor")) != ("4", "4"):
+        found = f"<{root.tag} major={root.get('major')!r} minor={root.get('minor')!r}>"
+        return f"{path} is not a FIX 4.4 dictionary (its root is {found}, expected <fix major='4' minor='4'>)"
+    missing = [part for part in ("header", "trailer", "messages", "fields") if root.find(part) is None]
+    if missing:
+        return f"{path} has no {', '.join(missing)} section"
+    return ""
 
 
 def relative_to(config: Config, directory: Path) -> Config:
@@ -341,7 +410,17 @@ def relative_to(config: Config, directory: Path) -> Config:
         written = str(state_dir)
     if log_file is not None and not log_file.is_absolute():
         logging_settings = dataclasses.replace(logging_settings, file=str(directory / log_file))
-    return dataclasses.replace(config, gateway=gateway, logging=logging_settings, state_dir_written=written)
+
+    def resolved(peer: Any) -> Any:
+        path = peer.session.data_dictionary
+        if not path or Path(path).is_absolute():
+            return peer
+        return dataclasses.replace(peer, session=dataclasses.replace(peer.session,
+                                                                     data_dictionary=str(directory / path)))
+
+    return dataclasses.replace(config, gateway=gateway, logging=logging_settings, state_dir_written=written,
+                               clients=tuple(resolved(client) for client in config.clients),
+                               venues=tuple(resolved(venue) for venue in config.venues))
 
 
 def loads(text: str, *, source: str = "configuration") -> Config:
@@ -582,6 +661,20 @@ def _cross_checks(config: Config) -> list[str]:
         for position, symbol in enumerate(client.restricted):
             if symbol not in symbols:
                 problems.append(f"clients[{index}].restricted[{position}]: no instrument {symbol!r}")
+    for index, client in enumerate(config.clients):
+        if bool(client.username) != bool(client.password):
+            given, missing = ("username", "password") if client.username else ("password", "username")
+            problems.append(f"clients[{index}].{missing}: missing; the client's {given} is set, and Logon "
+                            f"credentials are both or neither")
+        if not client.username and not client.source_addresses:
+            problems.append(f"clients[{index}].username: a client without Logon credentials must be known "
+                            f"another way: set username and password, or source_addresses")
+        for position, address in enumerate(client.source_addresses):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                problems.append(f"clients[{index}].source_addresses[{position}]: expected an IP address, "
+                                f"got {address!r}")
     for position, symbol in enumerate(config.risk.restricted):
         if symbol not in symbols:
             problems.append(f"risk.restricted[{position}]: no instrument {symbol!r}")

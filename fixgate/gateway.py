@@ -9,6 +9,7 @@ journal, marking, the risk-state machine) and the admin API, and stops it.
 from __future__ import annotations
 
 import gc
+import ipaddress
 import os
 import string
 import subprocess
@@ -229,10 +230,11 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
     sessions_dir = state_dir / "sessions"
     for folder in (sessions_dir, state_dir / "store", state_dir / "fixlog"):
         folder.mkdir(parents=True, exist_ok=True)
-    acceptor = [AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port)
+    acceptor = [AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port, client.session)
                 for client in config.clients]
     initiator = [InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
-                                  venue.heartbeat_seconds, venue.reconnect_seconds) for venue in config.venues]
+                                  venue.heartbeat_seconds, venue.reconnect_seconds, venue.session)
+                 for venue in config.venues]
     paths = {}
     for role, sessions in (("acceptor", acceptor), ("initiator", initiator)):
         path = sessions_dir / f"gateway-{role}.cfg"
@@ -259,7 +261,9 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
                      "password": client.password,
                      "instruments": None if "*" in client.instruments
                      else [symbols[symbol] for symbol in client.instruments if symbol in symbols],
-                     "cancel_on_disconnect": client.cancel_on_disconnect} for client in config.clients],
+                     "cancel_on_disconnect": client.cancel_on_disconnect,
+                     "source_addresses": [str(ipaddress.ip_address(address)) for address in client.source_addresses]}
+                    for client in config.clients],
         "venues": [{"name": venue.name, "comp_id": venue.comp_id, "username": venue.username,
                     "password": venue.password, "market_data": venue.market_data} for venue in config.venues],
         "ring_capacity": gateway.ring_capacity,

@@ -92,6 +92,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         cbool all_instruments
         vector[int] instruments
         cbool cancel_on_disconnect
+        vector[string] source_addresses
 
     cdef cppclass VenueConfig:
         string name
@@ -359,7 +360,7 @@ cdef class NativeEngine:
         ("mapped" or "file": the sessions' MessageStore), ``intent_log``, ``instruments``
         (dicts: ``symbol``, ``venue`` index, ``lot`` and ``tick`` as (mantissa, scale)), ``clients``
         (dicts: ``name``, ``comp_id``, ``username``, ``password``, ``instruments`` (list of ids, or None
-        for all), ``cancel_on_disconnect``), ``venues`` (dicts: ``name``, ``comp_id``, ``username``,
+        for all), ``cancel_on_disconnect``, ``source_addresses``), ``venues`` (dicts: ``name``, ``comp_id``, ``username``,
         ``password``, ``market_data``), and optionally ``ring_capacity``, ``max_queued_bytes``,
         ``stall_limit_ms``, ``retention_orders``, ``reconcile_timeout_ms``.
     book : fixgate._fast.risk.RiskBook
@@ -410,6 +411,9 @@ cdef class NativeEngine:
             for instrument_id in permitted or ():
                 client.instruments.push_back(instrument_id)
             client.cancel_on_disconnect = item.get("cancel_on_disconnect", True)
+            client.source_addresses.clear()
+            for address in item.get("source_addresses", ()):
+                client.source_addresses.push_back(_bytes(address))
             native.clients.push_back(client)
         for item in config["venues"]:
             venue.name = _bytes(item["name"])

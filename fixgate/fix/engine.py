@@ -20,6 +20,7 @@ from pathlib import Path
 
 import quickfix as fix
 
+from fixgate.config import FixSessionSettings
 from fixgate.fix.logs import MessageLog
 
 BEGIN_STRING = "FIX.4.4"
@@ -73,6 +74,7 @@ class AcceptorSession:
     sender: str
     target: str
     port: int
+    options: FixSessionSettings = FixSessionSettings()
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,28 @@ class InitiatorSession:
     port: int
     heartbeat_seconds: int
     reconnect_seconds: int
+    options: FixSessionSettings = FixSessionSettings()
+
+
+def _yes(value: bool) -> str:
+    return "Y" if value else "N"
+
+
+def session_lines(options: FixSessionSettings) -> list[str]:
+    """The QuickFIX settings of one session's `options`."""
+    return [
+        f"DataDictionary={options.data_dictionary or data_dictionary_path()}",
+        f"TimestampPrecision={options.timestamp_precision}",
+        f"ResetOnLogon={_yes(options.reset_on_logon)}",
+        f"ResetOnLogout={_yes(options.reset_on_logout)}",
+        f"ResetOnDisconnect={_yes(options.reset_on_disconnect)}",
+        f"ValidateUserDefinedFields={_yes(options.validate_user_defined_fields)}",
+        f"ValidateFieldsOutOfOrder={_yes(options.validate_fields_out_of_order)}",
+        f"CheckLatency={_yes(options.max_latency_seconds > 0)}",
+        f"MaxLatency={max(options.max_latency_seconds, 1)}",
+        f"LogonTimeout={options.logon_timeout_seconds}",
+        f"LogoutTimeout={options.logout_timeout_seconds}",
+    ]
 
 
 def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSession], *,
@@ -103,19 +127,9 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
         f"FileStorePath={state_dir / 'store'}",
         *schedule,
         "UseDataDictionary=Y",
-        f"DataDictionary={data_dictionary_path()}",
         "SocketNodelay=Y",
         "SocketReuseAddress=Y",
-        "TimestampPrecision=6",
         "PersistMessages=Y",
-        "ResetOnLogon=N",
-        "ResetOnLogout=N",
-        "ResetOnDisconnect=N",
-        "ValidateUserDefinedFields=N",
-        "CheckLatency=Y",
-        "MaxLatency=120",
-        "LogonTimeout=10",
-        "LogoutTimeout=5",
     ]
     initiators = [session for session in sessions if isinstance(session, InitiatorSession)]
     if initiators:
@@ -123,7 +137,7 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
         lines.append(f"ReconnectInterval={min(session.reconnect_seconds for session in initiators)}")
     for session in sessions:
         lines += ["", "[SESSION]", f"BeginString={BEGIN_STRING}", f"SenderCompID={session.sender}",
-                  f"TargetCompID={session.target}"]
+                  f"TargetCompID={session.target}", *session_lines(session.options)]
         if isinstance(session, AcceptorSession):
             lines += ["ConnectionType=acceptor", f"SocketAcceptPort={session.port}"]
         else:

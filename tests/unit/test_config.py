@@ -190,3 +190,68 @@ def test_load_when_a_value_has_the_wrong_type_still_runs_every_cross_check():
     text = MINIMAL.replace('venue = "v"', 'venue = "w"') + '\n[risk]\nwarning_drawdown = "0.1"\n'
     assert problems_of(text) == ["risk.warning_drawdown: expected a number, got string '0.1'",
                                  "instruments[0] (XYZ).venue: no venue named 'w' (venues: v)"]
+
+
+# -- SESSION SETTINGS -------------------------------------------------------------------------------
+
+CLIENT = """
+[[clients]]
+name = "c"
+comp_id = "C1"
+"""
+
+
+def test_load_when_session_settings_are_given_per_client_and_venue_takes_them():
+    text = MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.session]\ntimestamp_precision = 6\n'
+                           'reset_on_logon = true\n') + CLIENT + 'username = "u"\npassword = "p"\n' + \
+        "[clients.session]\nvalidate_user_defined_fields = false\nlogon_timeout_seconds = 30\n"
+    loaded = config.loads(text)
+    assert (loaded.venues[0].session.timestamp_precision, loaded.venues[0].session.reset_on_logon) == (6, True)
+    assert loaded.clients[0].session.validate_user_defined_fields is False
+    assert loaded.clients[0].session.logon_timeout_seconds == 30
+    assert loaded.clients[0].session.timestamp_precision == 3           # milliseconds unless asked
+    assert config.loads(config.to_toml(loaded, mask_secrets=False)) == loaded
+
+
+def test_load_when_session_settings_are_wrong_names_each_key():
+    text = MINIMAL + CLIENT + 'username = "u"\npassword = "p"\n' + \
+        "[clients.session]\ntimestamp_precision = 4\nrest_on_logon = true\nlogout_timeout_seconds = 0\n"
+    assert problems_of(text) == [
+        "clients[0] (c).session.rest_on_logon: unknown key; did you mean 'reset_on_logon'?",
+        "clients[0] (c).session.timestamp_precision: expected one of 0, 3, 6, 9, got 4",
+        "clients[0] (c).session.logout_timeout_seconds: expected at least 1, got 0",
+    ]
+
+
+def test_load_when_a_client_has_no_way_to_be_known_or_half_its_credentials_refuses():
+    assert problems_of(MINIMAL + CLIENT) == [
+        "clients[0] (c).username: a client without Logon credentials must be known another way: set username "
+        "and password, or source_addresses"]
+    assert problems_of(MINIMAL + CLIENT + 'username = "u"\n') == [
+        "clients[0] (c).password: missing; the client's username is set, and Logon credentials are both or neither"]
+    assert problems_of(MINIMAL + CLIENT + 'source_addresses = ["10.1.2.3", "nope"]\n') == [
+        "clients[0] (c).source_addresses[1]: expected an IP address, got 'nope'"]
+    known = config.loads(MINIMAL + CLIENT + 'source_addresses = ["10.1.2.3"]\n')
+    assert known.clients[0].username == "" and known.clients[0].source_addresses == ("10.1.2.3",)
+
+
+def test_load_when_a_session_names_a_dictionary_checks_the_file_relative_to_the_config(tmp_path):
+    from fixgate.fix.engine import data_dictionary_path
+
+    (tmp_path / "dicts").mkdir()
+    (tmp_path / "dicts" / "venue.xml").write_text(data_dictionary_path().read_text())
+    (tmp_path / "dicts" / "fix42.xml").write_text('<fix major="4" minor="2"><header/><trailer/><messages/>'
+                                                  '<fields/></fix>')
+    (tmp_path / "dicts" / "broken.xml").write_text("<fix major='4'")
+    written = MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.session]\n'
+                              'data_dictionary = "dicts/{name}"\n')
+    path = tmp_path / "gateway.toml"
+    path.write_text(written.format(name="venue.xml"))
+    assert config.load(path).venues[0].session.data_dictionary == str(tmp_path / "dicts" / "venue.xml")
+    for name, expected in (("missing.xml", "cannot read"), ("fix42.xml", "is not a FIX 4.4 dictionary"),
+                           ("broken.xml", "is not XML")):
+        path.write_text(written.format(name=name))
+        with pytest.raises(ConfigError) as caught:
+            config.load(path)
+        (problem,) = caught.value.problems
+        assert problem.startswith("venues[0] (v).session.data_dictionary: ") and expected in problem, problem

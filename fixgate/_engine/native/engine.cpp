@@ -1,11 +1,14 @@
 // The native order path; see engine.h for the threads and the lock order.
 #include "engine.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -513,21 +516,11 @@ void Engine::fromAdmin(const FIX::Message& message, const FIX::SessionID& id)
     try {
         if (msg_type == "A" && !ref.venue) {
             ClientState& client = *clients_[ref.index];
-            const std::string* username = field(message, TAG_USERNAME);
-            const std::string* password = field(message, TAG_PASSWORD);
-            if (username == nullptr || password == nullptr || *username != client.config.username ||
-                *password != client.config.password) {
+            std::string refusal = logon_refusal(ref.index, field(message, TAG_USERNAME), field(message, TAG_PASSWORD));
+            if (!refusal.empty()) {
                 std::lock_guard<std::mutex> lock(lock_);
-                fg_event event;
-                memset(&event, 0, sizeof(event));
-                event.kind = FG_EVENT_LOGON_REFUSED;
-                event.session_id = (int16_t)ref.index;
-                event.venue_id = -1;
-                event.instrument_id = -1;
-                copy_text(event.text_a, sizeof(event.text_a), client.config.comp_id, false);
-                copy_text(event.text_b, sizeof(event.text_b), "wrong username or password", false);
-                push(event, true);
-                throw FIX::RejectLogon("wrong username or password");
+                push_logon_refused(ref.index, refusal);
+                throw FIX::RejectLogon(refusal);
             }
             install_outbox(client.session, client.outbox.get());
         } else if (msg_type == "3" && ref.venue) {
@@ -2277,21 +2270,64 @@ int Engine::client_of(const FIX::SessionID& id) const {
     return -1;
 }
 
-bool Engine::logon_credentials_ok(int client, const std::string& username, const std::string& password) {
-    const ClientState& state = *clients_[client];
-    if (username == state.config.username && password == state.config.password) return true;
+std::string Engine::logon_refusal(int client, const std::string* username, const std::string* password) {
+    const ClientConfig& config = clients_[client]->config;
+    if (!config.username.empty() && (username == nullptr || password == nullptr || *username != config.username ||
+                                     *password != config.password))
+        return "wrong username or password";
+    if (!config.source_addresses.empty()) {
+        std::string address = peer_address(clients_[client]->session);
+        if (std::find(config.source_addresses.begin(), config.source_addresses.end(), address) ==
+            config.source_addresses.end())
+            return "a connection from " + (address.empty() ? std::string("an unknown address") : address) +
+                   " is not one of the client's source addresses";
+    }
+    return std::string();
+}
+
+bool Engine::reset_logon_admitted(int client, const std::string& username, const std::string& password) {
+    std::string refusal = logon_refusal(client, &username, &password);
+    if (refusal.empty()) return true;
     std::lock_guard<std::mutex> lock(lock_);
+    push_logon_refused(client, refusal + " with a reset: disconnected, sequence numbers kept");
+    return false;
+}
+
+void Engine::push_logon_refused(int client, const std::string& reason) {
     fg_event event;
     memset(&event, 0, sizeof(event));
     event.kind = FG_EVENT_LOGON_REFUSED;
     event.session_id = (int16_t)client;
     event.venue_id = -1;
     event.instrument_id = -1;
-    copy_text(event.text_a, sizeof(event.text_a), state.config.comp_id, false);
-    copy_text(event.text_b, sizeof(event.text_b), "wrong username or password with a reset: disconnected, "
-              "sequence numbers kept", false);
+    copy_text(event.text_a, sizeof(event.text_a), clients_[client]->config.comp_id, false);
+    copy_text(event.text_b, sizeof(event.text_b), reason, false);
     push(event, true);
-    return false;
+}
+
+// The IP address of the peer on the session's connection ("" when there is none).
+std::string Engine::peer_address(FIX::Session* session) {
+    if (session == nullptr) return std::string();
+    int fd = -1;
+    {
+        FIX::Locker locker(session->*member(SessionMutex()));
+        FIX::Responder* responder = session->*member(SessionResponder());
+        if (responder == nullptr) return std::string();
+        if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection))
+            fd = ((FIX::ThreadedSocketConnection*)responder)->getSocket();
+        else if (typeid(*responder) == typeid(Outbox))
+            fd = static_cast<Outbox*>(responder)->fd();
+    }
+    if (fd < 0) return std::string();
+    sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return std::string();
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (address.ss_family == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&address)->sin_addr, text, sizeof(text));
+    else if (address.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr, text, sizeof(text));
+    return text;
 }
 
 namespace {
@@ -2309,8 +2345,8 @@ std::string raw_field(const std::string& message, const char* tag) {
 void LogonGateLog::onIncoming(const std::string& message) {
     inner_->onIncoming(message);
     if (message.find("\00135=A\001") == std::string::npos || raw_field(message, "141") != "Y") return;
-    if (!engine_->logon_credentials_ok(client_, raw_field(message, "553"), raw_field(message, "554")))
-        throw FIX::InvalidMessage("Logon with ResetSeqNumFlag=Y refused: wrong username or password");
+    if (!engine_->reset_logon_admitted(client_, raw_field(message, "553"), raw_field(message, "554")))
+        throw FIX::InvalidMessage("Logon with ResetSeqNumFlag=Y refused");
 }
 
 FIX::Log* LogonGateFactory::create(const FIX::SessionID& id) {

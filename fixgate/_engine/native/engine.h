@@ -66,6 +66,7 @@ struct ClientConfig {
     bool all_instruments = true;
     std::vector<int> instruments;        // permitted instrument ids when not all
     bool cancel_on_disconnect = true;
+    std::vector<std::string> source_addresses;   // the addresses it may connect from; empty: any
 };
 
 struct VenueConfig {
@@ -262,8 +263,9 @@ class Engine;
 // A Logon with ResetSeqNumFlag(141)=Y makes QuickFIX reset the session's sequence numbers and store
 // before the Application sees the message, so a wrong password would still wipe what the client has
 // not received yet. The gate sees each incoming message first (through the session's Log): a client
-// Logon asking for a reset with a wrong Username(553) or Password(554) is refused as an invalid
-// message, and QuickFIX disconnects without touching the session's state.
+// Logon asking for a reset with a wrong Username(553) or Password(554), or from an address the client
+// may not connect from, is refused as an invalid message, and QuickFIX disconnects without touching
+// the session's state.
 class LogonGateLog : public FIX::Log {
 public:
     LogonGateLog(FIX::Log* inner, Engine* engine, int client) : inner_(inner), engine_(engine), client_(client) {}
@@ -323,7 +325,9 @@ public:
     // The logon gate's questions: which client a session is (-1: not a client), and whether a Logon's
     // credentials are the client's (a refusal is reported like fromAdmin's).
     int client_of(const FIX::SessionID& id) const;
-    bool logon_credentials_ok(int client, const std::string& username, const std::string& password);
+    // Why the client's Logon is refused ("" when it is admitted): credentials, source address.
+    std::string logon_refusal(int client, const std::string* username, const std::string* password);
+    bool reset_logon_admitted(int client, const std::string& username, const std::string& password);
     void set_client_kill_reason(int session, const std::string& reason);   // the Text(58) of CLIENT_KILLED
     // One account's kill switch (the Account(1) of its orders, else its client's name): its new orders
     // and replaces are refused CLIENT_KILLED with `reason`; returns the cancels sent for its working orders.
@@ -464,6 +468,8 @@ private:
     void service_loop();
     void wake_service();
     void install_outbox(FIX::Session* session, Outbox* outbox);
+    void push_logon_refused(int client, const std::string& reason);
+    std::string peer_address(FIX::Session* session);
     std::string reject_text(int code, const std::string& sentence) const;
     std::string describe(int code, int instrument, int side, int ord_type, double qty, double price);
 

@@ -44,6 +44,11 @@ public:
         attached_.store(true, std::memory_order_release);
     }
 
+    int fd() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return fd_;
+    }
+
     // -- Responder (called by QuickFIX with the session's lock held) -------------------------------
 
     bool send(const std::string& message) override {
@@ -176,7 +181,7 @@ private:
 
     const int64_t max_queued_bytes_;
     std::function<void()> wake_;
-    std::mutex mutex_;                  // a leaf: nothing else is locked while it is held
+    mutable std::mutex mutex_;          // a leaf: nothing else is locked while it is held
     FIX::Responder* connection_ = nullptr;
     int fd_ = -1;
     std::string pending_;

@@ -1,0 +1,198 @@
+"""Session settings a user chooses per client and per venue, seen on the wire by peers that are not
+the gateway's own: a raw-socket client (every byte it gets is checked), a scripted venue."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import xml.etree.ElementTree as ElementTree
+
+from fixgate.config import FixSessionSettings
+from fixgate.core.messages import ExecType
+from fixgate.fix.engine import data_dictionary_path
+
+from .conftest import Stack, stack_config
+from .peers import RawFixClient, acknowledge
+from .test_native_path import ScriptedStack, scripted_config
+
+SOH = "\x01"
+
+
+def messages(raw: bytes) -> list[dict[str, str]]:
+    """The FIX messages in what a raw client received, each as {tag: value} (first value of a tag)."""
+    found = []
+    for text in raw.decode(errors="replace").split(f"8=FIX.4.4{SOH}")[1:]:
+        fields = {}
+        for pair in text.split(SOH):
+            tag, _, value = pair.partition("=")
+            if tag and tag not in fields:
+                fields[tag] = value
+        found.append(fields)
+    return found
+
+
+def raw_client(stack, sender="CLIENT1") -> RawFixClient:
+    return RawFixClient("127.0.0.1", stack.config.acceptor.port, sender, stack.config.gateway.comp_id)
+
+
+def logon(client: RawFixClient, *fields: tuple[int, str], timeout: float = 5.0) -> list[dict[str, str]]:
+    client.send("A", [(98, "0"), (108, "30"), *fields])
+    client.read_until(f"{SOH}35=A{SOH}".encode(), timeout)
+    return messages(client.received)
+
+
+def order_fields(cl_ord_id: str, *extra: tuple[int, str]) -> list[tuple[int, str]]:
+    return [(11, cl_ord_id), (55, "AAPL"), (54, "1"), (60, time.strftime("%Y%m%d-%H:%M:%S")), (38, "1"),
+            (40, "2"), (44, "189.00"), (59, "0"), *extra]
+
+
+def wait_for_message(client: RawFixClient, predicate, timeout: float = 5.0) -> dict[str, str] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.read_until(b"\x00never", 0.1)
+        for message in messages(client.received):
+            if predicate(message):
+                return message
+    return None
+
+
+# -- VALIDATION -------------------------------------------------------------------------------------
+
+def test_order_when_it_carries_an_undefined_user_tag_is_refused_with_a_session_reject_373_0(stack):
+    client = raw_client(stack)
+    try:
+        assert [m["35"] for m in logon(client, (553, "demo"), (554, "demo"))] == ["A"]
+        client.send("D", order_fields("U1", (5000, "x")))
+        reject = wait_for_message(client, lambda m: m["35"] == "3")
+        assert reject is not None and reject["373"] == "0" and reject["371"] == "5000"
+        assert reject["45"] == "2"                                  # RefSeqNum: the order's
+        # Nothing reached the venue, and the session goes on: the next order is taken.
+        client.send("D", order_fields("U2"))
+        ack = wait_for_message(client, lambda m: m["35"] == "8" and m.get("11") == "U2")
+        assert ack is not None and ack["150"] == ExecType.NEW
+        assert not [m for m in messages(client.received) if m["35"] == "8" and m.get("11") == "U1"]
+        assert stack.gateway.status()["orders"]["received"] == 1
+    finally:
+        client.close()
+
+
+def test_order_when_that_client_is_not_validated_for_user_tags_trades_with_one(make_stack):
+    stack = make_stack(client_overrides={"session": FixSessionSettings(validate_user_defined_fields=False)})
+    client = raw_client(stack)
+    try:
+        logon(client, (553, "demo"), (554, "demo"))
+        client.send("D", order_fields("U1", (5000, "x")))
+        ack = wait_for_message(client, lambda m: m["35"] in ("8", "3"))
+        assert ack is not None and ack["35"] == "8" and ack["150"] == ExecType.NEW
+    finally:
+        client.close()
+
+
+# -- TIMESTAMPS -------------------------------------------------------------------------------------
+
+SENDING_TIME = re.compile(r"^\d{8}-\d\d:\d\d:\d\d(?:\.(\d+))?$")
+
+
+def test_sending_time_when_left_to_the_default_has_milliseconds_and_microseconds_when_asked(tmp_path):
+    digits = []
+    for precision in (None, 6):
+        # One gateway at a time: QuickFIX keeps one registry of sessions per process.
+        overrides = {} if precision is None else {"session": FixSessionSettings(timestamp_precision=precision)}
+        stack = Stack(stack_config(client_overrides=overrides), tmp_path / f"p{precision}").start()
+        client = raw_client(stack)
+        try:
+            (answer,) = logon(client, (553, "demo"), (554, "demo"))
+            digits.append(len(SENDING_TIME.match(answer["52"]).group(1) or ""))
+        finally:
+            client.close()
+            stack.stop()
+    assert digits == [3, 6]
+
+
+# -- WHO MAY LOG ON ---------------------------------------------------------------------------------
+
+def test_logon_when_the_client_is_known_by_its_address_needs_no_credentials(make_stack):
+    stack = make_stack(client_overrides={"username": "", "password": "", "source_addresses": ("127.0.0.1",)})
+    client = raw_client(stack)
+    try:
+        assert [m["35"] for m in logon(client)] == ["A"]
+        client.send("D", order_fields("A1"))
+        assert wait_for_message(client, lambda m: m["35"] == "8" and m.get("11") == "A1") is not None
+    finally:
+        client.close()
+
+
+def test_logon_when_from_an_address_the_client_may_not_use_is_refused_with_the_reason(make_stack):
+    stack = make_stack(client_overrides={"source_addresses": ("127.0.0.2",)})
+    client = raw_client(stack)
+    try:
+        answers = logon(client, (553, "demo"), (554, "demo"), timeout=3)
+        assert [m["35"] for m in answers if m["35"] in ("A", "5")] == ["5"]
+        (logout,) = [m for m in answers if m["35"] == "5"]
+        assert logout["58"].endswith("a connection from 127.0.0.1 is not one of the client's source addresses")
+    finally:
+        client.close()
+    # A reset from there is refused before QuickFIX resets anything.
+    client = raw_client(stack)
+    try:
+        client.send("A", [(98, "0"), (108, "30"), (141, "Y"), (553, "demo"), (554, "demo")])
+        client.read_until(f"{SOH}35=A{SOH}".encode(), 2)
+        assert not [m for m in messages(client.received) if m["35"] == "A"]
+    finally:
+        client.close()
+
+
+def test_logon_when_the_client_resets_on_logon_starts_again_at_1(make_stack):
+    stack = make_stack(client_overrides={"session": FixSessionSettings(reset_on_logon=True)})
+    for attempt in range(2):
+        client = raw_client(stack)
+        try:
+            (answer,) = logon(client, (553, "demo"), (554, "demo"))
+            assert answer["34"] == "1"                          # the gateway starts at 1 again too
+            client.send("D", order_fields(f"R{attempt}"))
+            assert wait_for_message(client, lambda m: m["35"] == "8" and m.get("11") == f"R{attempt}")
+            client.send("5", [])
+            client.read_until(f"{SOH}35=5{SOH}".encode(), 3)
+        finally:
+            client.close()
+        time.sleep(0.3)
+
+
+# -- DICTIONARIES -----------------------------------------------------------------------------------
+
+def venue_dictionary(path, tag=5001, name="VenueTag"):
+    """FIX44.xml with one custom field of the venue's on ExecutionReport."""
+    tree = ElementTree.parse(data_dictionary_path())
+    root = tree.getroot()
+    ElementTree.SubElement(root.find("fields"), "field", number=str(tag), name=name, type="STRING")
+    report = next(message for message in root.find("messages") if message.get("msgtype") == "8")
+    ElementTree.SubElement(report, "field", name=name, required="N")
+    tree.write(path)
+    return path
+
+
+def test_venue_report_when_it_has_a_custom_tag_of_its_own_dictionary_is_taken(tmp_path):
+    def tagging(venue, message):
+        if message.msg_type == "D":
+            venue.send("8", [(37, "V1"), (11, message[11]), (17, venue.next_id("X")), (150, "0"), (39, "0"),
+                             (55, message[55]), (54, message[54]), (38, message[38]), (44, message[44]),
+                             (151, message[38]), (14, "0"), (6, "0"), (5001, "queue-7")])
+        else:
+            acknowledge(venue, message)
+
+    results = {}
+    for label, dictionary in (("own", str(venue_dictionary(tmp_path / "venue44.xml"))), ("default", "")):
+        base = scripted_config()
+        config = dataclasses.replace(base, venues=tuple(
+            dataclasses.replace(venue, session=FixSessionSettings(data_dictionary=dictionary))
+            for venue in base.venues))
+        stack = ScriptedStack(config, tmp_path / label, tagging).start()
+        try:
+            client = stack.client()
+            cl_ord_id = client.new_order("AAPL", "1", "1", "189.00")
+            results[label] = client.wait_report(cl_ord_id, exec_type=ExecType.NEW, timeout=3) is not None
+        finally:
+            stack.stop()
+    # With its own dictionary the venue's tag is known; with FIX44.xml the report is refused (373=0).
+    assert results == {"own": True, "default": False}
