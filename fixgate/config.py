@@ -122,7 +122,8 @@ class FixSessionSettings:
 
 @dataclass(frozen=True)
 class AcceptorSettings:
-    host: str = _rule("127.0.0.1", doc="address the client acceptor listens on")
+    host: str = _rule("127.0.0.1", doc="the IPv4 address (or host name) the client acceptor listens on, and only "
+                                       "there; 0.0.0.0 for every interface")
     port: int = _rule(9820, doc="port the client acceptor listens on", port=True)
 
 
@@ -661,6 +662,12 @@ def _cross_checks(config: Config) -> list[str]:
         for position, symbol in enumerate(client.restricted):
             if symbol not in symbols:
                 problems.append(f"clients[{index}].restricted[{position}]: no instrument {symbol!r}")
+    try:
+        if ipaddress.ip_address(config.acceptor.host).version == 6:
+            problems.append(f"acceptor.host: {config.acceptor.host!r} is IPv6; QuickFIX's acceptor listens on IPv4 "
+                            f"only (an IPv4 address, a host name, or 0.0.0.0 for every interface)")
+    except ValueError:
+        pass                                            # a host name: resolved when the gateway starts
     for index, client in enumerate(config.clients):
         if bool(client.username) != bool(client.password):
             given, missing = ("username", "password") if client.username else ("password", "username")

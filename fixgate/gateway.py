@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import ipaddress
 import os
+import socket
 import string
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 import structlog
 
 from fixgate import __version__
-from fixgate._engine.engine import NativeEngine, decimal_step, stage_bucket_bounds
+from fixgate._engine.engine import NativeEngine, decimal_step, listening_address, stage_bucket_bounds
 from fixgate._fast.codes import reject_name
 from fixgate._fast.describe import RejectDescriber
 from fixgate._fast.instruments import Instruments
@@ -225,6 +226,26 @@ def instruments_of(config: Config) -> list[Instrument]:
                        Decimal(instrument.tick_size)) for instrument in config.instruments]
 
 
+def listen_address(host: str) -> str:
+    """The IPv4 address the acceptor binds for `host` ("" for every interface).
+
+    Raises
+    ------
+    ValueError
+        When a host name does not resolve to an IPv4 address.
+    """
+    if host in ("", "*", "0.0.0.0"):
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except OSError as error:
+        raise ValueError(f"acceptor.host {host!r} does not resolve to an IPv4 address: {error}") from None
+
+
 def engine_config(config: Config, state_dir: Path, token: str, *, message_log: bool) -> dict[str, Any]:
     """Return the native engine's configuration, writing QuickFIX's settings files under `state_dir`."""
     sessions_dir = state_dir / "sessions"
@@ -248,6 +269,8 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
         "comp_id": gateway.comp_id,
         "token": token,
         "acceptor_settings": paths["acceptor"],
+        "acceptor_address": listen_address(config.acceptor.host),
+        "acceptor_port": config.acceptor.port,
         "initiator_settings": paths["initiator"],
         "fixlog_dir": str(state_dir / "fixlog") if message_log else "",
         "fixlog_max_bytes": config.gateway.message_log_max_bytes,
@@ -457,8 +480,9 @@ class Gateway:
     def start(self) -> None:
         """Start the state thread, then the engine (listen for clients, connect to venues)."""
         tune_collector()
-        if not port_free(self.config.acceptor.port):
-            raise StartError(listen_problem("acceptor.port", "", self.config.acceptor.port))
+        address = listen_address(self.config.acceptor.host)
+        if not port_free(self.config.acceptor.port, address):
+            raise StartError(listen_problem("acceptor.port", address, self.config.acceptor.port))
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:
@@ -467,7 +491,8 @@ class Gateway:
             log.warning("gateway_started_restricted", risk_state=self.risk_agent.machine.state.name,
                         reason=self.risk_agent.machine.reason)
         log.info("gateway_started", name=self.config.gateway.name, version=__version__, token=self.token,
-                 acceptor_port=self.config.acceptor.port, config_sha256=self.config.sha256,
+                 acceptor=f"{listening_address(self.config.acceptor.port)}:{self.config.acceptor.port}",
+                 config_sha256=self.config.sha256,
                  state_dir=str(self.state_dir))
 
     def venues_logged_on(self) -> bool:

@@ -106,6 +106,8 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         string token
         string acceptor_settings
         string initiator_settings
+        string acceptor_address
+        int acceptor_port
         string fixlog_dir
         int64_t fixlog_max_bytes
         string store_dir
@@ -337,6 +339,15 @@ cdef string _bytes(object text) except *:
     return text.encode() if isinstance(text, str) else bytes(text)
 
 
+cdef extern from "listen.h" namespace "fixgate":
+    string c_listening_address "fixgate::listening_address"(int) except +
+
+
+def listening_address(int port) -> str:
+    """The local address of this process's listening TCP socket on `port` ("" when there is none)."""
+    return c_listening_address(port).decode()
+
+
 def decimal_step(value) -> tuple[int, int]:
     """Return a positive Decimal lot or tick size as (mantissa, scale): Decimal('0.05') -> (5, 2)."""
     sign, digits, exponent = value.normalize().as_tuple()
@@ -388,6 +399,8 @@ cdef class NativeEngine:
         native.comp_id = _bytes(config["comp_id"])
         native.token = _bytes(config["token"])
         native.acceptor_settings = _bytes(config.get("acceptor_settings", ""))
+        native.acceptor_address = _bytes(config.get("acceptor_address", ""))
+        native.acceptor_port = config.get("acceptor_port", 0)
         native.initiator_settings = _bytes(config.get("initiator_settings", ""))
         native.fixlog_dir = _bytes(config.get("fixlog_dir", ""))
         native.fixlog_max_bytes = int(config.get("fixlog_max_bytes", 0))

@@ -196,3 +196,48 @@ def test_venue_report_when_it_has_a_custom_tag_of_its_own_dictionary_is_taken(tm
             stack.stop()
     # With its own dictionary the venue's tag is known; with FIX44.xml the report is refused (373=0).
     assert results == {"own": True, "default": False}
+
+
+# -- THE ADDRESS IT LISTENS ON ----------------------------------------------------------------------
+
+def connects(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_acceptor_when_given_an_address_listens_there_only_and_on_every_interface_when_asked(tmp_path):
+    from fixgate._engine.engine import listening_address
+
+    results = []
+    for host in ("127.0.0.1", "0.0.0.0"):
+        config = stack_config()
+        config = dataclasses.replace(config, acceptor=dataclasses.replace(config.acceptor, host=host))
+        stack = Stack(config, tmp_path / host).start()
+        try:
+            port = config.acceptor.port
+            results.append((listening_address(port), connects("127.0.0.1", port), connects("127.0.0.2", port)))
+        finally:
+            stack.stop()
+    assert results == [("127.0.0.1", True, False), ("0.0.0.0", True, True)]
+
+
+def test_run_when_the_acceptor_address_is_not_this_machines_refuses_to_start(tmp_path):
+    import subprocess
+    import sys
+
+    from fixgate import config as configuration
+
+    config = stack_config()
+    config = dataclasses.replace(config, acceptor=dataclasses.replace(config.acceptor, host="192.0.2.1"))
+    path = tmp_path / "gateway.toml"
+    path.write_text(configuration.to_toml(config, mask_secrets=False))
+    result = subprocess.run([sys.executable, "-m", "fixgate", "run", "-c", str(path), "--state-dir",
+                             str(tmp_path / "state")], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "192.0.2.1" in result.stderr + result.stdout
+    assert not connects("127.0.0.1", config.acceptor.port)

@@ -1,5 +1,6 @@
 // The native order path; see engine.h for the threads and the lock order.
 #include "engine.h"
+#include "listen.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -285,7 +286,26 @@ void Engine::start() {
     started_ = true;
     service_stop_.store(false);
     service_ = std::thread([this]() { service_loop(); });
-    if (acceptor_) acceptor_->start();
+    if (acceptor_) {
+        set_listen_address(config_.acceptor_port, config_.acceptor_address);
+        try {
+            acceptor_->start();
+        } catch (std::exception& error) {
+            stop(0);
+            throw std::runtime_error("the client acceptor cannot listen on " +
+                                     (config_.acceptor_address.empty() ? std::string("0.0.0.0") : config_.acceptor_address) +
+                                     " port " + std::to_string(config_.acceptor_port) + ": " + error.what());
+        }
+        std::string listening = listening_address(config_.acceptor_port);
+        if (!config_.acceptor_address.empty() && config_.acceptor_address != "0.0.0.0" &&
+            listening != config_.acceptor_address) {
+            stop(0);
+            throw std::runtime_error("the client acceptor listens on " +
+                                     (listening.empty() ? std::string("nothing") : listening) + " port " +
+                                     std::to_string(config_.acceptor_port) + ", not on " + config_.acceptor_address +
+                                     " as configured: refusing to run");
+        }
+    }
     if (initiator_) initiator_->start();
 }
 

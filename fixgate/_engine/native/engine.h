@@ -82,6 +82,8 @@ struct EngineConfig {
     std::string token;                   // unique to this start: in order ids and venue ClOrdIDs
     std::string acceptor_settings;       // QuickFIX settings files ("" when there are no such sessions)
     std::string initiator_settings;
+    std::string acceptor_address;        // the IPv4 address the client acceptor listens on ("": every interface)
+    int acceptor_port = 0;
     std::string fixlog_dir;              // "" for no message logs
     int64_t fixlog_max_bytes = 0;        // a message or event log rotates past this size (0: daily only)
     std::string store_dir;               // where the sessions' stores live
