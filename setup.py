@@ -55,7 +55,7 @@ def native_extension(name: str, pyx: Path, native_dir: Path) -> Extension:
         name,
         [str(pyx)] + [str(path) for path in sorted(native_dir.glob("*.cpp"))],
         include_dirs=[str(native_dir)],
-        libraries=["quickfix"],
+        libraries=["quickfix", "ssl", "crypto"],
         language="c++",
         extra_compile_args=CPP_COMPILE_ARGS,
         depends=[str(path) for path in sorted(native_dir.glob("*.h"))],

@@ -121,10 +121,27 @@ class FixSessionSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """TLS on the client acceptor (`[acceptor.tls]`) or on one venue's connection (`[venues.tls]`)."""
+
+    enabled: bool = _rule(False, doc="speak TLS on this connection")
+    certificate: str = _rule("", doc="PEM file: this side's certificate (the acceptor's, required; towards a "
+                                     "venue, a client certificate if the venue asks for one)")
+    key: str = _rule("", doc="PEM file: the certificate's private key; empty: in the certificate file")
+    ca: str = _rule("", doc="PEM file of the certificate authorities trusted for the other side: the clients' "
+                            "(acceptor) or the venue's (required towards a venue)")
+    require_client_certificate: bool = _rule(False, doc="acceptor: refuse a client without a certificate signed "
+                                                        "by `ca`")
+    min_version: str = _rule("TLSv1.2", doc="the oldest protocol version accepted", choices=("TLSv1.2", "TLSv1.3"))
+    ciphers: str = _rule("", doc="OpenSSL cipher list for TLS 1.2; empty: OpenSSL's default")
+
+
+@dataclass(frozen=True)
 class AcceptorSettings:
     host: str = _rule("127.0.0.1", doc="the IPv4 address (or host name) the client acceptor listens on, and only "
                                        "there; 0.0.0.0 for every interface")
     port: int = _rule(9820, doc="port the client acceptor listens on", port=True)
+    tls: TlsSettings = _rule(TlsSettings(), doc="TLS towards the clients")
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,8 @@ class ClientSettings:
                                   "(the client is known by source_addresses or its TLS certificate)")
     password: str = _rule("", doc="Password(554) the client must send on Logon, with username", secret=True)
     source_addresses: tuple[str, ...] = _rule((), doc="IP addresses the client may connect from; empty: any")
+    certificate_name: str = _rule("", doc="the common name (CN) the client's TLS certificate must carry; empty: "
+                                          "not checked (needs acceptor.tls.require_client_certificate)")
     instruments: tuple[str, ...] = _rule(("*",), doc="symbols the client may trade; '*' for all")
     max_order_rate: float = _rule(100.0, doc="orders per second the client may send", positive=True)
     burst: int = _rule(20, doc="orders the client may send at once", minimum=1)
@@ -169,6 +188,7 @@ class VenueSettings:
                                                      "VENUE_RATE_LIMIT, cancels always go", positive=True)
     message_burst: int = _rule(10, doc="messages the venue takes at once within max_message_rate", minimum=1)
     session: FixSessionSettings = _rule(FixSessionSettings(), doc="how QuickFIX runs the venue's session")
+    tls: TlsSettings = _rule(TlsSettings(), doc="TLS towards the venue")
 
 
 @dataclass(frozen=True)
@@ -368,8 +388,22 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def file_problems(config: Config) -> list[str]:
-    """Return what is wrong with the files the configuration names (the sessions' data dictionaries)."""
+    """Return what is wrong with the files the configuration names (dictionaries, TLS files)."""
     problems = []
+    tls_owners = [("acceptor.tls", config.acceptor.tls)] + [
+        (f"venues[{index}] ({venue.name}).tls", venue.tls) for index, venue in enumerate(config.venues)]
+    for owner, tls in tls_owners:
+        if not tls.enabled:
+            continue
+        for name in ("certificate", "key", "ca"):
+            path = getattr(tls, name)
+            if path and not Path(path).is_file():
+                problems.append(f"{owner}.{name}: no such file {path}")
+            elif path and "-----BEGIN" not in Path(path).read_text(errors="replace"):
+                problems.append(f"{owner}.{name}: {path} is not a PEM file")
+            elif path and name != "ca" and "-----BEGIN EC PRIVATE KEY" in Path(path).read_text(errors="replace"):
+                problems.append(f"{owner}.{name}: {path} holds an EC key; QuickFIX C++ 1.15.1 takes RSA or DSA "
+                                f"keys only")
     for section in ("clients", "venues"):
         for index, peer in enumerate(getattr(config, section)):
             path = peer.session.data_dictionary
@@ -419,9 +453,16 @@ def relative_to(config: Config, directory: Path) -> Config:
         return dataclasses.replace(peer, session=dataclasses.replace(peer.session,
                                                                      data_dictionary=str(directory / path)))
 
+    def tls_resolved(tls: TlsSettings) -> TlsSettings:
+        return dataclasses.replace(tls, **{name: str(directory / getattr(tls, name)) for name in
+                                           ("certificate", "key", "ca")
+                                           if getattr(tls, name) and not Path(getattr(tls, name)).is_absolute()})
+
+    venues = tuple(dataclasses.replace(resolved(venue), tls=tls_resolved(venue.tls)) for venue in config.venues)
+    acceptor = dataclasses.replace(config.acceptor, tls=tls_resolved(config.acceptor.tls))
     return dataclasses.replace(config, gateway=gateway, logging=logging_settings, state_dir_written=written,
-                               clients=tuple(resolved(client) for client in config.clients),
-                               venues=tuple(resolved(venue) for venue in config.venues))
+                               clients=tuple(resolved(client) for client in config.clients), venues=venues,
+                               acceptor=acceptor)
 
 
 def loads(text: str, *, source: str = "configuration") -> Config:
@@ -673,15 +714,30 @@ def _cross_checks(config: Config) -> list[str]:
             given, missing = ("username", "password") if client.username else ("password", "username")
             problems.append(f"clients[{index}].{missing}: missing; the client's {given} is set, and Logon "
                             f"credentials are both or neither")
-        if not client.username and not client.source_addresses:
+        if not client.username and not client.source_addresses and not client.certificate_name:
             problems.append(f"clients[{index}].username: a client without Logon credentials must be known "
-                            f"another way: set username and password, or source_addresses")
+                            f"another way: set username and password, source_addresses, or certificate_name")
+        if client.certificate_name and not (config.acceptor.tls.enabled and
+                                            config.acceptor.tls.require_client_certificate):
+            problems.append(f"clients[{index}].certificate_name: needs acceptor.tls.enabled and "
+                            f"acceptor.tls.require_client_certificate")
         for position, address in enumerate(client.source_addresses):
             try:
                 ipaddress.ip_address(address)
             except ValueError:
                 problems.append(f"clients[{index}].source_addresses[{position}]: expected an IP address, "
                                 f"got {address!r}")
+    tls = config.acceptor.tls
+    if tls.enabled and not tls.certificate:
+        problems.append("acceptor.tls.certificate: missing; a TLS acceptor needs its certificate")
+    if tls.require_client_certificate and not tls.ca:
+        problems.append("acceptor.tls.ca: missing; client certificates are required, and are checked against it")
+    for index, venue in enumerate(config.venues):
+        if venue.tls.enabled and not venue.tls.ca:
+            problems.append(f"venues[{index}].tls.ca: missing; without it the venue's certificate is not checked")
+        if venue.tls.require_client_certificate:
+            problems.append(f"venues[{index}].tls.require_client_certificate: only the acceptor asks for client "
+                            f"certificates")
     for position, symbol in enumerate(config.risk.restricted):
         if symbol not in symbols:
             problems.append(f"risk.restricted[{position}]: no instrument {symbol!r}")

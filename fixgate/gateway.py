@@ -256,22 +256,30 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
     initiator = [InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
                                   venue.heartbeat_seconds, venue.reconnect_seconds, venue.session)
                  for venue in config.venues]
-    paths = {}
-    for role, sessions in (("acceptor", acceptor), ("initiator", initiator)):
-        path = sessions_dir / f"gateway-{role}.cfg"
-        if sessions:
-            path.write_text(settings_text(state_dir, sessions, day_start_utc=config.risk.trading_day_start_utc))
-        paths[role] = str(path) if sessions else ""
+    day_start = config.risk.trading_day_start_utc
+    acceptor_path = sessions_dir / "gateway-acceptor.cfg"
+    if acceptor:
+        acceptor_path.write_text(settings_text(state_dir, acceptor, day_start_utc=day_start, tls=config.acceptor.tls))
+    # One initiator per TLS configuration (QuickFIX keeps one TLS context per initiator).
+    groups: dict[Any, list[InitiatorSession]] = {}
+    for venue, session in zip(config.venues, initiator):
+        groups.setdefault(venue.tls if venue.tls.enabled else None, []).append(session)
+    initiators = []
+    for number, (tls, sessions) in enumerate(groups.items()):
+        path = sessions_dir / ("gateway-initiator.cfg" if number == 0 else f"gateway-initiator-{number}.cfg")
+        path.write_text(settings_text(state_dir, sessions, day_start_utc=day_start, tls=tls))
+        initiators.append((str(path), tls is not None))
     venue_index = {venue.name: index for index, venue in enumerate(config.venues)}
     symbols = {instrument.symbol: index for index, instrument in enumerate(config.instruments)}
     gateway = config.gateway
     return {
         "comp_id": gateway.comp_id,
         "token": token,
-        "acceptor_settings": paths["acceptor"],
+        "acceptor_settings": str(acceptor_path) if acceptor else "",
+        "acceptor_tls": config.acceptor.tls.enabled,
         "acceptor_address": listen_address(config.acceptor.host),
         "acceptor_port": config.acceptor.port,
-        "initiator_settings": paths["initiator"],
+        "initiator_settings": initiators,
         "fixlog_dir": str(state_dir / "fixlog") if message_log else "",
         "fixlog_max_bytes": config.gateway.message_log_max_bytes,
         "store_dir": str(state_dir / "store"),
@@ -285,6 +293,7 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
                      "instruments": None if "*" in client.instruments
                      else [symbols[symbol] for symbol in client.instruments if symbol in symbols],
                      "cancel_on_disconnect": client.cancel_on_disconnect,
+                     "certificate_name": client.certificate_name,
                      "source_addresses": [str(ipaddress.ip_address(address)) for address in client.source_addresses]}
                     for client in config.clients],
         "venues": [{"name": venue.name, "comp_id": venue.comp_id, "username": venue.username,

@@ -93,6 +93,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         vector[int] instruments
         cbool cancel_on_disconnect
         vector[string] source_addresses
+        string certificate_name
 
     cdef cppclass VenueConfig:
         string name
@@ -105,7 +106,9 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         string comp_id
         string token
         string acceptor_settings
-        string initiator_settings
+        cbool acceptor_tls
+        vector[string] initiator_settings
+        vector[int] initiator_tls
         string acceptor_address
         int acceptor_port
         string fixlog_dir
@@ -365,8 +368,9 @@ cdef class NativeEngine:
     Parameters
     ----------
     config : dict
-        ``comp_id``, ``token``, ``acceptor_settings`` and ``initiator_settings`` (QuickFIX settings
-        files, "" for none), ``fixlog_dir`` ("" for no message logs) and ``fixlog_max_bytes`` (the size at
+        ``comp_id``, ``token``, ``acceptor_settings`` (a QuickFIX settings file, "" for none) and
+        ``acceptor_tls``, ``initiator_settings`` (a list of (settings file, speaks TLS), one initiator
+        each; or one file, "" for none), ``acceptor_address`` and ``acceptor_port``, ``fixlog_dir`` ("" for no message logs) and ``fixlog_max_bytes`` (the size at
         which a log rotates; 0: daily only), ``store_dir`` and ``store``
         ("mapped" or "file": the sessions' MessageStore), ``intent_log``, ``instruments``
         (dicts: ``symbol``, ``venue`` index, ``lot`` and ``tick`` as (mantissa, scale)), ``clients``
@@ -394,6 +398,7 @@ cdef class NativeEngine:
         cdef ClientConfig client
         cdef VenueConfig venue
         cdef fg_fast_api fast
+        cdef int flag
         self.book = book
         self.describer = describer
         native.comp_id = _bytes(config["comp_id"])
@@ -401,7 +406,16 @@ cdef class NativeEngine:
         native.acceptor_settings = _bytes(config.get("acceptor_settings", ""))
         native.acceptor_address = _bytes(config.get("acceptor_address", ""))
         native.acceptor_port = config.get("acceptor_port", 0)
-        native.initiator_settings = _bytes(config.get("initiator_settings", ""))
+        native.acceptor_tls = config.get("acceptor_tls", False)
+        initiators = config.get("initiator_settings", "")
+        if isinstance(initiators, str):
+            initiators = [(initiators, False)] if initiators else []
+        native.initiator_settings.clear()
+        native.initiator_tls.clear()
+        for path, tls in initiators:
+            native.initiator_settings.push_back(_bytes(path))
+            flag = 1 if tls else 0
+            native.initiator_tls.push_back(flag)
         native.fixlog_dir = _bytes(config.get("fixlog_dir", ""))
         native.fixlog_max_bytes = int(config.get("fixlog_max_bytes", 0))
         native.store_dir = _bytes(config["store_dir"])
@@ -424,6 +438,7 @@ cdef class NativeEngine:
             for instrument_id in permitted or ():
                 client.instruments.push_back(instrument_id)
             client.cancel_on_disconnect = item.get("cancel_on_disconnect", True)
+            client.certificate_name = _bytes(item.get("certificate_name", ""))
             client.source_addresses.clear()
             for address in item.get("source_addresses", ()):
                 client.source_addresses.push_back(_bytes(address))

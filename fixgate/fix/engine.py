@@ -20,7 +20,7 @@ from pathlib import Path
 
 import quickfix as fix
 
-from fixgate.config import FixSessionSettings
+from fixgate.config import FixSessionSettings, TlsSettings
 from fixgate.fix.logs import MessageLog
 
 BEGIN_STRING = "FIX.4.4"
@@ -111,8 +111,28 @@ def session_lines(options: FixSessionSettings) -> list[str]:
     ]
 
 
+PROTOCOLS = {"TLSv1.2": "all -SSLv2 -SSLv3 -TLSv1 -TLSv1_1", "TLSv1.3": "all -SSLv2 -SSLv3 -TLSv1 -TLSv1_1 -TLSv1_2"}
+
+
+def tls_lines(tls: TlsSettings, *, acceptor: bool) -> list[str]:
+    """QuickFIX's SSL settings (read from [DEFAULT]: one TLS context per acceptor or initiator)."""
+    role = "Server" if acceptor else "Client"
+    lines = [f"SSLProtocol={PROTOCOLS[tls.min_version]}"]
+    if tls.certificate:
+        lines.append(f"{role}CertificateFile={tls.certificate}")
+        lines.append(f"{role}CertificateKeyFile={tls.key or tls.certificate}")
+    if tls.ca:
+        lines.append(f"CertificationAuthoritiesFile={tls.ca}")
+    if acceptor:
+        # 1: a client certificate signed by the CA is required; 2: checked when one is shown.
+        lines.append(f"CertificateVerifyLevel={1 if tls.require_client_certificate else 2 if tls.ca else 0}")
+    if tls.ciphers:
+        lines.append(f"SSLCipherSuite={tls.ciphers}")
+    return lines
+
+
 def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSession], *,
-                  day_start_utc: str | None = None) -> str:
+                  day_start_utc: str | None = None, tls: TlsSettings | None = None) -> str:
     """Return the QuickFIX settings for `sessions`, with stores and logs under `state_dir`.
 
     Without `day_start_utc` the sessions never end (QuickFIX 1.16's NonStopSession). QuickFIX C++ 1.15
@@ -131,6 +151,8 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
         "SocketReuseAddress=Y",
         "PersistMessages=Y",
     ]
+    if tls is not None and tls.enabled:
+        lines += tls_lines(tls, acceptor=any(isinstance(session, AcceptorSession) for session in sessions))
     initiators = [session for session in sessions if isinstance(session, InitiatorSession)]
     if initiators:
         # The threaded initiator reads its reconnect interval from [DEFAULT] only.

@@ -57,10 +57,10 @@ def stack_config(*, simulator_overrides=None, client_overrides=None, venue_overr
 class Stack:
     """A simulator, a gateway and the clients of one test."""
 
-    def __init__(self, config, directory: Path) -> None:
+    def __init__(self, config, directory: Path, *, venue_config=None) -> None:
         self.config = config
         self.directory = directory
-        self.venue = VenueSimulator(config, directory / "simulator", message_log=False)
+        self.venue = VenueSimulator(venue_config or config, directory / "simulator", message_log=False)
         self.gateway = Gateway(config, state_dir=directory / "gateway", message_log=False)
         self.clients: list[FixClient] = []
         self._ids = itertools.count(1)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
@@ -190,16 +191,21 @@ def encode(msg_type: str, sender: str, target: str, seq: int, fields: list[tuple
 class RawFixClient:
     """A client that speaks FIX through a plain socket, so that it can stop reading at will."""
 
-    def __init__(self, host: str, port: int, sender: str, target: str, *, receive_buffer: int = 4096) -> None:
+    def __init__(self, host: str, port: int, sender: str, target: str, *, receive_buffer: int = 4096,
+                 tls=None) -> None:
         self.sender = sender
         self.target = target
         self.seq = 0
         self.socket = socket.socket()
         # A small receive buffer, so that what the gateway sends piles up on its side quickly.
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.socket.settimeout(5)
         self.socket.connect((host, port))
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:                               # an ssl.SSLContext: the handshake happens here
+            self.socket = tls.wrap_socket(self.socket, server_hostname=host)
         self.received = b""
+        self.closed = False
 
     def send(self, msg_type: str, fields: list[tuple[int, str]]) -> None:
         self.seq += 1
@@ -212,12 +218,15 @@ class RawFixClient:
     def read_until(self, marker: bytes, timeout: float) -> bytes:
         self.socket.settimeout(0.2)
         deadline = time.monotonic() + timeout
-        while marker not in self.received and time.monotonic() < deadline:
+        while marker not in self.received and time.monotonic() < deadline and not self.closed:
             try:
                 chunk = self.socket.recv(65536)
             except socket.timeout:
                 continue
+            except (ConnectionError, ssl.SSLError, OSError):
+                chunk = b""                               # refused: reset, or a TLS alert
             if not chunk:
+                self.closed = True
                 break
             self.received += chunk
         return self.received
@@ -306,3 +315,77 @@ class VenueBook:
             order.update(cum=str(cum), cost=str(cost), avg=format((cost / cum).normalize(), "f"),
                          status="2" if cum >= int(order["qty"]) else "1")
             self._report(venue, order, "F", last_qty=str(qty), last_px=price)
+
+
+# -- TLS IN FRONT OF A PLAIN PEER -----------------------------------------------------------------
+
+class TlsTerminator:
+    """Accept TLS on `port` (Python's ssl: OpenSSL, not QuickFIX) and relay each connection's bytes to
+    a plain peer on `target_port`: a venue that speaks TLS, for the simulator, whose quickfix binding
+    is built without SSL."""
+
+    def __init__(self, port: int, target_port: int, context: ssl.SSLContext) -> None:
+        self.target_port = target_port
+        self.context = context
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", port))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.handshakes_failed = 0
+        self.connections = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def start(self) -> "TlsTerminator":
+        self._threads[0].start()
+        return self
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            raw.settimeout(5)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                secure = self.context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                self.handshakes_failed += 1
+                raw.close()
+                continue
+            self.connections += 1
+            plain = socket.create_connection(("127.0.0.1", self.target_port))
+            plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for source, sink in ((secure, plain), (plain, secure)):
+                thread = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _pump(self, source, sink) -> None:
+        source.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                chunk = source.recv(65536)
+            except socket.timeout:
+                continue
+            except (ssl.SSLError, OSError):
+                chunk = b""
+            if not chunk:
+                break
+            try:
+                sink.sendall(chunk)
+            except OSError:
+                break
+        for end in (source, sink):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(2)

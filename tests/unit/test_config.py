@@ -226,7 +226,7 @@ def test_load_when_session_settings_are_wrong_names_each_key():
 def test_load_when_a_client_has_no_way_to_be_known_or_half_its_credentials_refuses():
     assert problems_of(MINIMAL + CLIENT) == [
         "clients[0] (c).username: a client without Logon credentials must be known another way: set username "
-        "and password, or source_addresses"]
+        "and password, source_addresses, or certificate_name"]
     assert problems_of(MINIMAL + CLIENT + 'username = "u"\n') == [
         "clients[0] (c).password: missing; the client's username is set, and Logon credentials are both or neither"]
     assert problems_of(MINIMAL + CLIENT + 'source_addresses = ["10.1.2.3", "nope"]\n') == [
@@ -255,3 +255,26 @@ def test_load_when_a_session_names_a_dictionary_checks_the_file_relative_to_the_
             config.load(path)
         (problem,) = caught.value.problems
         assert problem.startswith("venues[0] (v).session.data_dictionary: ") and expected in problem, problem
+
+
+def test_load_when_tls_is_half_configured_names_what_is_missing(tmp_path):
+    text = MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.tls]\nenabled = true\n') + \
+        "\n[acceptor.tls]\nenabled = true\nrequire_client_certificate = true\nmin_version = \"TLSv1.1\"\n" + \
+        CLIENT + 'certificate_name = "C1"\n'
+    assert problems_of(text) == [
+        "acceptor.tls.min_version: expected one of 'TLSv1.2', 'TLSv1.3', got 'TLSv1.1'",
+        "acceptor.tls.certificate: missing; a TLS acceptor needs its certificate",
+        "acceptor.tls.ca: missing; client certificates are required, and are checked against it",
+        "venues[0] (v).tls.ca: missing; without it the venue's certificate is not checked",
+    ]
+    (tmp_path / "ec.key").write_text("-----BEGIN EC PRIVATE KEY-----\nAA==\n-----END EC PRIVATE KEY-----\n")
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+    path = tmp_path / "gateway.toml"
+    path.write_text(MINIMAL + '\n[acceptor.tls]\nenabled = true\ncertificate = "cert.pem"\nkey = "ec.key"\n'
+                    'ca = "missing.pem"\n')
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [
+        f"acceptor.tls.key: {tmp_path / 'ec.key'} holds an EC key; QuickFIX C++ 1.15.1 takes RSA or DSA keys only",
+        f"acceptor.tls.ca: no such file {tmp_path / 'missing.pem'}",
+    ]

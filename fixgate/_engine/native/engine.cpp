@@ -18,6 +18,7 @@
 
 #include "quickfix/Group.h"
 #include "quickfix/ThreadedSocketConnection.h"
+#include "quickfix/ThreadedSSLSocketConnection.h"
 
 namespace fixgate {
 
@@ -256,23 +257,38 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
         acceptor_settings_.reset(new FIX::SessionSettings(config_.acceptor_settings));
         if (config_.mapped_store) acceptor_store_.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
         else acceptor_store_.reset(new FIX::FileStoreFactory(*acceptor_settings_));
-        acceptor_.reset(new FIX::ThreadedSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_, *gate_factory_));
+        if (config_.acceptor_tls)
+            acceptor_.reset(new FIX::ThreadedSSLSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_,
+                                                               *gate_factory_));
+        else
+            acceptor_.reset(new FIX::ThreadedSocketAcceptor(*this, *acceptor_store_, *acceptor_settings_,
+                                                            *gate_factory_));
         for (auto& client : clients_) client->session = acceptor_->getSession(client->id);
     }
-    if (!config_.initiator_settings.empty()) {
-        initiator_settings_.reset(new FIX::SessionSettings(config_.initiator_settings));
-        if (config_.mapped_store) initiator_store_.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
-        else initiator_store_.reset(new FIX::FileStoreFactory(*initiator_settings_));
-        initiator_.reset(new FIX::ThreadedSocketInitiator(*this, *initiator_store_, *initiator_settings_,
-                                                          *log_factory_));
-        for (auto& venue : venues_) venue->session = initiator_->getSession(venue->id);
+    for (size_t i = 0; i < config_.initiator_settings.size(); ++i) {
+        InitiatorParts parts;
+        parts.settings.reset(new FIX::SessionSettings(config_.initiator_settings[i]));
+        if (config_.mapped_store) parts.store.reset(new MappedStoreFactory(config_.store_dir, config_.store_dir));
+        else parts.store.reset(new FIX::FileStoreFactory(*parts.settings));
+        bool tls = i < config_.initiator_tls.size() && config_.initiator_tls[i];
+        if (tls)
+            parts.initiator.reset(new FIX::ThreadedSSLSocketInitiator(*this, *parts.store, *parts.settings,
+                                                                      *log_factory_));
+        else
+            parts.initiator.reset(new FIX::ThreadedSocketInitiator(*this, *parts.store, *parts.settings,
+                                                                   *log_factory_));
+        for (auto& venue : venues_) {
+            FIX::Session* session = parts.initiator->getSession(venue->id);
+            if (session != nullptr) venue->session = session;
+        }
+        initiators_.push_back(std::move(parts));
     }
 }
 
 Engine::~Engine() {
     if (started_) stop(0);
     acceptor_.reset();
-    initiator_.reset();
+    initiators_.clear();
     if (masked_logs_ != nullptr) masked_logs_->close();
     if (intent_fd_ >= 0) ::close(intent_fd_);
     if (service_wake_fd_ >= 0) ::close(service_wake_fd_);
@@ -286,6 +302,7 @@ void Engine::start() {
     started_ = true;
     service_stop_.store(false);
     service_ = std::thread([this]() { service_loop(); });
+    send_watch_ = std::thread([this]() { send_watch_loop(); });
     if (acceptor_) {
         set_listen_address(config_.acceptor_port, config_.acceptor_address);
         try {
@@ -306,7 +323,7 @@ void Engine::start() {
                                      " as configured: refusing to run");
         }
     }
-    if (initiator_) initiator_->start();
+    for (auto& parts : initiators_) parts.initiator->start();
 }
 
 void Engine::stop(int64_t logout_timeout_ms) {
@@ -327,11 +344,12 @@ void Engine::stop(int64_t logout_timeout_ms) {
         usleep(5000);
     }
     // force: sessions still logged on are disconnected rather than waited for
-    if (initiator_) initiator_->stop(true);
+    for (auto& parts : initiators_) parts.initiator->stop(true);
     if (acceptor_) acceptor_->stop(true);
     service_stop_.store(true);
     wake_service();
     if (service_.joinable()) service_.join();
+    if (send_watch_.joinable()) send_watch_.join();
     // QuickFIX keeps one process-wide registry of sessions by SessionID: destroying the acceptor and
     // the initiator removes their sessions from it, so that a later engine in this process can
     // create sessions with the same ids. Nothing sends after this.
@@ -340,7 +358,7 @@ void Engine::stop(int64_t logout_timeout_ms) {
         for (auto& client : clients_) client->session = nullptr;
         for (auto& venue : venues_) venue->session = nullptr;
     }
-    initiator_.reset();
+    initiators_.clear();
     acceptor_.reset();
     if (masked_logs_ != nullptr) masked_logs_->flush();
     started_ = false;
@@ -449,10 +467,14 @@ void Engine::install_outbox(FIX::Session* session, Outbox* outbox) {
     FIX::Locker locker(session->*member(SessionMutex()));
     FIX::Responder*& responder = session->*member(SessionResponder());
     if (responder == nullptr || responder == outbox) return;
-    if (typeid(*responder) != typeid(FIX::ThreadedSocketConnection)) return;
-    // ThreadedSocketConnection inherits Responder privately: a C-style cast converts all the same.
-    FIX::ThreadedSocketConnection* connection = (FIX::ThreadedSocketConnection*)responder;
-    outbox->attach(responder, connection->getSocket());
+    // The connections inherit Responder privately: a C-style cast converts all the same.
+    if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection)) {
+        outbox->attach(responder, ((FIX::ThreadedSocketConnection*)responder)->getSocket());
+    } else if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection)) {
+        outbox->attach_passthrough(responder, ((FIX::ThreadedSSLSocketConnection*)responder)->getSocket());
+    } else {
+        return;
+    }
     responder = outbox;
 }
 
@@ -2295,6 +2317,12 @@ std::string Engine::logon_refusal(int client, const std::string* username, const
     if (!config.username.empty() && (username == nullptr || password == nullptr || *username != config.username ||
                                      *password != config.password))
         return "wrong username or password";
+    if (!config.certificate_name.empty()) {
+        std::string name = peer_certificate_name(clients_[client]->session);
+        if (name != config.certificate_name)
+            return name.empty() ? std::string("no TLS client certificate, and the client must show one")
+                                : "the TLS client certificate is " + name + "'s, not the client's";
+    }
     if (!config.source_addresses.empty()) {
         std::string address = peer_address(clients_[client]->session);
         if (std::find(config.source_addresses.begin(), config.source_addresses.end(), address) ==
@@ -2325,6 +2353,23 @@ void Engine::push_logon_refused(int client, const std::string& reason) {
     push(event, true);
 }
 
+// The common name (CN) of the certificate the peer showed on the session's TLS connection ("" when
+// there is none: no TLS, or no certificate).
+std::string Engine::peer_certificate_name(FIX::Session* session) {
+    if (session == nullptr) return std::string();
+    FIX::Locker locker(session->*member(SessionMutex()));
+    FIX::Responder* responder = session->*member(SessionResponder());
+    if (responder == nullptr || typeid(*responder) != typeid(FIX::ThreadedSSLSocketConnection)) return std::string();
+    SSL* ssl = ((FIX::ThreadedSSLSocketConnection*)responder)->sslObject();
+    if (ssl == nullptr) return std::string();
+    X509* certificate = SSL_get1_peer_certificate(ssl);
+    if (certificate == nullptr) return std::string();
+    char name[256] = {0};
+    int length = X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, name, sizeof(name));
+    X509_free(certificate);
+    return length > 0 ? std::string(name, (size_t)length) : std::string();
+}
+
 // The IP address of the peer on the session's connection ("" when there is none).
 std::string Engine::peer_address(FIX::Session* session) {
     if (session == nullptr) return std::string();
@@ -2335,6 +2380,8 @@ std::string Engine::peer_address(FIX::Session* session) {
         if (responder == nullptr) return std::string();
         if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection))
             fd = ((FIX::ThreadedSocketConnection*)responder)->getSocket();
+        else if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection))
+            fd = ((FIX::ThreadedSSLSocketConnection*)responder)->getSocket();
         else if (typeid(*responder) == typeid(Outbox))
             fd = static_cast<Outbox*>(responder)->fd();
     }
@@ -2488,6 +2535,20 @@ void Engine::wake_service() {
     uint64_t one = 1;
     ssize_t ignored = ::write(service_wake_fd_, &one, sizeof(one));
     (void)ignored;
+}
+
+// TLS sends block in SSL_write, maybe with the engine's lock held (a venue thread relaying to a TLS
+// client): this thread takes no lock but the outboxes' own, and cuts a send blocked past the limit.
+void Engine::send_watch_loop() {
+    const int64_t stall_limit_ns = config_.stall_limit_ms * 1000000LL;
+    std::vector<Outbox*> outboxes;
+    for (auto& client : clients_) outboxes.push_back(client->outbox.get());
+    for (auto& venue : venues_) outboxes.push_back(venue->outbox.get());
+    while (!service_stop_.load()) {
+        int64_t now = monotonic_ns();
+        for (Outbox* outbox : outboxes) outbox->watch(now, stall_limit_ns);
+        usleep(20000);
+    }
 }
 
 void Engine::service_loop() {

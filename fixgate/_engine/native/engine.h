@@ -37,6 +37,8 @@
 #include "quickfix/SessionSettings.h"
 #include "quickfix/ThreadedSocketAcceptor.h"
 #include "quickfix/ThreadedSocketInitiator.h"
+#include "quickfix/ThreadedSSLSocketAcceptor.h"
+#include "quickfix/ThreadedSSLSocketInitiator.h"
 
 #include "event.h"
 #include "fast_api.h"
@@ -67,6 +69,7 @@ struct ClientConfig {
     std::vector<int> instruments;        // permitted instrument ids when not all
     bool cancel_on_disconnect = true;
     std::vector<std::string> source_addresses;   // the addresses it may connect from; empty: any
+    std::string certificate_name;        // the CN its TLS certificate must carry; empty: not checked
 };
 
 struct VenueConfig {
@@ -81,7 +84,9 @@ struct EngineConfig {
     std::string comp_id;                 // the gateway's CompID on every session
     std::string token;                   // unique to this start: in order ids and venue ClOrdIDs
     std::string acceptor_settings;       // QuickFIX settings files ("" when there are no such sessions)
-    std::string initiator_settings;
+    bool acceptor_tls = false;           // the acceptor speaks TLS (its settings name the certificates)
+    std::vector<std::string> initiator_settings;   // one initiator per file (venues grouped by TLS settings)
+    std::vector<int> initiator_tls;                // per file: 1 when it speaks TLS
     std::string acceptor_address;        // the IPv4 address the client acceptor listens on ("": every interface)
     int acceptor_port = 0;
     std::string fixlog_dir;              // "" for no message logs
@@ -470,8 +475,10 @@ private:
     void service_loop();
     void wake_service();
     void install_outbox(FIX::Session* session, Outbox* outbox);
+    void send_watch_loop();
     void push_logon_refused(int client, const std::string& reason);
     std::string peer_address(FIX::Session* session);
+    std::string peer_certificate_name(FIX::Session* session);
     std::string reject_text(int code, const std::string& sentence) const;
     std::string describe(int code, int instrument, int side, int ord_type, double qty, double price);
 
@@ -503,18 +510,22 @@ private:
     StageHistogram stages_[STAGE_COUNT];
 
     // QuickFIX
+    struct InitiatorParts {
+        std::unique_ptr<FIX::SessionSettings> settings;
+        std::unique_ptr<FIX::MessageStoreFactory> store;
+        std::unique_ptr<FIX::Initiator> initiator;
+    };
     std::unique_ptr<FIX::SessionSettings> acceptor_settings_;
-    std::unique_ptr<FIX::SessionSettings> initiator_settings_;
     std::unique_ptr<FIX::MessageStoreFactory> acceptor_store_;
-    std::unique_ptr<FIX::MessageStoreFactory> initiator_store_;
     std::unique_ptr<FIX::LogFactory> log_factory_;
     MaskedLogFactory* masked_logs_ = nullptr;
     std::unique_ptr<FIX::LogFactory> gate_factory_;      // wraps log_factory_: the logon gate
-    std::unique_ptr<FIX::ThreadedSocketAcceptor> acceptor_;
-    std::unique_ptr<FIX::ThreadedSocketInitiator> initiator_;
+    std::unique_ptr<FIX::Acceptor> acceptor_;
+    std::vector<InitiatorParts> initiators_;
 
     // the service thread: outboxes, cancels on disconnect, reconciliation on logon, log flushes
     std::thread service_;
+    std::thread send_watch_;             // cuts TLS sends blocked past the stall limit (see send_watch_loop)
     std::atomic<bool> service_stop_{false};
     std::atomic<int64_t> service_beat_ns_{0};
     int service_wake_fd_ = -1;

@@ -41,7 +41,17 @@ public:
         offset_ = 0;
         slow_ = false;
         last_progress_ns_ = monotonic_ns();
+        passthrough_.store(false, std::memory_order_release);
         attached_.store(true, std::memory_order_release);
+    }
+
+    // Over TLS the bytes must go through the connection's own SSL_write, which blocks: the outbox passes
+    // each message through and times it, and the service thread shuts down a peer whose send has been
+    // blocked past the stall limit (watch), so that a TLS peer that stops reading holds the sending
+    // thread for that long at most, never for ever.
+    void attach_passthrough(FIX::Responder* connection, int fd) {
+        attach(connection, fd);
+        passthrough_.store(true, std::memory_order_release);
     }
 
     int fd() const {
@@ -52,6 +62,7 @@ public:
     // -- Responder (called by QuickFIX with the session's lock held) -------------------------------
 
     bool send(const std::string& message) override {
+        if (passthrough_.load(std::memory_order_acquire)) return send_through(message);
         std::lock_guard<std::mutex> lock(mutex_);
         if (fd_ < 0 || slow_) return false;
         size_t written = 0;
@@ -99,8 +110,23 @@ public:
             offset_ = 0;
             queued_bytes_.store(0, std::memory_order_relaxed);
             attached_.store(false, std::memory_order_release);
+            passthrough_.store(false, std::memory_order_release);
         }
         if (connection != nullptr) connection->disconnect();
+    }
+
+    // A TLS peer whose send has been blocked past the stall limit: shut its socket down (the blocked
+    // SSL_write then fails, and QuickFIX drops the session).
+    void watch(int64_t now_ns, int64_t stall_limit_ns) {
+        int64_t since = sending_since_.load(std::memory_order_acquire);
+        if (since == 0 || now_ns - since <= stall_limit_ns) return;
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (fd_ < 0 || slow_) return;
+        slow_ = true;
+        slow_reason_ = "a TLS send blocked for more than " + std::to_string(stall_limit_ns / 1000000) +
+                       " ms: the peer does not read";
+        ::shutdown(fd_, SHUT_RDWR);
+        slow_count_.fetch_add(1, std::memory_order_relaxed);
     }
 
     // -- The service thread ------------------------------------------------------------------------
@@ -179,6 +205,25 @@ public:
 private:
     size_t queued() const { return pending_.size() - offset_; }
 
+    // Called with the session's lock held (as every send and disconnect is): the connection stays.
+    bool send_through(const std::string& message) {
+        FIX::Responder* connection;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (fd_ < 0 || slow_ || connection_ == nullptr) return false;
+            connection = connection_;
+        }
+        sending_since_.store(monotonic_ns(), std::memory_order_release);
+        bool sent = connection->send(message);
+        sending_since_.store(0, std::memory_order_release);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (sent) {
+            bytes_written_ += (int64_t)message.size();
+            last_progress_ns_ = monotonic_ns();
+        }
+        return sent && !slow_;
+    }
+
     const int64_t max_queued_bytes_;
     std::function<void()> wake_;
     mutable std::mutex mutex_;          // a leaf: nothing else is locked while it is held
@@ -192,6 +237,8 @@ private:
     int64_t bytes_written_ = 0;
     int64_t peak_queued_bytes_ = 0;
     std::atomic<bool> attached_{false};
+    std::atomic<bool> passthrough_{false};
+    std::atomic<int64_t> sending_since_{0};
     std::atomic<int64_t> queued_bytes_{0};
     std::atomic<int64_t> slow_count_{0};
 };
