@@ -180,6 +180,9 @@ class VenueSettings:
     comp_id: str = _rule(doc="the venue's CompID (TargetCompID)", identifier=True)
     heartbeat_seconds: int = _rule(10, doc="HeartBtInt sent on Logon", minimum=1, maximum=3600)
     reconnect_seconds: int = _rule(1, doc="seconds between reconnect attempts", minimum=1, maximum=3600)
+    backup_hosts: tuple[str, ...] = _rule((), doc="the venue's backup acceptors, \"host:port\" each: when the "
+                                                  "connection drops, each reconnect tries the next address in "
+                                                  "turn (QuickFIX's SocketConnectHost<n>), then the primary again")
     market_data: bool = _rule(True, doc="subscribe to the venue's quotes for its instruments")
     username: str = _rule("", doc="Username(553) sent on Logon; empty for none")
     password: str = _rule("", doc="Password(554) sent on Logon", secret=True)
@@ -733,6 +736,12 @@ def _cross_checks(config: Config) -> list[str]:
     if tls.require_client_certificate and not tls.ca:
         problems.append("acceptor.tls.ca: missing; client certificates are required, and are checked against it")
     for index, venue in enumerate(config.venues):
+        for position, backup in enumerate(venue.backup_hosts):
+            if host_port(backup) is None:
+                problems.append(f"venues[{index}].backup_hosts[{position}]: expected \"host:port\" with a port "
+                                f"from 1 to 65535, got {backup!r}")
+            elif host_port(backup) == (venue.host, venue.port):
+                problems.append(f"venues[{index}].backup_hosts[{position}]: {backup} is the venue's primary")
         if venue.tls.enabled and not venue.tls.ca:
             problems.append(f"venues[{index}].tls.ca: missing; without it the venue's certificate is not checked")
         if venue.tls.require_client_certificate:
@@ -772,6 +781,14 @@ def _cross_checks(config: Config) -> list[str]:
     if len(config.venues) > 64:
         problems.append("venues: at most 64 venues")
     return problems
+
+
+def host_port(text: str) -> tuple[str, int] | None:
+    """("host", port) of "host:port", or None when it is not one."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or any(c.isspace() for c in host):
+        return None
+    return host, int(port)
 
 
 def _valid_time_of_day(text: str) -> bool:

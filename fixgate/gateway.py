@@ -31,7 +31,7 @@ from fixgate._fast.instruments import Instruments
 from fixgate._fast.quotes import QuoteBook
 from fixgate._fast.risk import RiskBook
 from fixgate._fast.throttle import Throttle
-from fixgate.config import Config, trading_day_offset_ns
+from fixgate.config import Config, host_port, trading_day_offset_ns
 from fixgate.core import events as ev
 from fixgate.core import recovery
 from fixgate.core.agents import MarkingAgent, OrderStateAgent, RejectLog, StateThread, observers
@@ -254,7 +254,8 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
     acceptor = [AcceptorSession(config.gateway.comp_id, client.comp_id, config.acceptor.port, client.session)
                 for client in config.clients]
     initiator = [InitiatorSession(config.gateway.comp_id, venue.comp_id, venue.host, venue.port,
-                                  venue.heartbeat_seconds, venue.reconnect_seconds, venue.session)
+                                  venue.heartbeat_seconds, venue.reconnect_seconds, venue.session,
+                                  tuple(host_port(backup) for backup in venue.backup_hosts))
                  for venue in config.venues]
     day_start = config.risk.trading_day_start_utc
     acceptor_path = sessions_dir / "gateway-acceptor.cfg"
@@ -662,6 +663,8 @@ class Gateway:
             "venues": {name: self.engine.venue_logged_on(index) for index, name in enumerate(self.venue_names)},
             "venue_states": {name: ev.VENUE_STATE_NAMES.get(self.engine.venue_state(index))
                              for index, name in enumerate(self.venue_names)},
+            "venue_connections": {name: self.engine.venue_connection(index)
+                                  for index, name in enumerate(self.venue_names)},
             "orders": {
                 "received": counters["received"],
                 "accepted": counters["accepted"],

@@ -197,6 +197,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t ring_capacity()
         cbool client_logged_on(int)
         cbool venue_logged_on(int)
+        string venue_connection(int) except +
         int venue_state(int)
         string venue_state_reason(int) except +
         int64_t outbox_queued_bytes(cbool, int)
@@ -709,6 +710,10 @@ cdef class NativeEngine:
 
     def venue_logged_on(self, int index):
         return bool(self.engine.venue_logged_on(index))
+
+    def venue_connection(self, int index):
+        """"address:port" of the venue's live connection ("" when it is down)."""
+        return self.engine.venue_connection(index).decode()
 
     def venue_state(self, int index):
         """Return a venue's state: 0 down, 1 reconciling, 2 ready, 3 refused (not ready)."""

@@ -88,6 +88,7 @@ class InitiatorSession:
     heartbeat_seconds: int
     reconnect_seconds: int
     options: FixSessionSettings = FixSessionSettings()
+    backups: tuple[tuple[str, int], ...] = ()          # (host, port) tried in turn after the primary
 
 
 def _yes(value: bool) -> str:
@@ -170,6 +171,8 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
             lines += ["ConnectionType=initiator", f"SocketConnectHost={session.host}",
                       f"SocketConnectPort={session.port}", f"HeartBtInt={session.heartbeat_seconds}",
                       f"ReconnectInterval={session.reconnect_seconds}", "PersistMessages=N"]
+            for number, (host, port) in enumerate(session.backups, start=1):
+                lines += [f"SocketConnectHost{number}={host}", f"SocketConnectPort{number}={port}"]
     return "\n".join(lines) + "\n"
 
 

@@ -241,3 +241,47 @@ def test_run_when_the_acceptor_address_is_not_this_machines_refuses_to_start(tmp
     assert result.returncode != 0
     assert "192.0.2.1" in result.stderr + result.stdout
     assert not connects("127.0.0.1", config.acceptor.port)
+
+
+# -- FAILOVER ---------------------------------------------------------------------------------------
+
+def test_venue_when_its_primary_dies_fails_over_to_the_backup_reconciles_and_trades(tmp_path):
+    """The venue's standby takes over its session store on another port (as an exchange's backup
+    site carries the session on): the gateway reconnects there by itself, asks what the venue holds,
+    tells the client about the order the standby does not know, and trades on."""
+    from fixgate.simulator.venue import VenueSimulator
+
+    from .conftest import free_port
+
+    backup_port = free_port()
+    base = stack_config()
+    config = dataclasses.replace(base, venues=tuple(
+        dataclasses.replace(venue, backup_hosts=(f"127.0.0.1:{backup_port}",)) for venue in base.venues))
+    stack = Stack(config, tmp_path).start()
+    backup = None
+    try:
+        primary_address = stack.gateway.status()["venue_connections"]["simvenue"]
+        assert primary_address == f"127.0.0.1:{config.simulator.port}"
+        client = stack.client()
+        resting = client.new_order("AAPL", "1", "10", "189.00")
+        assert client.wait_report(resting, exec_type=ExecType.NEW)
+        stack.venue.apply_fault({"action": "drop"})           # the primary dies: no Logout
+        stack.venue.stop(0)
+        standby = dataclasses.replace(config, simulator=dataclasses.replace(config.simulator, port=backup_port))
+        backup = VenueSimulator(standby, tmp_path / "simulator", message_log=False)
+        backup.start()
+        assert stack.gateway.wait_for_venues(15, ready=True), "the gateway did not fail over to the backup"
+        assert stack.gateway.status()["venue_connections"]["simvenue"] == f"127.0.0.1:{backup_port}"
+        # The standby never had the resting order: the client is told it is gone.
+        gone = client.wait_for(lambda: [report for report in client.reports_for(resting)
+                                        if getattr(report, "exec_type", None) in (ExecType.CANCELED,
+                                                                                  ExecType.REJECTED)],
+                               timeout=10)
+        assert gone, [(r.exec_type, getattr(r, "text", "")) for r in client.reports_for(resting)]
+        after = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(after, exec_type=ExecType.NEW, timeout=5) is not None
+        assert stack.gateway.book.live_orders == 1
+    finally:
+        if backup is not None:
+            stack.venue = backup
+        stack.stop()

@@ -278,3 +278,15 @@ def test_load_when_tls_is_half_configured_names_what_is_missing(tmp_path):
         f"acceptor.tls.key: {tmp_path / 'ec.key'} holds an EC key; QuickFIX C++ 1.15.1 takes RSA or DSA keys only",
         f"acceptor.tls.ca: no such file {tmp_path / 'missing.pem'}",
     ]
+
+
+def test_load_when_a_venue_has_backup_hosts_checks_each_address():
+    text = MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\nbackup_hosts = ["10.0.0.2:7001", "nope", '
+                                                   '"127.0.0.1:7001", "h:70000"]\n')
+    assert problems_of(text) == [
+        "venues[0] (v).backup_hosts[1]: expected \"host:port\" with a port from 1 to 65535, got 'nope'",
+        "venues[0] (v).backup_hosts[2]: 127.0.0.1:7001 is the venue's primary",
+        "venues[0] (v).backup_hosts[3]: expected \"host:port\" with a port from 1 to 65535, got 'h:70000'",
+    ]
+    good = config.loads(MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\nbackup_hosts = ["10.0.0.2:7001"]\n'))
+    assert good.venues[0].backup_hosts == ("10.0.0.2:7001",)

@@ -2371,7 +2371,15 @@ std::string Engine::peer_certificate_name(FIX::Session* session) {
 }
 
 // The IP address of the peer on the session's connection ("" when there is none).
-std::string Engine::peer_address(FIX::Session* session) {
+std::string Engine::peer_address(FIX::Session* session) { return peer_endpoint(session, false); }
+
+std::string Engine::venue_connection(int index) {
+    std::lock_guard<std::mutex> lock(lock_);
+    return venues_[index]->logged_on.load() ? peer_endpoint(venues_[index]->session, true) : std::string();
+}
+
+// "address" or "address:port" of the peer on the session's connection ("" when there is none).
+std::string Engine::peer_endpoint(FIX::Session* session, bool with_port) {
     if (session == nullptr) return std::string();
     int fd = -1;
     {
@@ -2390,11 +2398,15 @@ std::string Engine::peer_address(FIX::Session* session) {
     socklen_t length = sizeof(address);
     if (getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return std::string();
     char text[INET6_ADDRSTRLEN] = {0};
-    if (address.ss_family == AF_INET)
+    int port = 0;
+    if (address.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&address)->sin_addr, text, sizeof(text));
-    else if (address.ss_family == AF_INET6)
+        port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+    } else if (address.ss_family == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr, text, sizeof(text));
-    return text;
+        port = ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+    }
+    return with_port && text[0] ? std::string(text) + ":" + std::to_string(port) : std::string(text);
 }
 
 namespace {

@@ -376,6 +376,7 @@ public:
     bool venue_logged_on(int index) const { return venues_[index]->logged_on.load(); }
     int venue_state(int index) const { return venues_[index]->state.load(); }
     std::string venue_state_reason(int index);
+    std::string venue_connection(int index);     // "address:port" of the venue's live connection, "" when down
     int64_t outbox_queued_bytes(bool venue, int index) const;
     int64_t outbox_slow_count(bool venue, int index) const;
     // The longest time any engine thread has been inside a callback now (0 when none is), and the
@@ -478,6 +479,7 @@ private:
     void send_watch_loop();
     void push_logon_refused(int client, const std::string& reason);
     std::string peer_address(FIX::Session* session);
+    std::string peer_endpoint(FIX::Session* session, bool with_port);
     std::string peer_certificate_name(FIX::Session* session);
     std::string reject_text(int code, const std::string& sentence) const;
     std::string describe(int code, int instrument, int side, int ord_type, double qty, double price);
