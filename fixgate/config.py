@@ -115,6 +115,15 @@ class FixSessionSettings:
                                         maximum=300)
     max_latency_seconds: int = _rule(120, doc="refuse a message whose SendingTime is further than this from the "
                                               "clock; 0: no check", minimum=0, maximum=86400)
+    start_time: str = _rule("", doc="the session opens at this time (HH:MM or HH:MM:SS in time_zone) each day, "
+                                    "or on start_day; empty: the trading day's 24 hours from "
+                                    "risk.trading_day_start_utc")
+    end_time: str = _rule("", doc="the session closes at this time (with start_time)")
+    start_day: str = _rule("", doc="a weekly session opens on this day (Monday to Sunday) at start_time; "
+                                   "empty: daily")
+    end_day: str = _rule("", doc="a weekly session closes on this day at end_time")
+    time_zone: str = _rule("UTC", doc="the zone of start_time and end_time (an IANA name such as "
+                                      "America/New_York), converted to UTC for QuickFIX at start")
     data_dictionary: str = _rule("", doc="the session's own FIX 4.4 data dictionary (a venue's custom tags), "
                                          "relative to the configuration file's folder; empty: QuickFIX's "
                                          "FIX44.xml")
@@ -712,6 +721,9 @@ def _cross_checks(config: Config) -> list[str]:
                             f"only (an IPv4 address, a host name, or 0.0.0.0 for every interface)")
     except ValueError:
         pass                                            # a host name: resolved when the gateway starts
+    for section in ("clients", "venues"):
+        for index, peer in enumerate(getattr(config, section)):
+            problems += _schedule_problems(f"{section}[{index}].session", peer.session)
     for index, client in enumerate(config.clients):
         if bool(client.username) != bool(client.password):
             given, missing = ("username", "password") if client.username else ("password", "username")
@@ -780,6 +792,32 @@ def _cross_checks(config: Config) -> list[str]:
         problems.append("instruments: at most 65536 instruments")
     if len(config.venues) > 64:
         problems.append("venues: at most 64 venues")
+    return problems
+
+
+def _schedule_problems(key: str, options: FixSessionSettings) -> list[str]:
+    from fixgate.core.schedule import parse_day, parse_time, zone
+
+    problems = []
+    if bool(options.start_time) != bool(options.end_time):
+        given, missing = ("start_time", "end_time") if options.start_time else ("end_time", "start_time")
+        problems.append(f"{key}.{missing}: missing; {given} is set, and a session needs both")
+    for name in ("start_time", "end_time"):
+        value = getattr(options, name)
+        if value and parse_time(value) is None:
+            problems.append(f"{key}.{name}: expected HH:MM or HH:MM:SS, got {value!r}")
+    if bool(options.start_day) != bool(options.end_day):
+        given, missing = ("start_day", "end_day") if options.start_day else ("end_day", "start_day")
+        problems.append(f"{key}.{missing}: missing; {given} is set, and a weekly session needs both")
+    for name in ("start_day", "end_day"):
+        value = getattr(options, name)
+        if value and parse_day(value) is None:
+            problems.append(f"{key}.{name}: expected a day (Monday to Sunday), got {value!r}")
+    if options.start_day and not options.start_time:
+        problems.append(f"{key}.start_time: missing; a weekly session needs its times")
+    if zone(options.time_zone) is None:
+        problems.append(f"{key}.time_zone: unknown time zone {options.time_zone!r} (an IANA name such as "
+                        f"Europe/London, or UTC)")
     return problems
 
 

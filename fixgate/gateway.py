@@ -8,6 +8,7 @@ journal, marking, the risk-state machine) and the admin API, and stops it.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import ipaddress
 import os
@@ -32,6 +33,7 @@ from fixgate._fast.quotes import QuoteBook
 from fixgate._fast.risk import RiskBook
 from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, host_port, trading_day_offset_ns
+from fixgate.core.schedule import Schedule, ScheduleAgent
 from fixgate.core import events as ev
 from fixgate.core import recovery
 from fixgate.core.agents import MarkingAgent, OrderStateAgent, RejectLog, StateThread, observers
@@ -457,7 +459,18 @@ class Gateway:
                                     controls=self.controls, on_day_roll=self.engine.forget_day)
         self.engine.set_risk_reason(machine.reason)
         self._failed_agents: set[str] = set()
-        self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent],
+        day_start = config.risk.trading_day_start_utc
+        self.schedules = {
+            "venues": {venue.name: Schedule.from_settings(venue.session, default_start=day_start)
+                       for venue in config.venues},
+            "clients": {client.name: Schedule.from_settings(client.session, default_start=day_start)
+                        for client in config.clients}}
+        self.schedule_agent = ScheduleAgent(
+            [schedule if venue.session.start_time else None
+             for venue, schedule in zip(config.venues, self.schedules["venues"].values())],
+            self.engine.set_venue_closed_reason)
+        self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent,
+                                         self.schedule_agent],
                                         wait=self.engine.wait_events, wake=self.engine.wake_consumer,
                                         on_error=self._agent_failed, backlog=lambda: self.order_state.full,
                                         nice=config.gateway.state_thread_nice)
@@ -504,6 +517,12 @@ class Gateway:
                  acceptor=f"{listening_address(self.config.acceptor.port)}:{self.config.acceptor.port}",
                  config_sha256=self.config.sha256,
                  state_dir=str(self.state_dir))
+
+    def session_schedules(self) -> dict[str, dict[str, Any]]:
+        """Each session's schedule: open now or not, the next open or close (UTC)."""
+        now = dt.datetime.now(dt.timezone.utc)
+        return {side: {name: schedule.describe(now) for name, schedule in schedules.items()}
+                for side, schedules in self.schedules.items()}
 
     def venues_logged_on(self) -> bool:
         """Return True when every venue session is logged on."""
@@ -665,6 +684,7 @@ class Gateway:
                              for index, name in enumerate(self.venue_names)},
             "venue_connections": {name: self.engine.venue_connection(index)
                                   for index, name in enumerate(self.venue_names)},
+            "session_schedules": self.session_schedules(),
             "orders": {
                 "received": counters["received"],
                 "accepted": counters["accepted"],

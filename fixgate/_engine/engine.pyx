@@ -198,6 +198,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         cbool client_logged_on(int)
         cbool venue_logged_on(int)
         string venue_connection(int) except +
+        void set_venue_closed_reason(int, const string&) except +
         int venue_state(int)
         string venue_state_reason(int) except +
         int64_t outbox_queued_bytes(cbool, int)
@@ -710,6 +711,10 @@ cdef class NativeEngine:
 
     def venue_logged_on(self, int index):
         return bool(self.engine.venue_logged_on(index))
+
+    def set_venue_closed_reason(self, int index, str reason):
+        """Say why the venue takes no order now ("outside its session ...; opens ..."), or "" when it does."""
+        self.engine.set_venue_closed_reason(index, _bytes(reason))
 
     def venue_connection(self, int index):
         """"address:port" of the venue's live connection ("" when it is down)."""

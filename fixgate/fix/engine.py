@@ -21,6 +21,7 @@ from pathlib import Path
 import quickfix as fix
 
 from fixgate.config import FixSessionSettings, TlsSettings
+from fixgate.core.schedule import Schedule
 from fixgate.fix.logs import MessageLog
 
 BEGIN_STRING = "FIX.4.4"
@@ -161,6 +162,8 @@ def settings_text(state_dir: Path, sessions: list[AcceptorSession | InitiatorSes
     for session in sessions:
         lines += ["", "[SESSION]", f"BeginString={BEGIN_STRING}", f"SenderCompID={session.sender}",
                   f"TargetCompID={session.target}", *session_lines(session.options)]
+        if session.options.start_time:
+            lines += Schedule.from_settings(session.options, default_start=day_start_utc or "00:00").quickfix_lines()
         if isinstance(session, AcceptorSession):
             lines += ["ConnectionType=acceptor", f"SocketAcceptPort={session.port}"]
         else:

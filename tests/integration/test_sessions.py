@@ -285,3 +285,44 @@ def test_venue_when_its_primary_dies_fails_over_to_the_backup_reconciles_and_tra
         if backup is not None:
             stack.venue = backup
         stack.stop()
+
+
+# -- SCHEDULES --------------------------------------------------------------------------------------
+
+def test_venue_when_its_session_window_opens_and_closes_trades_only_inside_it(tmp_path):
+    """A venue session that opens a few seconds into the test and closes a few seconds later: orders
+    before and after are refused with the reason and the next open, orders inside it trade."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    opens, closes = now + dt.timedelta(seconds=4), now + dt.timedelta(seconds=12)
+    schedule = FixSessionSettings(start_time=opens.strftime("%H:%M:%S"), end_time=closes.strftime("%H:%M:%S"))
+    base = stack_config()
+    config = dataclasses.replace(base, venues=tuple(dataclasses.replace(venue, session=schedule)
+                                                    for venue in base.venues))
+    stack = Stack(config, tmp_path)
+    stack.venue.start()
+    stack.gateway.start()
+    try:
+        client = stack.client()
+        time.sleep(1.2)                                    # the schedule agent's first pass
+        before = client.new_order("AAPL", "1", "1", "189.00")
+        reject = client.wait_report(before, exec_type=ExecType.REJECTED)
+        assert reject is not None and "outside its session" in reject.text, reject
+        assert opens.strftime("%Y-%m-%dT%H:%M:%SZ") in reject.text
+        status = stack.gateway.status()["session_schedules"]["venues"]["simvenue"]
+        assert status["open"] is False and status["next_open"] == opens.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert stack.gateway.wait_for_venues(10, ready=True), "the venue's session did not open"
+        inside = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(inside, exec_type=ExecType.NEW) is not None
+        assert stack.gateway.status()["session_schedules"]["venues"]["simvenue"]["open"] is True
+        deadline = time.monotonic() + 15
+        while stack.gateway.engine.venue_logged_on(0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not stack.gateway.engine.venue_logged_on(0), "QuickFIX did not end the session at its end time"
+        time.sleep(1.2)
+        after = client.new_order("AAPL", "1", "1", "189.00")
+        reject = client.wait_report(after, exec_type=ExecType.REJECTED)
+        assert reject is not None and "outside its session" in reject.text, reject
+    finally:
+        stack.stop()

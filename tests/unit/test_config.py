@@ -290,3 +290,19 @@ def test_load_when_a_venue_has_backup_hosts_checks_each_address():
     ]
     good = config.loads(MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\nbackup_hosts = ["10.0.0.2:7001"]\n'))
     assert good.venues[0].backup_hosts == ("10.0.0.2:7001",)
+
+
+def test_load_when_a_session_schedule_is_wrong_names_each_key():
+    text = MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.session]\nstart_time = "25:00"\n'
+                           'start_day = "Funday"\ntime_zone = "Mars/Olympus"\n')
+    assert problems_of(text) == [
+        "venues[0] (v).session.end_time: missing; start_time is set, and a session needs both",
+        "venues[0] (v).session.start_time: expected HH:MM or HH:MM:SS, got '25:00'",
+        "venues[0] (v).session.end_day: missing; start_day is set, and a weekly session needs both",
+        "venues[0] (v).session.start_day: expected a day (Monday to Sunday), got 'Funday'",
+        "venues[0] (v).session.time_zone: unknown time zone 'Mars/Olympus' (an IANA name such as Europe/London, "
+        "or UTC)",
+    ]
+    good = config.loads(MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.session]\n'
+                                        'start_time = "09:30"\nend_time = "16:00"\ntime_zone = "America/New_York"\n'))
+    assert good.venues[0].session.time_zone == "America/New_York"

@@ -751,7 +751,7 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
         text = "instrument " + symbol + " is not permitted for " + client.config.name;
     } else if (venue != nullptr && !venue->logged_on.load(std::memory_order_acquire)) {
         code = CODE_VENUE_UNAVAILABLE;
-        text = "venue " + venue->config.name + " not logged on";
+        text = venue_down_text(*venue);
     } else if (venue != nullptr && venue->state.load(std::memory_order_relaxed) == FG_VENUE_REFUSED) {
         code = CODE_VENUE_UNAVAILABLE;
         text = "venue " + venue->config.name + " is not ready: " + venue->state_reason;
@@ -840,7 +840,7 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
             counters_.rejected_by_code[CODE_VENUE_UNAVAILABLE].fetch_add(1, std::memory_order_relaxed);
             counters_.rejected.fetch_add(1, std::memory_order_relaxed);
             FIX::Message report = execution_report(order, '8', '8', order.cl_ord_id, EMPTY, next_exec_id());
-            report.setField(TAG_TEXT, reject_text(CODE_VENUE_UNAVAILABLE, "venue " + venue->config.name + " not logged on"));
+            report.setField(TAG_TEXT, reject_text(CODE_VENUE_UNAVAILABLE, venue_down_text(*venue)));
             report.setField(TAG_ORD_REJ_REASON, ord_rej_reason(CODE_VENUE_UNAVAILABLE));
             send_to_client(client.index, report);
             finish(order);
@@ -976,7 +976,7 @@ Order* Engine::find_live(ClientState& client, const FIX::Message& message, char 
     }
     VenueState& venue = *venues_[order->venue];
     if (!venue.logged_on.load()) {
-        cancel_reject(client, message, order, response_to, "99", "venue " + venue.config.name + " not logged on");
+        cancel_reject(client, message, order, response_to, "99", venue_down_text(venue));
         return nullptr;
     }
     if (!ring_.has_room(8)) {
@@ -993,8 +993,7 @@ void Engine::on_cancel(ClientState& client, const FIX::Message& message, int64_t
     const std::string& cl_ord_id = text_of(message, TAG_CL_ORD_ID);
     remember_client_id(*order, cl_ord_id);
     if (!send_cancel(*order, cl_ord_id, order->cl_ord_id, 0, EMPTY, recv_ns)) {
-        cancel_reject(client, message, order, '1', "99", "venue " + venues_[order->venue]->config.name +
-                      " not logged on");
+        cancel_reject(client, message, order, '1', "99", venue_down_text(*venues_[order->venue]));
     }
 }
 
@@ -1132,8 +1131,7 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
         rejected.aux = request.number;
         push(rejected);
         order.replace = Request();
-        cancel_reject(client, message, &order, '2', "99", "venue " + venues_[order.venue]->config.name +
-                      " not logged on");
+        cancel_reject(client, message, &order, '2', "99", venue_down_text(*venues_[order.venue]));
         return;
     }
     counters_.replaces.fetch_add(1, std::memory_order_relaxed);
@@ -1233,6 +1231,17 @@ FIX::Message Engine::execution_report(const Order& order, char exec_type, char o
     report.setField(TAG_AVG_PX, order.cum_lots ? format_ratio(order.cost, order.cum_lots, spec.tick, 6) : std::string("0"));
     report.setField(TAG_TRANSACT_TIME, utc_timestamp(realtime_ns()));
     return report;
+}
+
+// Why a venue takes nothing now (called with the lock held): down, or outside its session.
+std::string Engine::venue_down_text(const VenueState& venue) const {
+    if (!venue.closed_reason.empty()) return "venue " + venue.config.name + " is " + venue.closed_reason;
+    return "venue " + venue.config.name + " not logged on";
+}
+
+void Engine::set_venue_closed_reason(int index, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(lock_);
+    if (index >= 0 && index < (int)venues_.size()) venues_[index]->closed_reason = reason;
 }
 
 void Engine::relay_to_client(Order& order, FIX::Message& report) {

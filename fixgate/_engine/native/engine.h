@@ -177,6 +177,7 @@ struct ClientState {
 // What the engine holds for one venue session.
 struct VenueState {
     VenueConfig config;
+    std::string closed_reason;           // "outside its session ...; opens ..." while it is (under lock_)
     int index = 0;
     FIX::SessionID id;
     const FIX::SessionID* callback_id = nullptr;
@@ -376,7 +377,8 @@ public:
     bool venue_logged_on(int index) const { return venues_[index]->logged_on.load(); }
     int venue_state(int index) const { return venues_[index]->state.load(); }
     std::string venue_state_reason(int index);
-    std::string venue_connection(int index);     // "address:port" of the venue's live connection, "" when down
+    std::string venue_connection(int index);
+    void set_venue_closed_reason(int index, const std::string& reason);   // "" when in session     // "address:port" of the venue's live connection, "" when down
     int64_t outbox_queued_bytes(bool venue, int index) const;
     int64_t outbox_slow_count(bool venue, int index) const;
     // The longest time any engine thread has been inside a callback now (0 when none is), and the
@@ -447,6 +449,7 @@ private:
                      uint8_t reason, const std::string& text, int64_t recv_ns);
     void send_status_requests(VenueState& venue, Order& order);
     void relay_to_client(Order& order, FIX::Message& report);
+    std::string venue_down_text(const VenueState& venue) const;
     void relay_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text);
 
     // -- state (engine lock held) --
