@@ -326,3 +326,34 @@ def test_venue_when_its_session_window_opens_and_closes_trades_only_inside_it(tm
         assert reject is not None and "outside its session" in reject.text, reject
     finally:
         stack.stop()
+
+
+# -- RESENDS ----------------------------------------------------------------------------------------
+
+def test_venue_resend_request_when_it_asks_for_everything_gets_a_gap_fill_and_never_an_order_again(tmp_path):
+    from .peers import VenueBook
+
+    stack = ScriptedStack(scripted_config(), tmp_path, VenueBook()).start()
+    try:
+        client = stack.client()
+        ids = [client.new_order("AAPL", "1", "1", f"189.0{number}") for number in range(3)]
+        assert client.wait_for(lambda: all(client.wait_report(i, exec_type=ExecType.NEW, timeout=0.01) for i in ids),
+                               timeout=5)
+        assert len(stack.venue.received("D")) == 3
+        # The venue lost what it had received (a crash at its end): it expects 1 again, sees the gateway's
+        # next message far ahead, and asks for everything from 1 (QuickFIX's own ResendRequest).
+        import quickfix as fix
+
+        fix.Session.lookupSession(stack.venue.session_id).setNextTargetMsgSeqNum(1)
+        stack.venue.send("1", [(112, "ping")])
+        gap_fill = stack.venue.wait_for(lambda: [m for m in stack.venue.admin_received("4") if m.get(123) == "Y"])
+        assert gap_fill, [m.msg_type for m in stack.venue.admin_messages]
+        assert gap_fill[0][34] == "1"
+        time.sleep(0.5)
+        assert len(stack.venue.received("D")) == 3                  # no order sent twice, PossDup or not
+        assert not [m for m in stack.venue.messages if m.get(43) == "Y"]
+        again = client.new_order("AAPL", "1", "1", "189.05")      # the session goes on
+        assert client.wait_report(again, exec_type=ExecType.NEW) is not None
+        assert len(stack.venue.received("D")) == 4
+    finally:
+        stack.stop()
