@@ -357,3 +357,75 @@ def test_venue_resend_request_when_it_asks_for_everything_gets_a_gap_fill_and_ne
         assert len(stack.venue.received("D")) == 4
     finally:
         stack.stop()
+
+
+def test_client_when_it_comes_back_after_missing_50000_reports_gets_every_one_while_others_trade(tmp_path):
+    """A client that read nothing while 50,000 reports were stored for it logs on again and asks for
+    them: QuickFIX resends every one from the store, in order, and another client's orders are
+    answered all the while. The other client's report times before and during the resend are
+    printed (run with -s); the test holds completeness, not speed."""
+    import statistics
+
+    base = stack_config()
+    flood = dataclasses.replace(base.clients[0], max_order_rate=1_000_000.0, burst=1_000_000)
+    config = dataclasses.replace(
+        base, clients=(flood, base.clients[1]),
+        gateway=dataclasses.replace(base.gateway, max_outbound_queue_bytes=64 * 1024 * 1024,
+                                    slow_consumer_timeout_ms=120_000),
+        risk=dataclasses.replace(base.risk, kill_order_rate=None, global_max_order_rate=None))
+    stack = Stack(config, tmp_path).start()
+    try:
+        other = stack.client("CLIENT2")
+        silent = raw_client(stack)
+        logon(silent, (553, "demo"), (554, "demo"))
+        orders = 50_000                                   # refused by the gateway itself: a report each
+        for number in range(orders):
+            silent.send("D", [(11, f"S{number}"), (55, "NOPE"), (54, "1"), (60, "20260101-00:00:00"), (38, "1"),
+                              (40, "2"), (44, "1.00"), (59, "0")])
+        assert stack.gateway.wait_for_venues(1)
+        deadline = time.monotonic() + 120
+        while ((stack.gateway.status()["orders"]["received"] < orders or stack.gateway.book.live_orders)
+               and time.monotonic() < deadline):
+            time.sleep(0.2)                               # every order answered by the venue, and stored
+        stack.settle(30)
+        next_seq = silent.seq
+        silent.close()
+        time.sleep(0.5)
+
+        def probe(count):
+            took = []
+            for _ in range(count):
+                started = time.perf_counter_ns()
+                cl_ord_id = other.new_order("AAPL", "1", "1", "187.00", time_in_force="3")
+                assert other.wait_report(cl_ord_id, timeout=10) is not None, "the other client was not answered"
+                took.append((other.first_report_ns[cl_ord_id] - started) / 1000)
+            return took
+
+        before = probe(200)
+        back = raw_client(stack)
+        back.seq = next_seq
+        (answer,) = logon(back, (553, "demo"), (554, "demo"))
+        last = int(answer["34"]) - 1                       # the gateway's last stored report
+        assert last >= orders, stack.gateway.status()["orders"]
+        back.send("2", [(7, "2"), (16, "0")])
+        during = []
+        deadline = time.monotonic() + 120
+        marker = f"{SOH}34={last}{SOH}".encode()
+        while marker not in back.received and time.monotonic() < deadline:
+            during += probe(5)
+            back.read_until(marker, 0.05)
+        back.read_until(marker, 5)
+        resent = [m for m in messages(back.received) if m.get("43") == "Y"]
+        covered = []                                      # reports, and gap fills over admin messages
+        for m in resent:
+            covered += range(int(m["34"]), int(m["36"])) if m["35"] == "4" else [int(m["34"])]
+        # Everything from 2 up to the Logon just answered (gap-filled, as an admin message), once each.
+        assert covered == list(range(2, last + 2)), "the resend missed or repeated reports"
+        assert sum(1 for m in resent if m["35"] == "8") >= orders
+        print(f"\nresend of {sum(1 for m in resent if m['35'] == '8')} reports; the other client's first report, us: "
+              f"before p50 {statistics.median(before):.0f} p99 {sorted(before)[int(len(before) * 0.99)]:.0f}; "
+              f"during p50 {statistics.median(during):.0f} p99 {sorted(during)[int(len(during) * 0.99)]:.0f} "
+              f"({len(during)} orders)")
+        back.close()
+    finally:
+        stack.stop()
