@@ -219,6 +219,9 @@ class InstrumentSettings:
     max_adv_fraction: float | None = _rule(None, doc="largest order as a share of ADV", minimum=0)
     price_collar: float | None = _rule(None, doc="largest |price - reference| / reference", minimum=0)
     stale_after_ms: int = _rule(2000, doc="a quote older than this is stale", minimum=1)
+    backup_quote_venue: str = _rule("", doc="a venue session (another trading venue, or one for market data "
+                                            "only) whose quotes stand in while the venue's are stale past "
+                                            "stale_after_ms; empty: none")
     requires_live_quote: bool = _rule(False, doc="reject orders while the quote is stale")
     max_order_rate: float | None = _rule(None, doc="orders per second in this instrument", positive=True)
     burst: int = _rule(10, doc="orders at once in this instrument", minimum=1)
@@ -702,6 +705,13 @@ def _cross_checks(config: Config) -> list[str]:
             problems.append(f"venues[{index}].port: {venue.host}:{venue.port} is the gateway's own "
                             f"{listeners[(venue.host, venue.port)]}")
     for index, instrument in enumerate(config.instruments):
+        backup = instrument.backup_quote_venue
+        if backup and backup not in venue_names:
+            problems.append(f"instruments[{index}].backup_quote_venue: no venue named {backup!r}")
+        elif backup and backup == instrument.venue:
+            problems.append(f"instruments[{index}].backup_quote_venue: {backup!r} is the instrument's own venue")
+        elif backup and not config.venue(backup).market_data:
+            problems.append(f"instruments[{index}].backup_quote_venue: venue {backup!r} has market_data = false")
         if instrument.venue not in venue_names:
             known = ", ".join(sorted(venue_names)) or "none configured"
             problems.append(f"instruments[{index}].venue: no venue named {instrument.venue!r} (venues: {known})")

@@ -33,6 +33,7 @@ from fixgate._fast.quotes import QuoteBook
 from fixgate._fast.risk import RiskBook
 from fixgate._fast.throttle import Throttle
 from fixgate.config import Config, host_port, trading_day_offset_ns
+from fixgate.core.quote_sources import QuoteSourceAgent
 from fixgate.core.schedule import Schedule, ScheduleAgent
 from fixgate.core import events as ev
 from fixgate.core import recovery
@@ -289,6 +290,8 @@ def engine_config(config: Config, state_dir: Path, token: str, *, message_log: b
         "store": gateway.message_store,
         "intent_log": str(state_dir / "intents.log"),
         "instruments": [{"symbol": instrument.symbol, "venue": venue_index[instrument.venue],
+                         "quote_backup": venue_index.get(instrument.backup_quote_venue, -1),
+                         "stale_ns": instrument.stale_after_ms * 1_000_000,
                          "lot": decimal_step(Decimal(instrument.lot_size)),
                          "tick": decimal_step(Decimal(instrument.tick_size))} for instrument in config.instruments],
         "clients": [{"name": client.name, "comp_id": client.comp_id, "username": client.username,
@@ -469,8 +472,12 @@ class Gateway:
             [schedule if venue.session.start_time else None
              for venue, schedule in zip(config.venues, self.schedules["venues"].values())],
             self.engine.set_venue_closed_reason)
+        self.quote_sources = QuoteSourceAgent(
+            [instrument.symbol for instrument in config.instruments], [instrument.venue for instrument in config.instruments],
+            [instrument.backup_quote_venue or None for instrument in config.instruments], self.venue_names,
+            self.engine.quote_source)
         self.state_thread = StateThread([self.order_state, self.journal_agent, self.marking, self.risk_agent,
-                                         self.schedule_agent],
+                                         self.schedule_agent, self.quote_sources],
                                         wait=self.engine.wait_events, wake=self.engine.wake_consumer,
                                         on_error=self._agent_failed, backlog=lambda: self.order_state.full,
                                         nice=config.gateway.state_thread_nice)
@@ -685,6 +692,7 @@ class Gateway:
             "venue_connections": {name: self.engine.venue_connection(index)
                                   for index, name in enumerate(self.venue_names)},
             "session_schedules": self.session_schedules(),
+            "quote_sources": dict(self.quote_sources.sources),
             "orders": {
                 "received": counters["received"],
                 "accepted": counters["accepted"],

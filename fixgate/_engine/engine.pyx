@@ -81,6 +81,8 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
     cdef cppclass InstrumentConfig:
         string symbol
         int venue
+        int quote_backup
+        int64_t stale_ns
         Step lot
         Step tick
 
@@ -198,6 +200,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         cbool client_logged_on(int)
         cbool venue_logged_on(int)
         string venue_connection(int) except +
+        int quote_source(int) except +
         void set_venue_closed_reason(int, const string&) except +
         int venue_state(int)
         string venue_state_reason(int) except +
@@ -426,6 +429,8 @@ cdef class NativeEngine:
         for item in config["instruments"]:
             instrument.symbol = _bytes(item["symbol"])
             instrument.venue = item["venue"]
+            instrument.quote_backup = item.get("quote_backup", -1)
+            instrument.stale_ns = item.get("stale_ns", 2_000_000_000)
             instrument.lot = _step(item["lot"])
             instrument.tick = _step(item["tick"])
             native.instruments.push_back(instrument)
@@ -715,6 +720,10 @@ cdef class NativeEngine:
     def set_venue_closed_reason(self, int index, str reason):
         """Say why the venue takes no order now ("outside its session ...; opens ..."), or "" when it does."""
         self.engine.set_venue_closed_reason(index, _bytes(reason))
+
+    def quote_source(self, int instrument):
+        """The index of the venue whose quotes the instrument's quote book takes now."""
+        return self.engine.quote_source(instrument)
 
     def venue_connection(self, int index):
         """"address:port" of the venue's live connection ("" when it is down)."""

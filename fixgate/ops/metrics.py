@@ -76,6 +76,9 @@ METRICS = {
     "fixgate_draining": ("gauge", "1 from the start of a drain: no new orders, the venues logged out when done."),
     "fixgate_trace_spans_total": ("counter", "Order spans exported to the trace collector, by result."),
     "fixgate_client_killed": ("gauge", "1 while a client session's own kill switch is on."),
+    "fixgate_quote_source": ("gauge", "1 for the venue whose quotes an instrument's quote book takes now (its "
+                                      "own, or a backup's while the primary's are stale)."),
+    "fixgate_quote_source_switches_total": ("counter", "Changes of quote source, to a backup and back."),
     "fixgate_client_daily_notional": ("gauge", "A client session's notional so far today, against its own cap."),
     "fixgate_client_open_notional": ("gauge", "The notional of a client session's open orders."),
     "fixgate_restricted_symbols": ("gauge", "Symbols on the restricted list, for everyone ('*') or one client."),
@@ -205,6 +208,14 @@ class GatewayCollector(Collector):
             families["fixgate_client_daily_notional"].add_metric([name], client["daily_notional"])
             families["fixgate_client_open_notional"].add_metric([name], client["open_notional"])
         yield from families.values()
+        sources = GaugeMetricFamily("fixgate_quote_source", METRICS["fixgate_quote_source"][1],
+                                    labels=["symbol", "venue"])
+        for symbol, venue in gateway.quote_sources.sources.items():
+            sources.add_metric([symbol, venue], 1)
+        yield sources
+        yield CounterMetricFamily("fixgate_quote_source_switches_total",
+                                  METRICS["fixgate_quote_source_switches_total"][1],
+                                  value=gateway.quote_sources.switches)
         restricted = GaugeMetricFamily("fixgate_restricted_symbols", METRICS["fixgate_restricted_symbols"][1],
                                        labels=["client"])
         for scope, symbols in gateway.controls.restricted_list().items():

@@ -429,3 +429,45 @@ def test_client_when_it_comes_back_after_missing_50000_reports_gets_every_one_wh
         back.close()
     finally:
         stack.stop()
+
+
+# -- A BACKUP SOURCE OF QUOTES ----------------------------------------------------------------------
+
+def test_quotes_when_the_primary_goes_stale_come_from_the_backup_session_and_back_when_it_recovers(tmp_path):
+    import prometheus_client
+
+    from fixgate.simulator.venue import VenueSimulator
+
+    from .conftest import free_port
+
+    base = stack_config(simulator_overrides={"refresh_ms": 200})
+    md_port = free_port()
+    md_venue = dataclasses.replace(base.venues[0], name="simmd", comp_id="SIMMD", port=md_port)
+    config = dataclasses.replace(
+        base, venues=(base.venues[0], md_venue),
+        instruments=tuple(dataclasses.replace(instrument, backup_quote_venue="simmd", stale_after_ms=1000,
+                                              requires_live_quote=True)
+                          if instrument.symbol == "AAPL" else instrument for instrument in base.instruments))
+    md_config = dataclasses.replace(config, simulator=dataclasses.replace(config.simulator, port=md_port,
+                                                                          comp_id="SIMMD"))
+    backup = VenueSimulator(md_config, tmp_path / "md", message_log=False)
+    backup.start()
+    stack = Stack(config, tmp_path / "stack")
+    try:
+        stack.start()
+        assert stack.gateway.status()["quote_sources"]["AAPL"] == "simvenue"
+        client = stack.client()
+        stack.venue.apply_fault({"action": "stale", "symbol": "AAPL", "on": True})   # the primary falls silent
+        assert client.wait_for(lambda: stack.gateway.status()["quote_sources"]["AAPL"] == "simmd", timeout=10)
+        cl_ord_id = client.new_order("AAPL", "1", "1", "189.00")
+        report = client.wait_report(cl_ord_id)
+        assert report.exec_type == ExecType.NEW, report.text             # a live quote, from the backup
+        exposition = prometheus_client.generate_latest(stack.gateway.registry).decode()
+        assert 'fixgate_quote_source{symbol="AAPL",venue="simmd"} 1.0' in exposition
+        stack.venue.apply_fault({"action": "stale", "symbol": "AAPL", "on": False})
+        assert client.wait_for(lambda: stack.gateway.status()["quote_sources"]["AAPL"] == "simvenue", timeout=10)
+        assert stack.gateway.quote_sources.switches == 2
+        assert stack.gateway.status()["quote_sources"]["ETH-USD"] == "simvenue"      # no backup: never moves
+    finally:
+        stack.stop()
+        backup.stop(0.2)

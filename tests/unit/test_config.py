@@ -306,3 +306,15 @@ def test_load_when_a_session_schedule_is_wrong_names_each_key():
     good = config.loads(MINIMAL.replace('comp_id = "VENUE"\n', 'comp_id = "VENUE"\n[venues.session]\n'
                                         'start_time = "09:30"\nend_time = "16:00"\ntime_zone = "America/New_York"\n'))
     assert good.venues[0].session.time_zone == "America/New_York"
+
+
+def test_load_when_an_instrument_names_a_backup_quote_venue_checks_it():
+    text = MINIMAL + 'backup_quote_venue = "{name}"\n'
+    assert problems_of(text.format(name="nope")) == ["instruments[0] (XYZ).backup_quote_venue: no venue named 'nope'"]
+    assert problems_of(text.format(name="v")) == [
+        "instruments[0] (XYZ).backup_quote_venue: 'v' is the instrument's own venue"]
+    feed = '\n[[venues]]\nname = "md"\nhost = "127.0.0.1"\nport = 7002\ncomp_id = "MD"\nmarket_data = {on}\n'
+    two = MINIMAL.replace("[[instruments]]", feed + "\n[[instruments]]") + 'backup_quote_venue = "md"\n'
+    assert problems_of(two.format(on="false")) == [
+        "instruments[0] (XYZ).backup_quote_venue: venue 'md' has market_data = false"]
+    assert config.loads(two.format(on="true")).instruments[0].backup_quote_venue == "md"

@@ -218,6 +218,7 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
     : config_(config), fast_(fast), ring_(config.ring_capacity) {
     for (auto& slot : busy_since_) slot.store(0);
     for (size_t i = 0; i < config_.instruments.size(); ++i) symbols_[config_.instruments[i].symbol] = (int)i;
+    for (const InstrumentConfig& instrument : config_.instruments) quote_source_.push_back(instrument.venue);
     service_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (service_wake_fd_ < 0) throw std::runtime_error("eventfd failed");
     auto wake = [this]() { wake_service(); };
@@ -240,6 +241,8 @@ Engine::Engine(const EngineConfig& config, const fg_fast_api& fast)
         venue->outbox.reset(new Outbox(config_.max_queued_bytes, wake));
         venue->bids.assign(config_.instruments.size(), 0.0);
         venue->asks.assign(config_.instruments.size(), 0.0);
+        venue->quote_ns.assign(config_.instruments.size(), 0);
+        venue->quote_venue_ns.assign(config_.instruments.size(), 0);
         venue->sent.resize(1 << 16);
         venues_.push_back(std::move(venue));
     }
@@ -2097,7 +2100,8 @@ void Engine::on_market_data(VenueState& venue, const FIX::Message& message, bool
         const std::string* price_text = field(entry, TAG_MD_ENTRY_PX);
         double price = price_text ? decimal_to_double(price_text->data(), price_text->size()) : 0.0;
         if (type == '2') {
-            if (price_text) fast_.on_trade(fast_.book, instrument, price, venue_ns, recv_ns);
+            if (price_text && quote_source_[instrument] == venue.index)
+                fast_.on_trade(fast_.book, instrument, price, venue_ns, recv_ns);
             continue;
         }
         const std::string* position = field(entry, TAG_MD_ENTRY_POSITION_NO);
@@ -2111,8 +2115,40 @@ void Engine::on_market_data(VenueState& venue, const FIX::Message& message, bool
     for (int instrument : touched) {
         double bid = venue.bids[instrument];
         double ask = venue.asks[instrument];
-        if (bid != 0.0 && ask != 0.0) fast_.on_quote(fast_.book, instrument, bid, ask, venue_ns, recv_ns);
+        if (bid == 0.0 || ask == 0.0) continue;
+        venue.quote_ns[instrument] = recv_ns;
+        venue.quote_venue_ns[instrument] = venue_ns;
+        // Only the instrument's source feeds its quote book: its own venue, or the backup standing in.
+        if (quote_source_[instrument] == venue.index)
+            fast_.on_quote(fast_.book, instrument, bid, ask, venue_ns, recv_ns);
     }
+}
+
+// An instrument's primary quotes stale past its limit while the backup's are fresh: the book takes the
+// backup's (its latest quote at once). Back to the primary once it has quoted within half the limit.
+void Engine::check_quote_sources(int64_t now_ns) {
+    for (size_t i = 0; i < config_.instruments.size(); ++i) {
+        const InstrumentConfig& instrument = config_.instruments[i];
+        if (instrument.quote_backup < 0) continue;
+        const VenueState& primary = *venues_[instrument.venue];
+        const VenueState& backup = *venues_[instrument.quote_backup];
+        int64_t primary_age = primary.quote_ns[i] ? now_ns - primary.quote_ns[i] : INT64_MAX;
+        int64_t backup_age = backup.quote_ns[i] ? now_ns - backup.quote_ns[i] : INT64_MAX;
+        int chosen = quote_source_[i];
+        if (chosen == instrument.venue && primary_age > instrument.stale_ns && backup_age <= instrument.stale_ns)
+            chosen = instrument.quote_backup;
+        else if (chosen == instrument.quote_backup && primary_age <= instrument.stale_ns / 2)
+            chosen = instrument.venue;
+        if (chosen == quote_source_[i]) continue;
+        quote_source_[i] = chosen;
+        const VenueState& source = *venues_[chosen];
+        fast_.on_quote(fast_.book, (int)i, source.bids[i], source.asks[i], source.quote_venue_ns[i], source.quote_ns[i]);
+    }
+}
+
+int Engine::quote_source(int instrument) {
+    std::lock_guard<std::mutex> lock(lock_);
+    return instrument >= 0 && instrument < (int)quote_source_.size() ? quote_source_[instrument] : -1;
 }
 
 // -- SENDING ----------------------------------------------------------------------------------------
@@ -2650,7 +2686,8 @@ void Engine::service_loop() {
                             }
                             bool any = false;
                             for (const InstrumentConfig& instrument : config_.instruments) {
-                                if (instrument.venue != task.second) continue;
+                                // Its own instruments, and those it backs up the quotes of.
+                                if (instrument.venue != task.second && instrument.quote_backup != task.second) continue;
                                 FIX::Group group(TAG_NO_RELATED_SYM, TAG_SYMBOL);
                                 group.setField(TAG_SYMBOL, instrument.symbol);
                                 request.addGroup(group);
@@ -2673,6 +2710,7 @@ void Engine::service_loop() {
         // Reconciliations that took too long: not ready, said once.
         {
             std::lock_guard<std::mutex> lock(lock_);
+            check_quote_sources(realtime_ns());
             for (auto& venue : venues_) {
                 if (venue->state.load() == FG_VENUE_RECONCILING && venue->logged_on.load() &&
                     venue->reconcile_deadline_ns != 0 && now > venue->reconcile_deadline_ns) {

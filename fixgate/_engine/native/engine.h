@@ -56,6 +56,8 @@ namespace fixgate {
 struct InstrumentConfig {
     std::string symbol;
     int venue = 0;
+    int quote_backup = -1;               // the venue whose quotes stand in when the primary's go stale
+    int64_t stale_ns = 2000000000;       // the primary is stale after this long without a quote
     Step lot;
     Step tick;
 };
@@ -193,6 +195,8 @@ struct VenueState {
     // Bid and ask of the top of book per instrument, from W and X (engine lock).
     std::vector<double> bids;
     std::vector<double> asks;
+    std::vector<int64_t> quote_ns;       // when a whole bid and ask last came, per instrument (0: never)
+    std::vector<int64_t> quote_venue_ns; // and the venue's timestamp of it
     // What each of our recent outgoing application messages was, by MsgSeqNum & mask, so that a
     // venue's Reject (35=3) or BusinessMessageReject (35=j) can be traced to its order.
     struct Sent {
@@ -378,6 +382,7 @@ public:
     int venue_state(int index) const { return venues_[index]->state.load(); }
     std::string venue_state_reason(int index);
     std::string venue_connection(int index);
+    int quote_source(int instrument);            // the venue whose quotes the book takes now
     void set_venue_closed_reason(int index, const std::string& reason);   // "" when in session     // "address:port" of the venue's live connection, "" when down
     int64_t outbox_queued_bytes(bool venue, int index) const;
     int64_t outbox_slow_count(bool venue, int index) const;
@@ -529,6 +534,8 @@ private:
     std::vector<InitiatorParts> initiators_;
 
     // the service thread: outboxes, cancels on disconnect, reconciliation on logon, log flushes
+    std::vector<int> quote_source_;      // per instrument: the venue fed to the quote book (under lock_)
+    void check_quote_sources(int64_t now_ns);
     std::thread service_;
     std::thread send_watch_;             // cuts TLS sends blocked past the stall limit (see send_watch_loop)
     std::atomic<bool> service_stop_{false};
