@@ -465,19 +465,27 @@ void Engine::onCreate(const FIX::SessionID& id) {
     }
 }
 
+// The socket of a session's responder: QuickFIX's plain or TLS connection, or an outbox in front of
+// one (-1 for anything else). The connections inherit Responder privately: a C-style cast converts
+// all the same.
+int Engine::connection_fd(FIX::Responder* responder) {
+    if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection))
+        return ((FIX::ThreadedSocketConnection*)responder)->getSocket();
+    if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection))
+        return ((FIX::ThreadedSSLSocketConnection*)responder)->getSocket();
+    if (typeid(*responder) == typeid(Outbox)) return static_cast<Outbox*>(responder)->fd();
+    return -1;
+}
+
 void Engine::install_outbox(FIX::Session* session, Outbox* outbox) {
     if (session == nullptr) return;
     FIX::Locker locker(session->*member(SessionMutex()));
     FIX::Responder*& responder = session->*member(SessionResponder());
     if (responder == nullptr || responder == outbox) return;
-    // The connections inherit Responder privately: a C-style cast converts all the same.
-    if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection)) {
-        outbox->attach(responder, ((FIX::ThreadedSocketConnection*)responder)->getSocket());
-    } else if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection)) {
-        outbox->attach_passthrough(responder, ((FIX::ThreadedSSLSocketConnection*)responder)->getSocket());
-    } else {
-        return;
-    }
+    int fd = connection_fd(responder);
+    if (fd < 0 || typeid(*responder) == typeid(Outbox)) return;      // a QuickFIX connection only
+    if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection)) outbox->attach_passthrough(responder, fd);
+    else outbox->attach(responder, fd);
     responder = outbox;
 }
 
@@ -1251,14 +1259,21 @@ void Engine::relay_to_client(Order& order, FIX::Message& report) {
     send_to_client(order.session, report);
 }
 
-// The end of a finished order told again (its venue report came again after a restart), in the form
-// of a gateway-initiated report: OrigClOrdID is the client's ClOrdID, whatever request ended it.
-void Engine::relay_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text) {
+// A report told again, its venue report having come again after a restart: PossResend(97)=Y, so that
+// a client that had it already knows it by its ExecID.
+void Engine::relay_resent(Order& order, FIX::Message& report) {
+    report.getHeader().setField(TAG_POSS_RESEND, "Y");
+    relay_to_client(order, report);
+}
+
+// The end of a finished order told again, in the form of a gateway-initiated report: OrigClOrdID is
+// the client's ClOrdID, whatever request ended it.
+void Engine::relay_end_again(Order& order, char exec_type, const std::string& client_exec_id,
+                             const std::string& text) {
     FIX::Message report = execution_report(order, exec_type, order.status, order.cl_ord_id,
                                            exec_type == '8' ? EMPTY : order.cl_ord_id, client_exec_id);
     set(report, TAG_TEXT, text);
-    report.getHeader().setField(TAG_POSS_RESEND, "Y");
-    relay_to_client(order, report);
+    relay_resent(order, report);
 }
 
 void Engine::release(Order& order, int event_kind, int code) {
@@ -1392,8 +1407,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
             FIX::Message report = execution_report(order, 'F', ord_status, order.cl_ord_id, EMPTY, client_exec_id);
             if (lots > 0) report.setField(TAG_LAST_QTY, format_units(lots, spec.lot));
             if (ticks > 0) report.setField(TAG_LAST_PX, format_units(ticks, spec.tick));
-            report.getHeader().setField(TAG_POSS_RESEND, "Y");
-            relay_to_client(order, report);
+            relay_resent(order, report);
             return;
         }
         if (venue_cum > 0 && venue_cum <= order.cum_lots) {
@@ -1438,7 +1452,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
     case '3': {
         if (order.finished) {                  // closed already (by reconciliation, or a report before)
             counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
-            if (resent && order.status == exec_type) relay_again(order, exec_type, client_exec_id, venue_text);
+            if (resent && order.status == exec_type) relay_end_again(order, exec_type, client_exec_id, venue_text);
             return;
         }
         if (request > 0 && order.cancel.kind == REQUEST_CANCEL && request == order.cancel.number) {
@@ -1471,8 +1485,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
             FIX::Message report = execution_report(order, '5', ord_status, order.cl_ord_id, order.replaced_ids.back(),
                                                    client_exec_id);
             set(report, TAG_TEXT, venue_text);
-            report.getHeader().setField(TAG_POSS_RESEND, "Y");
-            relay_to_client(order, report);
+            relay_resent(order, report);
             return;
         }
         if (order.replace.kind != REQUEST_REPLACE || (request > 0 && request != order.replace.number)) {
@@ -1511,7 +1524,7 @@ void Engine::on_execution(VenueState& venue, const FIX::Message& message, int64_
         }
         if (order.finished) {
             counters_.late_venue_reports.fetch_add(1, std::memory_order_relaxed);
-            if (resent && order.status == '8') relay_again(order, '8', client_exec_id, venue_text);
+            if (resent && order.status == '8') relay_end_again(order, '8', client_exec_id, venue_text);
             return;
         }
         if (order.in_book) {
@@ -2431,12 +2444,7 @@ std::string Engine::peer_endpoint(FIX::Session* session, bool with_port) {
         FIX::Locker locker(session->*member(SessionMutex()));
         FIX::Responder* responder = session->*member(SessionResponder());
         if (responder == nullptr) return std::string();
-        if (typeid(*responder) == typeid(FIX::ThreadedSocketConnection))
-            fd = ((FIX::ThreadedSocketConnection*)responder)->getSocket();
-        else if (typeid(*responder) == typeid(FIX::ThreadedSSLSocketConnection))
-            fd = ((FIX::ThreadedSSLSocketConnection*)responder)->getSocket();
-        else if (typeid(*responder) == typeid(Outbox))
-            fd = static_cast<Outbox*>(responder)->fd();
+        fd = connection_fd(responder);
     }
     if (fd < 0) return std::string();
     sockaddr_storage address;
@@ -2707,7 +2715,7 @@ void Engine::service_loop() {
                 alarm(FG_ALARM_INTERNAL_ERROR, std::string("service task failed: ") + error.what());
             }
         }
-        // Reconciliations that took too long: not ready, said once.
+        // Quote sources to switch, and reconciliations that took too long (not ready, said once).
         {
             std::lock_guard<std::mutex> lock(lock_);
             check_quote_sources(realtime_ns());

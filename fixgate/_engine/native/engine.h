@@ -381,9 +381,9 @@ public:
     bool venue_logged_on(int index) const { return venues_[index]->logged_on.load(); }
     int venue_state(int index) const { return venues_[index]->state.load(); }
     std::string venue_state_reason(int index);
-    std::string venue_connection(int index);
+    std::string venue_connection(int index);     // "address:port" of the venue's live connection, "" when down
     int quote_source(int instrument);            // the venue whose quotes the book takes now
-    void set_venue_closed_reason(int index, const std::string& reason);   // "" when in session     // "address:port" of the venue's live connection, "" when down
+    void set_venue_closed_reason(int index, const std::string& reason);   // "" when in session
     int64_t outbox_queued_bytes(bool venue, int index) const;
     int64_t outbox_slow_count(bool venue, int index) const;
     // The longest time any engine thread has been inside a callback now (0 when none is), and the
@@ -455,7 +455,8 @@ private:
     void send_status_requests(VenueState& venue, Order& order);
     void relay_to_client(Order& order, FIX::Message& report);
     std::string venue_down_text(const VenueState& venue) const;
-    void relay_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text);
+    void relay_resent(Order& order, FIX::Message& report);
+    void relay_end_again(Order& order, char exec_type, const std::string& client_exec_id, const std::string& text);
 
     // -- state (engine lock held) --
     Order* find_order(int64_t id);
@@ -488,6 +489,7 @@ private:
     void push_logon_refused(int client, const std::string& reason);
     std::string peer_address(FIX::Session* session);
     std::string peer_endpoint(FIX::Session* session, bool with_port);
+    static int connection_fd(FIX::Responder* responder);
     std::string peer_certificate_name(FIX::Session* session);
     std::string reject_text(int code, const std::string& sentence) const;
     std::string describe(int code, int instrument, int side, int ord_type, double qty, double price);

@@ -46,8 +46,8 @@ public:
     }
 
     // Over TLS the bytes must go through the connection's own SSL_write, which blocks: the outbox passes
-    // each message through and times it, and the service thread shuts down a peer whose send has been
-    // blocked past the stall limit (watch), so that a TLS peer that stops reading holds the sending
+    // each message through and times it, and the engine's send watcher shuts down a peer whose send has
+    // been blocked past the stall limit (watch), so that a TLS peer that stops reading holds the sending
     // thread for that long at most, never for ever.
     void attach_passthrough(FIX::Responder* connection, int fd) {
         attach(connection, fd);
