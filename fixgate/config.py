@@ -412,11 +412,15 @@ def file_problems(config: Config) -> list[str]:
             continue
         for name in ("certificate", "key", "ca"):
             path = getattr(tls, name)
-            if path and not Path(path).is_file():
+            if not path:
+                continue
+            if not Path(path).is_file():
                 problems.append(f"{owner}.{name}: no such file {path}")
-            elif path and "-----BEGIN" not in Path(path).read_text(errors="replace"):
+                continue
+            text = Path(path).read_text(errors="replace")
+            if "-----BEGIN" not in text:
                 problems.append(f"{owner}.{name}: {path} is not a PEM file")
-            elif path and name != "ca" and "-----BEGIN EC PRIVATE KEY" in Path(path).read_text(errors="replace"):
+            elif name != "ca" and "-----BEGIN EC PRIVATE KEY" in text:
                 problems.append(f"{owner}.{name}: {path} holds an EC key; QuickFIX C++ 1.15.1 takes RSA or DSA "
                                 f"keys only")
     for section in ("clients", "venues"):
@@ -735,10 +739,8 @@ def _cross_checks(config: Config) -> list[str]:
         for index, peer in enumerate(getattr(config, section)):
             problems += _schedule_problems(f"{section}[{index}].session", peer.session)
     for index, client in enumerate(config.clients):
-        if bool(client.username) != bool(client.password):
-            given, missing = ("username", "password") if client.username else ("password", "username")
-            problems.append(f"clients[{index}].{missing}: missing; the client's {given} is set, and Logon "
-                            f"credentials are both or neither")
+        problems += _pair_problem(f"clients[{index}]", client, "username", "password",
+                                  "the client's {given} is set, and Logon credentials are both or neither")
         if not client.username and not client.source_addresses and not client.certificate_name:
             problems.append(f"clients[{index}].username: a client without Logon credentials must be known "
                             f"another way: set username and password, source_addresses, or certificate_name")
@@ -805,20 +807,25 @@ def _cross_checks(config: Config) -> list[str]:
     return problems
 
 
+def _pair_problem(key: str, settings: Any, first: str, second: str, why: str) -> list[str]:
+    """Two settings given both or neither: the one missing when only the other is set (`why` may name
+    the one given as {given})."""
+    if bool(getattr(settings, first)) == bool(getattr(settings, second)):
+        return []
+    given, missing = (first, second) if getattr(settings, first) else (second, first)
+    return [f"{key}.{missing}: missing; " + why.format(given=given)]
+
+
 def _schedule_problems(key: str, options: FixSessionSettings) -> list[str]:
     from fixgate.core.schedule import parse_day, parse_time, zone
 
-    problems = []
-    if bool(options.start_time) != bool(options.end_time):
-        given, missing = ("start_time", "end_time") if options.start_time else ("end_time", "start_time")
-        problems.append(f"{key}.{missing}: missing; {given} is set, and a session needs both")
+    problems = _pair_problem(key, options, "start_time", "end_time", "{given} is set, and a session needs both")
     for name in ("start_time", "end_time"):
         value = getattr(options, name)
         if value and parse_time(value) is None:
             problems.append(f"{key}.{name}: expected HH:MM or HH:MM:SS, got {value!r}")
-    if bool(options.start_day) != bool(options.end_day):
-        given, missing = ("start_day", "end_day") if options.start_day else ("end_day", "start_day")
-        problems.append(f"{key}.{missing}: missing; {given} is set, and a weekly session needs both")
+    problems += _pair_problem(key, options, "start_day", "end_day",
+                              "{given} is set, and a weekly session needs both")
     for name in ("start_day", "end_day"):
         value = getattr(options, name)
         if value and parse_day(value) is None:

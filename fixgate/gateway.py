@@ -408,8 +408,9 @@ class Gateway:
                                                           for event in self.recovered.from_intents))], [])
         self.orders = self.recovered.orders
         self.positions = self.recovered.positions
-        self.engine = NativeEngine(engine_config(config, self.state_dir, self.token, message_log=message_log),
-                                   self.book, self.describer)
+        settings = engine_config(config, self.state_dir, self.token, message_log=message_log)
+        self.acceptor_address = settings["acceptor_address"]        # acceptor.host resolved once
+        self.engine = NativeEngine(settings, self.book, self.describer)
         recovery.install(self.recovered, self.engine, self.book)
         if self.recovered.entries or self.recovered.snapshot_seq:
             log.info("journal_replayed", entries=self.recovered.entries, snapshot_seq=self.recovered.snapshot_seq,
@@ -510,9 +511,8 @@ class Gateway:
     def start(self) -> None:
         """Start the state thread, then the engine (listen for clients, connect to venues)."""
         tune_collector()
-        address = listen_address(self.config.acceptor.host)
-        if not port_free(self.config.acceptor.port, address):
-            raise StartError(listen_problem("acceptor.port", address, self.config.acceptor.port))
+        if not port_free(self.config.acceptor.port, self.acceptor_address):
+            raise StartError(listen_problem("acceptor.port", self.acceptor_address, self.config.acceptor.port))
         self.state_thread.start()
         self.engine.start()
         if self.admin is not None:

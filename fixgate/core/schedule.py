@@ -11,6 +11,7 @@ gateway runs is followed at its next start.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -103,21 +104,26 @@ class Schedule:
         return start <= at <= end if start < end else (at >= start or at <= end)
 
     def next_open(self, now: dt.datetime) -> dt.datetime:
-        """When the session next starts (now, when a 24-hour session; the next start when open now)."""
+        """When the session next starts (the next start when it is open now)."""
         start, _, period = self._offsets()
-        return now + dt.timedelta(seconds=(start - _position(now, period)) % period or period)
+        return _next(now, start, period, whole_period_if_now=True)
 
-    def next_close(self, now: dt.datetime) -> dt.datetime | None:
+    def next_close(self, now: dt.datetime) -> dt.datetime:
+        """When the session next ends (a 24-hour session ends where it starts again)."""
         start, end, period = self._offsets()
-        if start == end:
-            return now + dt.timedelta(seconds=(start - _position(now, period)) % period or period)
-        return now + dt.timedelta(seconds=(end - _position(now, period)) % period)
+        return _next(now, end, period, whole_period_if_now=start == end)
 
     def describe(self, now: dt.datetime) -> dict[str, Any]:
         opened = self.is_open(now)
         return {"schedule": self.text, "open": opened,
                 "next_open": None if opened else _iso(self.next_open(now)),
                 "next_close": _iso(self.next_close(now)) if opened else None}
+
+
+def _next(now: dt.datetime, offset: int, period: int, *, whole_period_if_now: bool) -> dt.datetime:
+    """The next moment at `offset` seconds into the period; at it now: now, or a period on."""
+    wait = (offset - _position(now, period)) % period
+    return now + dt.timedelta(seconds=wait or (period if whole_period_if_now else 0))
 
 
 def _seconds(value: dt.time) -> int:
@@ -157,8 +163,6 @@ class ScheduleAgent:
         self.next_check = 0.0
 
     def do_work(self) -> int:
-        import time
-
         now_s = time.monotonic()
         if now_s < self.next_check:
             return 0
