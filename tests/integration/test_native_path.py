@@ -429,71 +429,98 @@ def test_finished_orders_beyond_the_retention_are_forgotten_in_memory_but_their_
 
 # -- EXACTLY ONCE TO THE CLIENT ACROSS A CRASH ------------------------------------------------------
 
-@pytest.mark.parametrize("delay_s", [0.0, 0.0005, 0.002, 0.02])
-def test_fill_when_the_gateway_is_killed_just_after_it_left_the_venue_reaches_the_client_once(tmp_path, delay_s):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import json
-    import urllib.request
+class GatewayProcess:
+    """`fixgate run` in a process of its own, against a scripted venue with a book (VenueBook), read
+    through its admin API; killed with SIGKILL or stopped with SIGTERM."""
 
-    from fixgate import config as configuration
-    from fixgate.fix.client import FixClient
+    def __init__(self, tmp_path):
+        from fixgate import config as configuration
 
-    config = scripted_config()
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
-    book = VenueBook()
-    venue = ScriptedVenue(config.simulator.port, tmp_path / "venue", script=book).start()
+        self.tmp_path = tmp_path
+        self.config = scripted_config()
+        self.config_path = tmp_path / "config.toml"
+        self.config_path.write_text(configuration.to_toml(self.config, mask_secrets=False))
+        self.book = VenueBook()
+        self.venue = ScriptedVenue(self.config.simulator.port, tmp_path / "venue", script=self.book).start()
+        self.process = None
 
-    def status(path="/status"):
+    def status(self, path="/status"):
+        import json
+
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{config.admin.port}{path}", timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.config.admin.port}{path}", timeout=2) as response:
                 return response.status, json.loads(response.read())
         except OSError:
             return None, None
 
-    def start_gateway():
-        process = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
-                                    str(tmp_path / "gateway")], stdout=subprocess.DEVNULL,
-                                   stderr=open(tmp_path / f"gateway-{time.monotonic_ns()}.log", "w"))
-        assert venue.wait_for(lambda: status("/ready")[0] == 200, timeout=30), "the gateway did not become ready"
-        return process
+    def start(self) -> None:
+        import subprocess
+        import sys
 
-    gateway = start_gateway()
-    client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
-                       username="demo", password="demo")
-    client.start()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fixgate", "run", "-c", str(self.config_path), "--state-dir",
+             str(self.tmp_path / "gateway")], stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp_path / f"gateway-{time.monotonic_ns()}.log", "w"))
+        assert self.venue.wait_for(lambda: self.status("/ready")[0] == 200, timeout=30), \
+            "the gateway did not become ready"
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def client(self):
+        """A FIX client of this gateway, started (its stores under the test's folder, kept across runs)."""
+        from fixgate.fix.client import FixClient
+
+        client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", self.config.acceptor.port, self.tmp_path / "client",
+                           username="demo", password="demo")
+        client.start()
+        return client
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.venue.stop()
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.0005, 0.002, 0.02])
+def test_fill_when_the_gateway_is_killed_just_after_it_left_the_venue_reaches_the_client_once(tmp_path, delay_s):
+    run = GatewayProcess(tmp_path)
+    run.start()
+    client = run.client()
     try:
         assert client.wait_logged_on(15)
         cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
         assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
-        venue_id = venue.received("D")[-1][11]
-        book.fill(venue, venue_id, 10, "189")
+        venue_id = run.venue.received("D")[-1][11]
+        run.book.fill(run.venue, venue_id, 10, "189")
         if delay_s:
             time.sleep(delay_s)
-        os.kill(gateway.pid, signal.SIGKILL)
-        gateway.wait(10)
-        gateway = start_gateway()
+        run.kill()
+        run.start()
         assert client.wait_logged_on(20)
         fills = lambda: {report.exec_id: report for report in client.reports_for(cl_ord_id)
                          if getattr(report, "exec_type", None) == ExecType.TRADE}
         assert client.wait_for(lambda: fills(), timeout=10), "the client never got the fill"
         time.sleep(1.0)                           # anything sent twice would have arrived by now
         assert [(report.last_qty, report.cum_qty) for report in fills().values()] == [("10", "10")]
-        code, document = status()
+        code, document = run.status()
         assert code == 200
         assert [(row["symbol"], row["quantity"]) for row in document["positions"]["positions"]] == [("AAPL", "10")]
         assert document["orders"]["open"] == 0
     finally:
         client.stop(0.5)
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(20)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-        venue.stop()
+        run.stop()
 
 
 def _stored_messages(path):
@@ -540,49 +567,22 @@ def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_cli
     venue's message not counted, the client's report never stored, the client never told), while
     the journal keeps the event. After the restart the venue resends its report: the client must
     hear of it once, and nothing may be booked twice."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from fixgate import config as configuration
-    from fixgate.fix.client import FixClient
-
-    config = scripted_config()
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(configuration.to_toml(config, mask_secrets=False))
-    book = VenueBook()
-    venue = ScriptedVenue(config.simulator.port, tmp_path / "venue", script=book).start()
-
-    def status(path="/status"):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{config.admin.port}{path}", timeout=2) as response:
-                return response.status, __import__("json").loads(response.read())
-        except OSError:
-            return None, None
-
-    def start_gateway():
-        process = subprocess.Popen([sys.executable, "-m", "fixgate", "run", "-c", str(config_path), "--state-dir",
-                                    str(tmp_path / "gateway")], stdout=subprocess.DEVNULL,
-                                   stderr=open(tmp_path / f"gateway-{time.monotonic_ns()}.log", "w"))
-        assert venue.wait_for(lambda: status("/ready")[0] == 200, timeout=30), "the gateway did not become ready"
-        return process
+    run = GatewayProcess(tmp_path)
+    venue = run.venue
 
     def new_client():
-        client = FixClient("CLIENT1", "FIXGATE", "127.0.0.1", config.acceptor.port, tmp_path / "client",
-                           username="demo", password="demo")
-        client.start()
+        client = run.client()
         assert client.wait_logged_on(15)
         return client
 
-    gateway = start_gateway()
+    run.start()
     client = new_client()
     try:
         cl_ord_id = client.new_order("AAPL", BUY, "10", "189.00")
         assert client.wait_report(cl_ord_id, exec_type=ExecType.NEW)
         venue_id = venue.received("D")[-1][11]
         if last_report == "fill":
-            book.fill(venue, venue_id, 10, "189")
+            run.book.fill(venue, venue_id, 10, "189")
             watched, exec_type = cl_ord_id, ExecType.TRADE
         elif last_report == "cancel":
             watched, exec_type = client.cancel(cl_ord_id, "AAPL", BUY), ExecType.CANCELED
@@ -591,8 +591,7 @@ def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_cli
         report = client.wait_report(watched, exec_type=exec_type)
         assert report is not None
         time.sleep(0.5)                                   # journaled: the event survives anything now
-        os.kill(gateway.pid, signal.SIGKILL)
-        gateway.wait(10)
+        run.kill()
         client.stop(0.5)
         # Back into the window: the venue's report not yet counted, the client's never stored or sent.
         venue_exec_id = report.exec_id.split("-", 1)[1]
@@ -607,7 +606,7 @@ def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_cli
         seqnums.write_text(f"{sender} : {client_seq:020d}")
         orders_at_venue = len(venue.received("D")) + len(venue.received("G"))
 
-        gateway = start_gateway()
+        run.start()
         client = new_client()                             # a client that never got the report
         told = lambda: [r for r in list(client.reports) if getattr(r, "exec_id", None) == report.exec_id]
         assert client.wait_for(told, timeout=10), f"the client never got the {last_report} the gateway wrote ahead"
@@ -620,7 +619,7 @@ def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_cli
         resent = [message for _, _, message in _stored_messages(store / "FIX.4.4-FIXGATE-CLIENT1.store")
                   if f"\x0117={report.exec_id}\x01" in message]
         assert "\x0197=Y\x01" in resent[-1]                # PossResend: the client may have had it
-        code, document = status()
+        code, document = run.status()
         assert code == 200
         positions = [(row["symbol"], row["quantity"]) for row in document["positions"]["positions"]]
         assert positions == ([("AAPL", "10")] if last_report == "fill" else [])      # booked once
@@ -628,12 +627,7 @@ def test_report_when_written_ahead_but_never_sent_before_a_crash_reaches_the_cli
         assert len(venue.received("D")) + len(venue.received("G")) == orders_at_venue   # nothing sent again
     finally:
         client.stop(0.5)
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(20)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-        venue.stop()
+        run.stop()
 
 
 # -- WATCHDOG AND STOP ------------------------------------------------------------------------------
