@@ -415,6 +415,10 @@ def test_client_when_it_comes_back_after_missing_50000_reports_gets_every_one_wh
             during += probe(5)
             back.read_until(marker, 0.05)
         back.read_until(marker, 5)
+        # The gap fill over the Logon comes after the last report: a TestRequest, answered after the
+        # whole resend, marks its end.
+        back.send("1", [(112, "after-resend")])
+        back.read_until(f"{SOH}112=after-resend{SOH}".encode(), 10)
         resent = [m for m in messages(back.received) if m.get("43") == "Y"]
         covered = []                                      # reports, and gap fills over admin messages
         for m in resent:
