@@ -181,6 +181,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         void log_on_venues() except +
         int64_t reconcile(int) except +
         void set_risk_reason(const string&) except +
+        void set_reduce_only_reason(const string&) except +
         void set_client_kill_reason(int, const string&) except +
         int64_t set_account_killed(const string&, cbool, const string&) except +
         int64_t rotate_intents(const string&) except +
@@ -616,6 +617,12 @@ cdef class NativeEngine:
         cdef string native_reason = _bytes(reason)
         with nogil:
             self.engine.set_risk_reason(native_reason)
+
+    def set_reduce_only_reason(self, str reason):
+        """Why the book takes only position-reducing orders: added to the text of a REDUCE_ONLY reject."""
+        cdef string native_reason = _bytes(reason)
+        with nogil:
+            self.engine.set_reduce_only_reason(native_reason)
 
     def set_client_kill_reason(self, int session, str reason):
         """Why one client's kill switch is on: the text of its CLIENT_KILLED rejects."""

@@ -63,6 +63,7 @@ class RejectCode(IntEnum):
     QUOTE_PRICE_JUMP = 56
     TRADE_INVALID_PRICE = 57
     SELF_MATCH = 58
+    REDUCE_ONLY = 59
 
 def reject_name(code: int) -> str: ...
 def reject_text(code: int) -> str: ...

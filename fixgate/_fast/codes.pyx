@@ -77,6 +77,7 @@ REJECT_TABLE = (
     (e.QUOTE_PRICE_JUMP, "QUOTE_PRICE_JUMP", "mid jumped beyond the band from the previous valid mid"),
     (e.TRADE_INVALID_PRICE, "TRADE_INVALID_PRICE", "trade price is not positive"),
     (e.SELF_MATCH, "SELF_MATCH", "the order would trade against the client's own resting order"),
+    (e.REDUCE_ONLY, "REDUCE_ONLY", "the gateway is reduce-only: only position-reducing orders"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

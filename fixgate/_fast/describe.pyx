@@ -441,6 +441,11 @@ cdef class RejectDescriber:
             self._symbol(sentence, instrument_id)
             _text(sentence, " are accepted")
 
+        elif code == e.REDUCE_ONLY:
+            _text(sentence, "the gateway is reduce-only: only orders that reduce the position in ")
+            self._symbol(sentence, instrument_id)
+            _text(sentence, " are accepted")
+
         else:
             return False
         return True

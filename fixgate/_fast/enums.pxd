@@ -70,6 +70,8 @@ cdef enum RejectCode:
     VENUE_RATE_LIMIT = 49
     # the client's own orders
     SELF_MATCH = 58
+    # the gateway's own standing (the firm link lost, a build not confirmed)
+    REDUCE_ONLY = 59
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -103,6 +103,7 @@ cdef class RiskBook:
     cdef readonly int64_t last_order_id     # for old callers only: ids come back from the check itself
     cdef readonly int64_t live_orders
     cdef readonly uint8_t risk_state
+    cdef readonly uint8_t reduce_only       # 1: only position-reducing orders, whatever the risk state
     cdef readonly double equity
     cdef readonly int64_t daily_orders
     cdef readonly double daily_notional

@@ -224,6 +224,10 @@ cdef class RiskBook:
             raise ValueError(f"risk state must be 0 to 3, got {state}")
         self.risk_state = <uint8_t>state
 
+    def set_reduce_only(self, bint on):
+        """Accept only position-reducing orders (True), whatever the risk state, or every order again."""
+        self.reduce_only = 1 if on else 0
+
     def set_equity(self, double equity):
         """Set the account equity that the leverage limit divides by."""
         if not isfinite(equity):
@@ -330,8 +334,8 @@ cdef class RiskBook:
         if lots == 0:
             return e.QUANTITY_NOT_LOT_MULTIPLE
         exposure = &self.exposures[instrument_id]
-        if self.risk_state == e.BREAKER and not _reduces(exposure, book_side, lots):
-            return e.CIRCUIT_BREAKER
+        if (self.risk_state == e.BREAKER or self.reduce_only) and not _reduces(exposure, book_side, lots):
+            return e.CIRCUIT_BREAKER if self.risk_state == e.BREAKER else e.REDUCE_ONLY
         ref = self.quotes.reference_price_c(instrument_id)
         if ord_type == e.LIMIT:
             ticks = _in_range(price_ticks)
@@ -438,9 +442,9 @@ cdef class RiskBook:
         if new_leaves * ticks > want_tick_lots:
             want_tick_lots = new_leaves * ticks
         exposure = &self.exposures[order.instrument_id]
-        if (self.risk_state == e.BREAKER and want_lots > order.reserved_lots
+        if ((self.risk_state == e.BREAKER or self.reduce_only) and want_lots > order.reserved_lots
                 and not _reduces(exposure, order.side, want_lots - order.reserved_lots)):
-            return e.CIRCUIT_BREAKER
+            return e.CIRCUIT_BREAKER if self.risk_state == e.BREAKER else e.REDUCE_ONLY
         notional = <double>(lots * ticks) * spec.notional_unit
         daily_add = notional - <double>(order.qty_lots * order.price_ticks) * spec.notional_unit
         code = self._check_limits(order.instrument_id, spec, exposure, order.side, order.ord_type, lots,

@@ -149,6 +149,10 @@ def _breaker(order: _Order) -> str:
     return f"circuit breaker active: only orders that reduce the position in {order.symbol} are accepted"
 
 
+def _reduce_only(order: _Order) -> str:
+    return f"the gateway is reduce-only: only orders that reduce the position in {order.symbol} are accepted"
+
+
 _DETAIL: dict[int, Callable[[_Order], str]] = {
     R.MAX_ORDER_QUANTITY: _max_order_quantity,
     R.WARNING_MAX_ORDER_QUANTITY: _warning_max_order_quantity,
@@ -167,6 +171,7 @@ _DETAIL: dict[int, Callable[[_Order], str]] = {
     R.PRICE_OFF_TICK: _off_tick,
     R.QUANTITY_NOT_LOT_MULTIPLE: _off_lot,
     R.CIRCUIT_BREAKER: _breaker,
+    R.REDUCE_ONLY: _reduce_only,
 }
 
 

@@ -69,6 +69,7 @@ REJECT_TABLE = (
     (56, "QUOTE_PRICE_JUMP", "mid jumped beyond the band from the previous valid mid"),
     (57, "TRADE_INVALID_PRICE", "trade price is not positive"),
     (58, "SELF_MATCH", "the order would trade against the client's own resting order"),
+    (59, "REDUCE_ONLY", "the gateway is reduce-only: only position-reducing orders"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

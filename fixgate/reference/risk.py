@@ -192,6 +192,7 @@ class RiskBook:
         self.last_order_id = 0
         self.live_orders = 0
         self.risk_state = RiskState.NORMAL
+        self.reduce_only = 0
         self.daily_orders = 0
         self.daily_notional = 0.0
         self.day_length_ns = day_length_ns
@@ -206,6 +207,10 @@ class RiskBook:
         if not (RiskState.NORMAL <= state <= RiskState.KILL_SWITCH):
             raise ValueError(f"risk state must be 0 to 3, got {state}")
         self.risk_state = int(state)
+
+    def set_reduce_only(self, on: bool) -> None:
+        """Accept only position-reducing orders (True), whatever the risk state, or every order again."""
+        self.reduce_only = 1 if on else 0
 
     def set_equity(self, equity: float) -> None:
         """Set the account equity that the leverage limit divides by."""
@@ -315,8 +320,8 @@ class RiskBook:
         if lots == 0:
             return R.QUANTITY_NOT_LOT_MULTIPLE, 0
         exposure = self.exposures[instrument_id]
-        if self.risk_state == RiskState.CIRCUIT_BREAKER and not _reduces(exposure, book_side, lots):
-            return R.CIRCUIT_BREAKER, 0
+        if (self.risk_state == RiskState.CIRCUIT_BREAKER or self.reduce_only) and not _reduces(exposure, book_side, lots):
+            return (R.CIRCUIT_BREAKER if self.risk_state == RiskState.CIRCUIT_BREAKER else R.REDUCE_ONLY), 0
         ref = self.quotes.reference_price(instrument_id)
         if ord_type == LIMIT:
             ticks = _in_range(price_ticks)
@@ -410,9 +415,9 @@ class RiskBook:
         want_lots = max(leaves, new_leaves)
         want_tick_lots = max(leaves * order.price_ticks, new_leaves * ticks)
         exposure = self.exposures[order.instrument_id]
-        if (self.risk_state == RiskState.CIRCUIT_BREAKER and want_lots > order.reserved_lots
+        if ((self.risk_state == RiskState.CIRCUIT_BREAKER or self.reduce_only) and want_lots > order.reserved_lots
                 and not _reduces(exposure, order.side, want_lots - order.reserved_lots)):
-            return R.CIRCUIT_BREAKER
+            return R.CIRCUIT_BREAKER if self.risk_state == RiskState.CIRCUIT_BREAKER else R.REDUCE_ONLY
         notional = float(lots * ticks) * spec.notional_unit
         daily_add = notional - float(order.qty_lots * order.price_ticks) * spec.notional_unit
         code = self._check_limits(order.instrument_id, spec, exposure, order.side, order.ord_type, lots,

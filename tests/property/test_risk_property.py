@@ -141,6 +141,7 @@ COMMANDS = {
     "trade": st.tuples(st.just("trade"), instrument_ids, price_moves, st.sampled_from([False] * 9 + [True]),
                        odd_numbers),
     "state": st.tuples(st.just("state"), st.sampled_from([0, 0, 1, 2, 3])),
+    "reduce_only": st.tuples(st.just("reduce_only"), st.booleans()),
     "equity": st.tuples(st.just("equity"), st.sampled_from([1e7, 1e5, 1e3, 0.0, -1.0])),
     "halt": st.tuples(st.just("halt"), instrument_ids, st.sampled_from([False, False, True])),
     "advance": st.tuples(st.just("advance"), st.sampled_from([0, 1, 1_000, 1_000_000, 200_000_000,
@@ -159,7 +160,7 @@ COMMANDS = {
 # How often each kind of command comes up, by repetition.
 WEIGHTED_KINDS = (["new"] * 5 + ["new_units"] * 4 + ["quote"] * 4 + ["fill"] * 3 + ["fill_units"] * 2
                   + ["venue"] * 4 + ["replace"] * 2 + ["replace_units"] * 2 + ["advance"] * 3
-                  + ["trade", "state", "equity", "halt", "clear_breach", "reset_quotes"]
+                  + ["trade", "state", "reduce_only", "equity", "halt", "clear_breach", "reset_quotes"]
                   + ["repeat"] * 3 + ["client_kill", "restrict"] + ["bust", "restate"] * 2 + ["venue_send"] * 3)
 commands = st.sampled_from(WEIGHTED_KINDS).flatmap(COMMANDS.__getitem__)
 
@@ -337,6 +338,8 @@ def apply(book, command, now_ns, accepted):
         return method(pick(accepted, command[1])), now_ns
     if kind == "state":
         return book.set_risk_state(command[1]), now_ns
+    if kind == "reduce_only":
+        return book.set_reduce_only(command[1]), now_ns
     if kind == "equity":
         return book.set_equity(command[1]), now_ns
     if kind == "halt":
@@ -403,6 +406,7 @@ def state_of(book):
         "breach_flag": bool(book.throttle.breach_flag),
         "gross": book.gross_exposure(),
         "last_order_id": book.last_order_id,
+        "reduce_only": book.reduce_only,
     }
 
 

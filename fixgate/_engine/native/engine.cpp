@@ -167,6 +167,7 @@ const char* ord_rej_reason(int code) {
     case 24: case 25: case 44: case 45: case 46: case 47: case 48: return "3";   // order exceeds limit
     case 49: return "99";                   // the venue's message rate: other, the text says why
     case 58: return "99";                   // self-match: other, the text says why
+    case 59: return "99";                   // reduce-only: other, the text says why
     case 39: return "6";                    // duplicate order
     case 37: case 38: return "99";          // client killed, restricted: other (the text says why)
     default: return "99";
@@ -187,6 +188,7 @@ const int CODE_GATEWAY_CLOSED = 36;
 const int CODE_CLIENT_KILLED = 37;
 const int CODE_VENUE_RATE_LIMIT = 49;
 const int CODE_OVERFILL = 41;
+const int CODE_REDUCE_ONLY = 59;
 const int RISK_KILLED = 3;
 
 const size_t MAX_ID_LENGTH = FG_TEXT_A - 1;    // a client's ClOrdID or Account
@@ -790,6 +792,7 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
             double price = ord_type == '2' && price_text ? decimal_to_double(price_text->data(), price_text->size())
                                                          : 0.0;
             text = describe(code, instrument, side_number(side), ord_type_number(ord_type), qty, price);
+            if (code == CODE_REDUCE_ONLY && !reduce_only_reason_.empty()) text += ": " + reduce_only_reason_;
         }
     }
     if (code != CODE_OK) {
@@ -1101,6 +1104,7 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
             ? "kill switch active for client " + client.config.name + ": " +
                   (client.kill_reason.empty() ? std::string("no reason given") : client.kill_reason)
             : describe(code, order.instrument, side_number(order.side), ord_type_number(order.ord_type), qty, price);
+        if (code == CODE_REDUCE_ONLY && !reduce_only_reason_.empty()) sentence += ": " + reduce_only_reason_;
         cancel_reject(client, message, &order, '2', "99", reject_text(code, sentence));
         return;
     }
@@ -2333,6 +2337,11 @@ void Engine::log_on_venues() {
 void Engine::set_risk_reason(const std::string& reason) {
     std::lock_guard<std::mutex> lock(lock_);
     risk_reason_ = reason;
+}
+
+void Engine::set_reduce_only_reason(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(lock_);
+    reduce_only_reason_ = reason;
 }
 
 int64_t Engine::set_account_killed(const std::string& account, bool killed, const std::string& reason) {

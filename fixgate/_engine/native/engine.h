@@ -334,6 +334,7 @@ public:
     // Ask a venue the status of every order it holds for us; return how many requests were sent.
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
+    void set_reduce_only_reason(const std::string& reason);   // why the book is reduce-only
     // The logon gate's questions: which client a session is (-1: not a client), and whether a Logon's
     // credentials are the client's (a refusal is reported like fromAdmin's).
     int client_of(const FIX::SessionID& id) const;
@@ -510,6 +511,7 @@ private:
     int64_t next_internal_id_ = 1;                      // mass status and unknown-order cancel ids
     int64_t next_event_seq_ = 1;
     std::string risk_reason_;
+    std::string reduce_only_reason_;
     std::atomic<bool> accepting_{true};
     std::mutex closed_mutex_;            // a leaf: guards closed_reason_
     std::string closed_reason_;

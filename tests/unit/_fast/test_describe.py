@@ -61,6 +61,8 @@ EXAMPLES = [
     (R.KILL_SWITCH, AAPL, 1, 2, 100.0, 190.12, "kill switch active"),
     (R.CIRCUIT_BREAKER, AAPL, 1, 2, 100.0, 190.12,
      "circuit breaker active: only orders that reduce the position in AAPL are accepted"),
+    (R.REDUCE_ONLY, AAPL, 1, 2, 100.0, 190.12,
+     "the gateway is reduce-only: only orders that reduce the position in AAPL are accepted"),
     (R.UNKNOWN_INSTRUMENT, UNKNOWN, 1, 2, 100.0, 190.12, "unknown instrument"),
     (R.INSTRUMENT_HALTED, AAPL, 1, 2, 100.0, 190.12, "instrument halted: AAPL"),
     (R.THROTTLED, AAPL, 1, 2, 100.0, 190.12, "order rate limit exceeded"),
@@ -174,7 +176,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [59, 60, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [60, 61, 63, 64, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"

@@ -63,6 +63,20 @@ def test_check_when_circuit_breaker_on_and_flat_rejects_both_sides(make_book):
     assert order(book, 1, side=SELL) == R.CIRCUIT_BREAKER
 
 
+def test_check_when_reduce_only_accepts_only_position_reducing_orders_in_any_risk_state(make_book):
+    book = make_book()
+    filled(book, 10)
+    book.set_reduce_only(True)
+    assert order(book, 1, side=BUY) == R.REDUCE_ONLY
+    assert order(book, 11, side=SELL) == R.REDUCE_ONLY               # would flip the position
+    assert order(book, 4, side=SELL) == R.OK
+    book.set_risk_state(RiskState.CIRCUIT_BREAKER)                   # the breaker names itself first
+    assert order(book, 1, side=BUY) == R.CIRCUIT_BREAKER
+    book.set_risk_state(RiskState.NORMAL)
+    book.set_reduce_only(False)
+    assert order(book, 1, side=BUY) == R.OK
+
+
 def test_set_risk_state_when_out_of_range_raises(make_book):
     with pytest.raises(ValueError, match="risk state"):
         make_book().set_risk_state(4)
