@@ -317,6 +317,25 @@ class TracingSettings:
 
 
 @dataclass(frozen=True)
+class FirmSettings:
+    name: str = _rule("", doc="the firm this gateway belongs to: with a name, it publishes every event to the "
+                              "firm's NATS JetStream stream and obeys the firm-wide kill switch; empty: a gateway "
+                              "alone (the SQLite journal only)")
+    servers: tuple[str, ...] = _rule(("nats://127.0.0.1:4222",), doc="NATS servers, nats://host:port each (a "
+                                                                    "cluster's members)")
+    lease_seconds: float = _rule(5.0, doc="a gateway that has not reached NATS for this long goes reduce-only "
+                                          "until it does again (it could miss a firm-wide kill)", positive=True)
+    reduce_only_when_unreachable: bool = _rule(False, doc="go reduce-only as soon as NATS is unreachable, without "
+                                                          "waiting for the lease")
+    replicas: int = _rule(1, doc="JetStream replicas of the firm's stream and key-value bucket (3 in a "
+                                 "three-node cluster)", minimum=1, maximum=5)
+    duplicate_window_seconds: int = _rule(600, doc="how long JetStream remembers a message id, so that a "
+                                                   "re-publish is a no-op", minimum=1)
+    connect_timeout_seconds: float = _rule(2.0, doc="how long one connection attempt to NATS may take",
+                                           positive=True)
+
+
+@dataclass(frozen=True)
 class FaultSettings:
     reject_ratio: float = _rule(0.0, doc="share of new orders the simulator rejects", minimum=0, maximum=1)
     ack_delay_ms: int = _rule(0, doc="delay before the simulator acknowledges an order", minimum=0)
@@ -350,6 +369,7 @@ class Config:
     admin: AdminSettings = _rule(AdminSettings())
     logging: LoggingSettings = _rule(LoggingSettings())
     tracing: TracingSettings = _rule(TracingSettings())
+    firm: FirmSettings = _rule(FirmSettings())
     simulator: SimulatorSettings = _rule(SimulatorSettings())
     source: str = field(default="", compare=False, metadata={"internal": True})
     sha256: str = field(default="", compare=False, metadata={"internal": True})
@@ -642,6 +662,30 @@ def _check(value: Any, metadata: dict[str, Any], key: str, problems: list[str]) 
             problems.append(f"{key}: expected a power of two of at least 2, got {value}")
 
 
+SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _firm_problems(config: Config) -> list[str]:
+    """The firm section: names that are NATS subject tokens, servers that are NATS URLs."""
+    firm = config.firm
+    if not firm.name:
+        return []
+    problems = []
+    if not SUBJECT_TOKEN.match(firm.name):
+        problems.append(f"firm.name: {firm.name!r} may hold only letters, digits, '_' and '-' (it is a NATS subject "
+                        "token)")
+    if not SUBJECT_TOKEN.match(config.gateway.name):
+        problems.append(f"gateway.name: {config.gateway.name!r} may hold only letters, digits, '_' and '-' in a "
+                        "firm (it is a NATS subject token)")
+    if not firm.servers:
+        problems.append("firm.servers: at least one NATS server, nats://host:port")
+    for position, server in enumerate(firm.servers):
+        scheme, _, rest = server.partition("://")
+        if scheme not in ("nats", "tls") or not rest:
+            problems.append(f"firm.servers[{position}]: expected nats://host:port, got {server!r}")
+    return problems
+
+
 def _build(cls: type, table: dict[str, Any], prefix: str, problems: list[str]) -> Any:
     fields = {item.name: item for item in dataclasses.fields(cls) if not item.metadata.get("internal")}
     hints = typing.get_type_hints(cls)
@@ -787,6 +831,7 @@ def _cross_checks(config: Config) -> list[str]:
         if value in seen:
             problems.append(f"{key}: the same token as {seen[value]} (each token names one actor)")
         seen.setdefault(value, key)
+    problems += _firm_problems(config)
     endpoint = config.tracing.endpoint
     if endpoint and not (endpoint.startswith(("http://", "https://")) and len(endpoint.split("://", 1)[1]) > 0):
         problems.append(f"tracing.endpoint: expected an http:// or https:// URL, got {endpoint!r}")

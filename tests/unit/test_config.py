@@ -318,3 +318,42 @@ def test_load_when_an_instrument_names_a_backup_quote_venue_checks_it():
     assert problems_of(two.format(on="false")) == [
         "instruments[0] (XYZ).backup_quote_venue: venue 'md' has market_data = false"]
     assert config.loads(two.format(on="true")).instruments[0].backup_quote_venue == "md"
+
+
+# -- THE FIRM ---------------------------------------------------------------------------------------
+
+def test_firm_when_absent_leaves_the_gateway_alone():
+    assert config.loads(MINIMAL).firm.name == ""
+
+
+def test_firm_when_names_or_servers_are_wrong_names_each_problem():
+    text = MINIMAL + '''
+[gateway]
+name = "gw.east"
+
+[firm]
+name = "acme corp"
+servers = ["http://10.0.0.5:4222", "nats://10.0.0.6:4222"]
+replicas = 7
+lease_seconds = 0
+'''
+    assert problems_of(text) == [
+        "firm.lease_seconds: expected a positive number, got 0.0",
+        "firm.replicas: expected at most 5, got 7",
+        "firm.name: 'acme corp' may hold only letters, digits, '_' and '-' (it is a NATS subject token)",
+        "gateway.name: 'gw.east' may hold only letters, digits, '_' and '-' in a firm (it is a NATS subject token)",
+        "firm.servers[0]: expected nats://host:port, got 'http://10.0.0.5:4222'"]
+
+
+def test_firm_when_valid_reads_every_key():
+    loaded = config.loads(MINIMAL + '''
+[firm]
+name = "acme"
+servers = ["nats://10.0.0.5:4222", "tls://10.0.0.6:4222"]
+lease_seconds = 2.5
+reduce_only_when_unreachable = true
+replicas = 3
+''')
+    assert (loaded.firm.name, loaded.firm.servers, loaded.firm.lease_seconds, loaded.firm.replicas,
+            loaded.firm.reduce_only_when_unreachable) == ("acme", ("nats://10.0.0.5:4222", "tls://10.0.0.6:4222"),
+                                                          2.5, 3, True)
