@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -119,6 +120,9 @@ class SqliteJournal:
                 raise JournalError(f"{self.path}: journal schema {version[0]}, this gateway reads {SCHEMA_VERSION}; "
                                    "see `fixgate recover --help`")
             self.connection.execute("PRAGMA quick_check").fetchone()
+            # Names this journal wherever its events are copied (a new state directory is a new journal).
+            self.connection.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", (uuid.uuid4().hex[:16],))
+            self.journal_id = self.connection.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
             self._seq = self.connection.execute("SELECT COALESCE(MAX(seq), 0) FROM batches").fetchone()[0]
             self.events_written = 0
         except sqlite3.DatabaseError as error:
@@ -204,6 +208,63 @@ class SqliteJournal:
             except sqlite3.Error:
                 pass
             self.connection.close()
+
+
+class JournalReader:
+    """A read-only view of a journal on its own connection, for a thread other than the writer's
+    (WAL mode: it reads what was committed while the writer goes on).
+
+    Raises
+    ------
+    JournalError
+        When the file is not a journal.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            row = self.connection.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+        except sqlite3.Error as error:
+            raise JournalError(f"{self.path}: cannot read the journal: {error}") from None
+        if row is None:
+            raise JournalError(f"{self.path}: a journal without an id (opened by an older gateway)")
+        self.journal_id: str = row[0]
+
+    def batches_after(self, seq: int, limit: int) -> list[Batch]:
+        """Return up to `limit` batches after `seq`, in order."""
+        try:
+            rows = self.connection.execute("SELECT seq, at_ns, data FROM batches WHERE seq > ? ORDER BY seq LIMIT ?",
+                                           (seq, limit)).fetchall()
+        except sqlite3.Error as error:
+            raise JournalError(f"{self.path}: unreadable batch: {error}") from None
+        return [Batch(row_seq, at_ns, bytes(data)) for row_seq, at_ns, data in rows]
+
+    def notes_after(self, seq: int, limit: int) -> list[Note]:
+        """Return up to `limit` notes after `seq`, in order."""
+        try:
+            rows = self.connection.execute("SELECT seq, at_ns, kind, data FROM notes WHERE seq > ? ORDER BY seq LIMIT ?",
+                                           (seq, limit)).fetchall()
+            return [Note(row_seq, at_ns, kind, orjson.loads(data)) for row_seq, at_ns, kind, data in rows]
+        except (sqlite3.Error, ValueError) as error:
+            raise JournalError(f"{self.path}: unreadable note: {error}") from None
+
+    def backlog(self, batch_seq: int, note_seq: int) -> dict[str, int]:
+        """Return how many batches, events and notes come after the given sequences, and when the
+        oldest of them was written (0: none)."""
+        try:
+            batches, events, oldest = self.connection.execute(
+                "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(MIN(at_ns), 0) FROM batches WHERE seq > ?",
+                (batch_seq,)).fetchone()
+            notes, oldest_note = self.connection.execute(
+                "SELECT COUNT(*), COALESCE(MIN(at_ns), 0) FROM notes WHERE seq > ?", (note_seq,)).fetchone()
+        except sqlite3.Error as error:
+            raise JournalError(f"{self.path}: cannot read the journal: {error}") from None
+        oldest = min(value for value in (oldest, oldest_note) if value) if (oldest or oldest_note) else 0
+        return {"batches": batches, "events": events, "notes": notes, "oldest_ns": oldest}
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 class IntentLog:

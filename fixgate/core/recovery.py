@@ -333,8 +333,10 @@ class JournalAgent:
     def __init__(self, journal: Journal, snapshot: Callable[[], dict[str, Any]], *,
                  rotate_intents: Callable[[], None] | None = None, snapshot_every: int = 50_000,
                  on_failure: Callable[[str], None] | None = None, retry_interval_s: float = 0.1,
-                 commit_interval_s: float = 0.02, max_pending_batches: int = 64) -> None:
+                 commit_interval_s: float = 0.02, max_pending_batches: int = 64,
+                 on_written: Callable[[], None] | None = None) -> None:
         self.journal = journal
+        self.on_written = on_written              # told after each transaction (the firm publisher)
         self.snapshot = snapshot
         self.rotate_intents = rotate_intents
         self.snapshot_every = snapshot_every
@@ -401,6 +403,8 @@ class JournalAgent:
             log.warning("journal_write_recovered", failures=self.failures)
         count = sum(len(data) for _, data in batches) // ev.EVENT_BYTES
         self.batches = []
+        if self.on_written is not None:
+            self.on_written()
         self.written += count
         self.since_snapshot += count
         if self.since_snapshot >= self.snapshot_every:
