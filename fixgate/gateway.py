@@ -44,7 +44,7 @@ from fixgate.core.orders import Instrument
 from fixgate.core.risk_state import CommandRefused, RiskLimits, RiskStateMachine, Transition
 from fixgate.core.clock import NANOSECONDS_PER_DAY, day_start_at, iso_time
 from fixgate.core.controls import ClientControls
-from fixgate.core.safety import AuditLog, RiskAgent, RiskStateStore, restore
+from fixgate.core.safety import AuditLog, Command, RiskAgent, RiskStateStore, restore
 from fixgate.fix.engine import AcceptorSession, InitiatorSession, settings_text
 from fixgate.ops import metrics
 from fixgate.ops.net import listen_problem, port_free
@@ -423,7 +423,19 @@ class Gateway:
         self.replayer.last_seq = self.recovered.last_event_seq
         self.journal_agent = recovery.JournalAgent(
             self.journal, self._snapshot_state, rotate_intents=self._rotate_intents,
-            on_failure=lambda error: self._alarm(ev.ALARM_JOURNAL_WRITE_FAILED, f"the journal cannot be written: {error}"))
+            on_failure=lambda error: self._alarm(ev.ALARM_JOURNAL_WRITE_FAILED, f"the journal cannot be written: {error}"),
+            on_written=self._journal_written)
+        # Why the book takes only position-reducing orders (the firm link's lease, a build not
+        # confirmed): written by the firm link's thread, under the lock.
+        self.reduce_only_reasons: dict[str, str] = {}
+        self._reduce_only_lock = threading.Lock()
+        self.firm = None
+        if config.firm.name:
+            from fixgate.firm.link import FirmLink
+
+            self.firm = FirmLink(config.firm, config.gateway.name, self.state_dir / "journal.sqlite3", self,
+                                 build={"version": __version__, "commit": self.commit or "unknown",
+                                        "config_sha256": config.sha256})
         self.tracer = None
         if config.tracing.endpoint:
             from fixgate.ops.tracing import OrderTracer
@@ -514,6 +526,8 @@ class Gateway:
         if not port_free(self.config.acceptor.port, self.acceptor_address):
             raise StartError(listen_problem("acceptor.port", self.acceptor_address, self.config.acceptor.port))
         self.state_thread.start()
+        if self.firm is not None:
+            self.firm.start()
         self.engine.start()
         if self.admin is not None:
             self.admin.start()
@@ -568,6 +582,8 @@ class Gateway:
             self.journal_agent.write_snapshot()
         except Exception:
             log.exception("snapshot_failed")
+        if self.firm is not None:
+            self.firm.stop()
         self.journal.close()
         if self.admin is not None:
             self.admin.stop()
@@ -591,6 +607,55 @@ class Gateway:
         return False
 
     # -- ENGINE EVENTS (state thread) -------------------------------------------------------------
+
+    def _journal_written(self) -> None:
+        if self.firm is not None:
+            self.firm.notify()
+
+    # -- THE FIRM (the firm link's thread) --------------------------------------------------------
+
+    def _command(self, command: Command, timeout: float = 5.0) -> dict[str, Any]:
+        self.risk_agent.commands.put(command)
+        self.engine.wake_consumer()
+        if not command.done.wait(timeout):
+            return {"ok": False, "error": "the state thread did not answer in time"}
+        return command.result or {"ok": False, "error": "no result"}
+
+    def firm_kill(self, actor: str, reason: str) -> str:
+        """Trip the kill switch for the firm; return the risk state after (a gateway killed
+        already stays so, under its first reason)."""
+        self._command(Command("kill", actor, reason=reason))
+        return self.risk_agent.machine.state.name
+
+    def firm_resume(self, actor: str) -> str:
+        """Release a kill switch that the firm tripped (never one tripped here); return the state after."""
+        machine = self.risk_agent.machine
+        if machine.state.name == "KILL_SWITCH" and machine.actor.startswith("firm:"):
+            self._command(Command("resume", actor))
+        return machine.state.name
+
+    def set_reduce_only(self, key: str, reason: str | None) -> None:
+        """Take only position-reducing orders while any reason holds (`reason` None: `key`'s is gone)."""
+        with self._reduce_only_lock:
+            if reason is None:
+                self.reduce_only_reasons.pop(key, None)
+            else:
+                self.reduce_only_reasons[key] = reason
+            text = "; ".join(self.reduce_only_reasons.values())
+            self.engine.set_reduce_only_reason(text)
+            self.book.set_reduce_only(bool(self.reduce_only_reasons))
+        entry = {"event": "reduce_only_changed", "key": key, "on": reason is not None, "reason": reason or "",
+                 "reduce_only": bool(self.reduce_only_reasons)}
+        self.audit.write(entry)
+        log.warning("reduce_only_changed", key=key, on=reason is not None, reason=reason,
+                    reduce_only=bool(self.reduce_only_reasons))
+
+    def firm_announcement(self) -> dict[str, Any]:
+        """What this gateway tells the firm every quarter lease."""
+        return {"risk_state": self.risk_agent.machine.state.name, "pid": os.getpid(),
+                "started_ns": self.started_ns, "open_orders": self.book.live_orders,
+                "orders_received": self.engine.counters()["received"],
+                "gross_exposure": float(self.book.gross_exposure())}
 
     def _snapshot_state(self) -> dict[str, Any]:
         return recovery.snapshot_state(self.orders, self.positions, self.replayer.daily, self.replayer.next_order_id,
@@ -729,6 +794,8 @@ class Gateway:
             "callback_errors": counters["callback_errors"],
             "state_thread_alive": self.state_thread.alive,
             "tracing": self.tracer.counters() if self.tracer is not None else None,
+            "reduce_only": dict(self.reduce_only_reasons),
+            "firm": self.firm.describe() if self.firm is not None else None,
             "watchdog": self.watchdog(),
         }
 

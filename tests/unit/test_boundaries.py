@@ -68,3 +68,17 @@ def test_native_sources_when_includes_read_only_the_engine_and_bench_peers_inclu
     for path in including:
         assert any(folder in path.parents for folder in allowed), (
             f"{path.relative_to(PACKAGE)} includes QuickFIX headers outside _engine/native and bench/native")
+
+
+def test_firm_when_imports_read_reaches_only_core_and_nats():
+    # The firm link sees its gateway through FirmHooks, never by importing it; nothing but the firm
+    # package (and the composition root, the CLI and the tests) imports nats.
+    outward = ("quickfix", "fixgate.fix", "fixgate.simulator", "fixgate.ops", "fixgate.gateway", "fixgate.cli",
+               "fixgate._engine", "fixgate._fast")
+    for path in sorted(PACKAGE.joinpath("firm").rglob("*.py")):
+        for name in imports_of(path):
+            assert not name.startswith(outward), f"{path.name} imports {name}"
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if PACKAGE / "firm" not in path.parents:
+            assert not any(name == "nats" or name.startswith("nats.") for name in imports_of(path)), (
+                f"{path.relative_to(PACKAGE)} imports nats")

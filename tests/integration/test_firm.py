@@ -1,0 +1,393 @@
+"""The firm over a real NATS JetStream server (`nats-server -js` on 127.0.0.1): each gateway's events
+on the stream, complete and in order, across outages and restarts; the firm-wide kill switch; the
+lease; the fleet's build."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from fixgate.config import FirmSettings
+from fixgate.core.events import events_from_bytes
+from fixgate.core.journal import SqliteJournal
+from fixgate.core.messages import ExecType
+from fixgate.firm import control
+from fixgate.firm import names as n
+from fixgate.gateway import Gateway
+
+from .conftest import Stack, stack_config
+from .natsserver import NatsServer, kv_get, stream_messages
+
+FIRM = "acme"
+NAMES = n.FirmNames(FIRM)
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
+def firm_config(url: str, gateway: str = "gw1", **firm):
+    base = stack_config()
+    return dataclasses.replace(base, gateway=dataclasses.replace(base.gateway, name=gateway),
+                               firm=FirmSettings(name=FIRM, servers=(url,), **{"lease_seconds": 1.0, **firm}))
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def caught_up(gateway: Gateway) -> bool:
+    firm = gateway.firm.describe()
+    return (firm["connected"] and firm["backlog"]["batches"] == 0 and firm["backlog"]["notes"] == 0
+            and gateway.firm.cursors[n.ORDERS] == gateway.journal.last_seq())
+
+
+def journal_batches(path) -> list[tuple[int, bytes]]:
+    journal = SqliteJournal(path, create=False)
+    try:
+        return [(batch.seq, batch.data) for batch in journal.batches()]
+    finally:
+        journal.close()
+
+
+def stream_batches(url: str, gateway: str = "gw1") -> list[tuple[int, bytes]]:
+    return [(int(headers[n.SEQUENCE]), data)
+            for _, headers, data in stream_messages(url, NAMES.stream, NAMES.subject(gateway, n.ORDERS))]
+
+
+def stream_matches_journal(url: str, gateway: Gateway, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+    """Wait until the stream holds exactly the journal's batches (new ones may come meanwhile);
+    return them, or fail with both sequences."""
+    path = gateway.state_dir / "journal.sqlite3"
+    published = journal = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        journal = journal_batches(path)
+        published = stream_batches(url, gateway.config.gateway.name)
+        if published == journal and journal:
+            return published
+        time.sleep(0.1)
+    raise AssertionError(f"stream {[seq for seq, _ in published]} != journal {[seq for seq, _ in journal]}")
+
+
+def trade(client, count: int) -> list[str]:
+    """`count` orders: resting buys, a buy that fills, and orders refused by the hot path."""
+    ids = []
+    for number in range(count):
+        if number % 3 == 0:
+            ids.append(client.new_order("AAPL", "1", "1", "190.01"))             # fills against the offer
+        elif number % 3 == 1:
+            ids.append(client.new_order("AAPL", "1", "1", "189.00"))             # rests
+        else:
+            ids.append(client.new_order("NOPE", "1", "1", "1.00"))               # unknown instrument
+    for cl_ord_id in ids:
+        assert client.wait_report(cl_ord_id, timeout=10) is not None, cl_ord_id
+    return ids
+
+
+# -- THE EVENT STREAM -------------------------------------------------------------------------------
+
+def test_stream_when_a_gateway_trades_holds_every_journal_batch_once_in_order(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url), tmp_path).start()
+    try:
+        client = stack.client()
+        trade(client, 30)
+        stack.settle()
+        published = stream_matches_journal(nats_server.url, stack.gateway)   # the same records, byte for byte
+        assert [seq for seq, _ in published] == list(range(1, len(published) + 1))
+        kinds = [event.kind for _, data in published for event in events_from_bytes(data)]
+        assert kinds.count(n_kind("ACCEPTED")) == 20 and kinds.count(n_kind("REJECTED")) == 10
+        headers = [headers for _, headers, _ in stream_messages(nats_server.url, NAMES.stream,
+                                                                NAMES.subject("gw1", n.ORDERS))]
+        assert {header[n.GATEWAY] for header in headers} == {"gw1"}
+        assert {header[n.FORMAT] for header in headers} == {n.EVENTS_FORMAT}
+    finally:
+        stack.stop()
+
+
+def n_kind(name: str) -> int:
+    from fixgate.core import events
+
+    return getattr(events, name)
+
+
+def test_stream_when_nats_is_down_keeps_trading_and_catches_up_complete_and_in_order(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url, lease_seconds=30.0), tmp_path).start()
+    try:
+        client = stack.client()
+        trade(client, 9)
+        stack.settle()
+        assert wait_until(lambda: caught_up(stack.gateway))
+        nats_server.stop()
+        assert wait_until(lambda: not stack.gateway.firm.connected, 5)
+        trade(client, 30)                                              # trading goes on
+        stack.settle()
+        assert wait_until(lambda: stack.gateway.status()["firm"]["backlog"]["events"] > 0, 5)
+        backlog = stack.gateway.status()["firm"]["backlog"]
+        assert backlog["batches"] >= 1 and backlog["oldest_age_s"] >= 0
+        nats_server.start()                                            # the same port and store
+        assert wait_until(lambda: caught_up(stack.gateway), 15), stack.gateway.firm.describe()
+        published = stream_matches_journal(nats_server.url, stack.gateway)
+        assert [seq for seq, _ in published] == list(range(1, len(published) + 1))
+        assert stack.gateway.firm.connects >= 2
+    finally:
+        stack.stop()
+
+
+def test_stream_when_the_gateway_restarts_publishes_nothing_twice_and_goes_on_after_the_last(tmp_path, nats_server):
+    config = firm_config(nats_server.url)
+    stack = Stack(config, tmp_path).start()
+    try:
+        trade(stack.client(), 6)
+        stack.settle()
+        assert wait_until(lambda: caught_up(stack.gateway))
+        for client in stack.clients:
+            client.stop(0.2)
+        stack.clients.clear()
+        stack.gateway.stop(cancel_open_orders=False, logout_timeout=0.2)
+        before = stream_batches(nats_server.url)
+        stack.gateway = Gateway(config, state_dir=tmp_path / "gateway", message_log=False)   # the same journal
+        stack.gateway.start()
+        assert stack.gateway.wait_for_venues(10)
+        assert wait_until(lambda: stack.gateway.firm.connected)
+        trade(stack.client(), 3)
+        stack.settle()
+        assert wait_until(lambda: caught_up(stack.gateway))
+        assert stack.gateway.firm.published["duplicates"] == 0          # it started after the last one
+        after = stream_matches_journal(nats_server.url, stack.gateway)
+        assert after[:len(before)] == before and len(after) > len(before)
+        assert [seq for seq, _ in after] == list(range(1, len(after) + 1))
+    finally:
+        stack.stop()
+
+
+def test_stream_when_publishing_from_the_start_again_jetstream_drops_every_duplicate(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url), tmp_path).start()
+    try:
+        trade(stack.client(), 6)
+        stack.settle()
+        assert wait_until(lambda: caught_up(stack.gateway))
+        count = len(stream_batches(nats_server.url))
+        link = stack.gateway.firm
+        link.cursors[n.ORDERS] = 0                       # as if the cursor were lost: everything again
+        link.cursors["notes"] = 0
+        link.notify()
+        assert wait_until(lambda: link.published["duplicates"] >= count)
+        sequences = [seq for seq, _ in stream_batches(nats_server.url)]
+        assert sequences == list(range(1, len(sequences) + 1))          # each once, however often sent
+    finally:
+        stack.stop()
+
+
+def test_stream_when_an_operator_acts_carries_the_risk_change_and_the_admin_action(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url), tmp_path).start()
+    try:
+        from fixgate.core.safety import Command
+
+        stack.gateway.risk_agent.submit(Command("kill", "alice", reason="test"))
+        stack.gateway.risk_agent.submit(Command("resume", "alice"))
+        stack.gateway.risk_agent.submit(Command("cancel-all", "bob"))
+        assert wait_until(lambda: caught_up(stack.gateway))
+        import orjson
+
+        risk = [orjson.loads(data) for _, _, data in stream_messages(nats_server.url, NAMES.stream,
+                                                                       NAMES.subject("gw1", n.RISK))]
+        admin = [orjson.loads(data) for _, _, data in stream_messages(nats_server.url, NAMES.stream,
+                                                                        NAMES.subject("gw1", n.ADMIN))]
+        assert [(entry["from"], entry["to"], entry["actor"]) for entry in risk] == [
+            ("NORMAL", "KILL_SWITCH", "alice"), ("KILL_SWITCH", "NORMAL", "alice")]
+        assert any(entry["kind"] == "cancel_all" and entry["actor"] == "bob" for entry in admin)
+    finally:
+        stack.stop()
+
+
+def test_stream_when_nats_is_there_only_after_the_start_gets_everything_from_the_first_event(tmp_path):
+    server = NatsServer(tmp_path / "nats")                              # not started yet
+    stack = Stack(firm_config(server.url, lease_seconds=30.0), tmp_path).start()
+    try:
+        trade(stack.client(), 6)
+        stack.settle()
+        assert not stack.gateway.firm.connected
+        server.start()
+        assert wait_until(lambda: caught_up(stack.gateway), 15)
+        stream_matches_journal(server.url, stack.gateway)
+    finally:
+        stack.stop()
+        server.stop()
+
+
+# -- THE FIRM-WIDE KILL SWITCH ----------------------------------------------------------------------
+
+def test_firm_kill_when_tripped_kills_the_gateway_which_confirms_and_a_release_resumes_it(tmp_path, nats_server):
+    config = firm_config(nats_server.url)
+    stack = Stack(config, tmp_path).start()
+    try:
+        client = stack.client()
+        resting = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(resting, exec_type=ExecType.NEW) is not None
+        assert wait_until(lambda: kv_get(nats_server.url, NAMES.bucket, NAMES.gateway_key("gw1")))
+        result = control.run(control.set_kill(config.firm, True, "ops", "runaway router"))
+        confirm = result["confirms"]["gw1"]
+        assert confirm is not None and confirm["state"] == "KILL_SWITCH", result
+        assert stack.gateway.risk_agent.machine.state.name == "KILL_SWITCH"
+        assert client.wait_report(resting, exec_type=ExecType.CANCELED) is not None     # open orders go
+        refused = client.new_order("AAPL", "1", "1", "189.00")
+        report = client.wait_report(refused, exec_type=ExecType.REJECTED)
+        assert "firm-wide kill by ops: runaway router" in report.text
+        result = control.run(control.set_kill(config.firm, False, "ops"))
+        assert result["confirms"]["gw1"]["state"] == "NORMAL"
+        assert kv_get(nats_server.url, NAMES.bucket, NAMES.confirm_key("gw1"))["on"] is False
+        assert stack.gateway.wait_for_venues(10, ready=True)
+        again = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(again, exec_type=ExecType.NEW) is not None
+    finally:
+        stack.stop()
+
+
+def test_firm_release_when_the_gateway_was_killed_here_leaves_its_own_kill_on(tmp_path, nats_server):
+    from fixgate.core.safety import Command
+
+    config = firm_config(nats_server.url)
+    stack = Stack(config, tmp_path).start()
+    try:
+        assert wait_until(lambda: kv_get(nats_server.url, NAMES.bucket, NAMES.gateway_key("gw1")))
+        stack.gateway.risk_agent.submit(Command("kill", "local-operator", reason="local reason"))
+        control.run(control.set_kill(config.firm, True, "ops", "firm reason"))
+        result = control.run(control.set_kill(config.firm, False, "ops"))
+        assert result["confirms"]["gw1"]["state"] == "KILL_SWITCH"
+        assert stack.gateway.risk_agent.machine.actor == "local-operator"
+    finally:
+        stack.stop()
+
+
+def test_firm_kill_when_tripped_while_the_gateway_was_down_holds_it_at_start(tmp_path, nats_server):
+    config = firm_config(nats_server.url)
+    control.run(control.set_kill(config.firm, True, "ops", "before the start", wait_s=0.1))
+    stack = Stack(config, tmp_path)
+    stack.venue.start()
+    stack.gateway.start()
+    try:
+        assert wait_until(lambda: stack.gateway.risk_agent.machine.state.name == "KILL_SWITCH", 10)
+        assert wait_until(lambda: (kv_get(nats_server.url, NAMES.bucket, NAMES.confirm_key("gw1")) or {}).get("on"))
+    finally:
+        stack.stop()
+
+
+# -- THE LEASE --------------------------------------------------------------------------------------
+
+def test_lease_when_nats_is_lost_longer_makes_the_gateway_reduce_only_until_it_is_back(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url, lease_seconds=1.0), tmp_path).start()
+    try:
+        client = stack.client()
+        assert wait_until(lambda: stack.gateway.firm.connected)
+        nats_server.stop()
+        assert wait_until(lambda: stack.gateway.book.reduce_only, 5)
+        refused = client.new_order("AAPL", "1", "1", "189.00")
+        report = client.wait_report(refused, exec_type=ExecType.REJECTED)
+        assert report.text.startswith("REDUCE_ONLY: the gateway is reduce-only: only orders that reduce the position in AAPL")
+        assert "the firm link (NATS) is down since" in report.text
+        assert stack.gateway.status()["reduce_only"]["lease"]
+        nats_server.start()
+        assert wait_until(lambda: not stack.gateway.book.reduce_only, 15)
+        accepted = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(accepted, exec_type=ExecType.NEW) is not None
+    finally:
+        stack.stop()
+
+
+def test_lease_when_configured_so_goes_reduce_only_as_soon_as_nats_is_lost(tmp_path, nats_server):
+    stack = Stack(firm_config(nats_server.url, lease_seconds=60.0, reduce_only_when_unreachable=True),
+                  tmp_path).start()
+    try:
+        assert wait_until(lambda: stack.gateway.firm.connected)
+        nats_server.stop()
+        assert wait_until(lambda: stack.gateway.book.reduce_only, 5)
+    finally:
+        stack.stop()
+
+
+# -- ONE FLEET, ONE BUILD ---------------------------------------------------------------------------
+
+def test_build_when_the_fleet_expects_another_is_reduce_only_until_an_operator_confirms(tmp_path, nats_server):
+    config = firm_config(nats_server.url)
+    control.run(control.set_expected_build(config.firm, "9.9.9", "another-commit", "release-manager"))
+    stack = Stack(config, tmp_path).start()
+    try:
+        assert wait_until(lambda: stack.gateway.book.reduce_only, 10)
+        client = stack.client()
+        refused = client.new_order("AAPL", "1", "1", "189.00")
+        report = client.wait_report(refused, exec_type=ExecType.REJECTED)
+        assert "the fleet expects 9.9.9 another-commit" in report.text
+        status = control.run(control.firm_status(config.firm))
+        assert status["gateways"]["gw1"]["build_differs"] is True
+        control.run(control.confirm_build(config.firm, "gw1", "release-manager"))
+        assert wait_until(lambda: not stack.gateway.book.reduce_only, 10)
+        accepted = client.new_order("AAPL", "1", "1", "189.00")
+        assert client.wait_report(accepted, exec_type=ExecType.NEW) is not None
+    finally:
+        stack.stop()
+
+
+def test_build_when_the_fleet_expects_this_one_trades_fully(tmp_path, nats_server):
+    config = firm_config(nats_server.url)
+    stack = Stack(config, tmp_path).start()
+    try:
+        build = stack.gateway.firm.build
+        control.run(control.set_expected_build(config.firm, build["version"], build["commit"], "release-manager"))
+        assert wait_until(lambda: stack.gateway.firm.expected_build is not None, 10)
+        time.sleep(0.3)
+        assert not stack.gateway.book.reduce_only
+        status = control.run(control.firm_status(config.firm))
+        assert status["gateways"]["gw1"]["build_differs"] is False and status["gateways"]["gw1"]["alive"]
+    finally:
+        stack.stop()
+
+
+# -- THE OPERATOR'S COMMANDS ------------------------------------------------------------------------
+
+def test_cli_when_an_operator_kills_the_firm_prints_each_confirmation_and_the_firm_view(tmp_path, nats_server,
+                                                                                         capsys):
+    import orjson
+
+    from fixgate import cli
+
+    config = firm_config(nats_server.url)
+    path = tmp_path / "firm.toml"
+    path.write_text(f'[firm]\nname = "{FIRM}"\nservers = ["{nats_server.url}"]\n')
+    stack = Stack(config, tmp_path).start()
+    try:
+        assert wait_until(lambda: kv_get(nats_server.url, NAMES.bucket, NAMES.gateway_key("gw1")))
+        capsys.readouterr()
+        assert cli.main(["kill", "--firm", "-c", str(path), "--reason", "drill"]) == 0
+        document = orjson.loads(capsys.readouterr().out)
+        assert document["kill"]["actor"].startswith("cli:") and document["confirms"]["gw1"]["state"] == "KILL_SWITCH"
+        assert document["confirms"]["gw1"]["delay_ms"] >= 0
+        assert cli.main(["firm", "-c", str(path), "status"]) == 0
+        view = capsys.readouterr().out
+        assert "kill switch ON" in view and "gw1" in view and "KILL_SWITCH" in view
+        assert cli.main(["resume", "--firm", "-c", str(path)]) == 0
+        assert orjson.loads(capsys.readouterr().out)["confirms"]["gw1"]["state"] == "NORMAL"
+    finally:
+        stack.stop()
+
+
+def test_cli_when_nats_is_out_of_reach_says_so_and_exits_1(tmp_path, capsys):
+    from fixgate import cli
+
+    from .conftest import free_port
+
+    path = tmp_path / "firm.toml"
+    path.write_text(f'[firm]\nname = "{FIRM}"\nservers = ["nats://127.0.0.1:{free_port()}"]\nconnect_timeout_seconds = 0.5\n')
+    assert cli.main(["kill", "--firm", "-c", str(path), "--reason", "drill"]) == 1
+    assert "cannot reach NATS at nats://127.0.0.1:" in capsys.readouterr().err
