@@ -414,8 +414,96 @@ def command_status(arguments: argparse.Namespace) -> int:
             return 0
 
 
+def _firm_settings(arguments: argparse.Namespace):
+    """The [firm] section of the configuration, or exit 2 when there is none."""
+    loaded = load_config(arguments.config)
+    if not loaded.firm.name:
+        print(f"fixgate: {loaded.source} has no [firm] section (firm.name): there is no firm to reach",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return loaded.firm
+
+
+def _firm_call(coroutine_of) -> tuple[int, dict]:
+    from fixgate.firm import control
+
+    try:
+        return 200, control.run(coroutine_of(control))
+    except control.FirmUnreachable as error:
+        return 503, {"ok": False, "error": str(error)}
+
+
+def command_firm_kill(arguments: argparse.Namespace, on: bool) -> int:
+    """Trip or release the firm-wide kill switch; print each live gateway's confirmation.
+    Exit 3 when a gateway did not confirm within --wait."""
+    settings = _firm_settings(arguments)
+    status, document = _firm_call(lambda control: control.set_kill(settings, on, _actor(),
+                                                                     getattr(arguments, "reason", "") or "",
+                                                                     wait_s=arguments.firm_wait))
+    code = _print_result(status, document)
+    if code == 0:
+        missing = sorted(name for name, confirm in document["confirms"].items() if confirm is None)
+        if missing:
+            print(f"fixgate: no confirmation within {arguments.firm_wait:g} s from {', '.join(missing)}",
+                  file=sys.stderr)
+            return 3
+        if not document["confirms"]:
+            print(f"fixgate: the firm-wide kill switch is {'on' if on else 'off'}; no live gateway announced "
+                  f"itself to confirm it", file=sys.stderr)
+    return code
+
+
+def command_firm(arguments: argparse.Namespace) -> int:
+    """The firm view and the fleet's build."""
+    settings = _firm_settings(arguments)
+    if arguments.firm_command == "expect-build":
+        import fixgate.gateway as gateway_module
+
+        commit = arguments.commit or gateway_module.git_commit() or "unknown"
+        version = arguments.build_version or fixgate.__version__
+        return _print_result(*_firm_call(lambda control: control.set_expected_build(settings, version, commit,
+                                                                                      _actor())))
+    if arguments.firm_command == "confirm-build":
+        return _print_result(*_firm_call(lambda control: control.confirm_build(settings, arguments.gateway, _actor())))
+    status, document = _firm_call(lambda control: control.firm_status(settings))
+    if status >= 400 or arguments.json:
+        return _print_result(status, document)
+    print(firm_status_text(document))
+    return 4 if any(row["build_differs"] and not row.get("build_confirmed") for row in document["gateways"].values()
+                    if row["alive"]) else 0
+
+
+def firm_status_text(document: dict) -> str:
+    """The firm view for people: one line per gateway, the kill switch, the totals."""
+    kill = document.get("kill") or {}
+    lines = [f"firm {document['firm']}: kill switch {'ON' if kill.get('on') else 'off'}"
+             + (f" (by {kill.get('actor')}: {kill.get('reason')})" if kill.get("on") else "")]
+    expected = document.get("expected_build")
+    lines.append(f"expected build: {expected['version']} {expected['commit']}" if expected
+                 else "expected build: none named (every live gateway should run the same)")
+    lines.append(f"{'GATEWAY':<14} {'ALIVE':<6} {'STATE':<16} {'BUILD':<22} {'OPEN':>6} {'GROSS':>14}  NOTES")
+    for name, row in document["gateways"].items():
+        notes = []
+        if row["build_differs"]:
+            notes.append("BUILD DIFFERS" + (" (confirmed)" if row.get("build_confirmed") else ""))
+        if row.get("reduce_only"):
+            notes.append("reduce-only: " + "; ".join(row["reduce_only"]))
+        if row.get("backlog_events"):
+            notes.append(f"{row['backlog_events']} events not yet on the stream")
+        build = f"{row.get('version')} {str(row.get('commit'))[:12]}"
+        lines.append(f"{name:<14} {('yes' if row['alive'] else 'NO'):<6} {row.get('risk_state', '-'):<16} "
+                     f"{build:<22} {row.get('open_orders', 0):>6} {float(row.get('gross_exposure', 0)):>14,.2f}  "
+                     f"{', '.join(notes)}")
+    totals = document["totals"]
+    lines.append(f"total: {totals['alive']} of {totals['gateways']} gateways alive, {totals['open_orders']} open "
+                 f"orders, gross exposure {totals['gross_exposure']:,.2f}")
+    return "\n".join(lines)
+
+
 def command_kill(arguments: argparse.Namespace) -> int:
-    """Trip the kill switch (of one client session with --client)."""
+    """Trip the kill switch (of one client session with --client; of every gateway with --firm)."""
+    if arguments.firm:
+        return command_firm_kill(arguments, True)
     body = {"reason": arguments.reason, "actor": _actor()}
     if arguments.client:
         body["session"] = arguments.client
@@ -429,6 +517,8 @@ def command_resume(arguments: argparse.Namespace) -> int:
     have, orders are still refused VENUE_UNAVAILABLE (exit 3 when they have not within --wait)."""
     import time
 
+    if arguments.firm:
+        return command_firm_kill(arguments, False)
     if arguments.client and arguments.account:
         print("fixgate resume: give --client or --account, not both", file=sys.stderr)
         return 2
@@ -624,6 +714,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "orders cancelled; every other client keeps trading")
     kill.add_argument("--account", help="only this account (the Account(1) of its orders, else its client's name), "
                                         "whichever client sends them")
+    kill.add_argument("--firm", action="store_true",
+                      help="every gateway of the firm ([firm] in the configuration), through NATS: each confirms "
+                           "(exit 3 when one does not within --firm-wait)")
+    kill.add_argument("--firm-wait", type=float, default=5.0, metavar="SECONDS",
+                      help="with --firm, how long to wait for the gateways' confirmations (default 5)")
     resume = admin_command("resume", command_resume, "release the kill switch",
                            "Release the kill switch; the venues are logged on again and reconciled before "
                            "trading resumes. Waits for that (exit 3 when it takes longer than --wait).")
@@ -631,6 +726,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for every venue to be ready (0: do not wait; default 30)")
     resume.add_argument("--client", metavar="SESSION", help="release only this client session's kill switch")
     resume.add_argument("--account", help="release only this account's kill switch")
+    resume.add_argument("--firm", action="store_true",
+                        help="release the firm-wide kill switch: every gateway it killed resumes (a gateway killed "
+                             "by its own operator stays killed)")
+    resume.add_argument("--firm-wait", type=float, default=5.0, metavar="SECONDS",
+                        help="with --firm, how long to wait for the gateways' confirmations (default 5)")
     restrict = admin_command("restrict", command_restrict, "put a symbol on the restricted list, or take it off",
                              "Refuse new orders and replaces in SYMBOL (RESTRICTED_INSTRUMENT) for every client, or "
                              "for one with --client; --remove takes it off. Audited, kept across restarts.")
@@ -652,6 +752,23 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                        help="how long working orders may work with --wait-orders (default 60)")
     drain.add_argument("--reason", help="sent to clients with each refused order")
+
+    firm = commands.add_parser(
+        "firm", help="the firm view: every gateway, the firm-wide kill switch, the fleet's build",
+        description="Over NATS ([firm] in the configuration): `status` prints every gateway's state, build, open "
+                    "orders and exposure and the firm's totals, flagging a build that differs from the fleet's "
+                    "(exit 4 while one is not confirmed); `expect-build` names the fleet's build (a gateway that "
+                    "runs another is reduce-only until confirmed); `confirm-build GATEWAY` lets one run its own.")
+    firm.add_argument("-c", "--config", help="TOML configuration with a [firm] section")
+    firm_commands = firm.add_subparsers(dest="firm_command", metavar="FIRM_COMMAND")
+    firm_status = firm_commands.add_parser("status", help="every gateway and the firm's totals")
+    firm_status.add_argument("--json", action="store_true", help="print the document as JSON")
+    expect = firm_commands.add_parser("expect-build", help="name the build every gateway should run")
+    expect.add_argument("--commit", help="the git commit (default: this checkout's)")
+    expect.add_argument("--version", dest="build_version", help=f"the version (default: {fixgate.__version__})")
+    confirm = firm_commands.add_parser("confirm-build", help="let a gateway trade on the build it runs")
+    confirm.add_argument("gateway", help="the gateway's name")
+    firm.set_defaults(handler=command_firm, json=False, firm_command="status")
 
     recover = commands.add_parser(
         "recover", help="check the journal, or set an unreadable one aside",

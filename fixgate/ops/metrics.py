@@ -79,6 +79,15 @@ METRICS = {
     "fixgate_quote_source": ("gauge", "1 for the venue whose quotes an instrument's quote book takes now (its "
                                       "own, or a backup's while the primary's are stale)."),
     "fixgate_quote_source_switches_total": ("counter", "Changes of quote source, to a backup and back."),
+    "fixgate_reduce_only": ("gauge", "1 while the gateway takes only position-reducing orders, by reason (the firm "
+                                     "link's lease, a build not confirmed)."),
+    "fixgate_firm_connected": ("gauge", "1 while the firm link is connected to NATS ([firm] configured)."),
+    "fixgate_firm_backlog_events": ("gauge", "Journal events not yet acknowledged by the firm's stream."),
+    "fixgate_firm_backlog_age_seconds": ("gauge", "How long the oldest entry not yet on the firm's stream has waited."),
+    "fixgate_firm_published_events_total": ("counter", "Events the firm's stream acknowledged (orders records)."),
+    "fixgate_firm_published_messages_total": ("counter", "Messages the firm's stream acknowledged, by subject kind "
+                                                         "(duplicates: re-publishes it dropped)."),
+    "fixgate_firm_publish_failures_total": ("counter", "Publishes to the firm's stream that failed (tried again)."),
     "fixgate_client_daily_notional": ("gauge", "A client session's notional so far today, against its own cap."),
     "fixgate_client_open_notional": ("gauge", "The notional of a client session's open orders."),
     "fixgate_restricted_symbols": ("gauge", "Symbols on the restricted list, for everyone ('*') or one client."),
@@ -128,6 +137,10 @@ def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
         running += count
         cumulative.append(("+Inf" if bound is None else bucket_label(bound), running))
     return HistogramMetricFamily(name, METRICS[name][1], buckets=cumulative, sum_value=total_ns * NANOSECOND)
+
+
+FIRM_ABSENT = {"connected": False, "backlog": {"events": 0, "oldest_age_s": 0.0},
+               "published": {"events": 0, "batches": 0, "notes": 0, "duplicates": 0}, "publish_failures": 0}
 
 
 class GatewayCollector(Collector):
@@ -216,6 +229,29 @@ class GatewayCollector(Collector):
         yield CounterMetricFamily("fixgate_quote_source_switches_total",
                                   METRICS["fixgate_quote_source_switches_total"][1],
                                   value=gateway.quote_sources.switches)
+        reduce_only = GaugeMetricFamily("fixgate_reduce_only", METRICS["fixgate_reduce_only"][1], labels=["reason"])
+        for key in ("lease", "build"):
+            reduce_only.add_metric([key], 1 if key in gateway.reduce_only_reasons else 0)
+        yield reduce_only
+        # Without a firm, the link's families say so with zeros (no link, nothing waiting).
+        firm = gateway.firm.describe() if gateway.firm is not None else FIRM_ABSENT
+        yield GaugeMetricFamily("fixgate_firm_connected", METRICS["fixgate_firm_connected"][1],
+                                value=1 if firm["connected"] else 0)
+        yield GaugeMetricFamily("fixgate_firm_backlog_events", METRICS["fixgate_firm_backlog_events"][1],
+                                value=firm["backlog"]["events"])
+        yield GaugeMetricFamily("fixgate_firm_backlog_age_seconds", METRICS["fixgate_firm_backlog_age_seconds"][1],
+                                value=firm["backlog"]["oldest_age_s"])
+        yield CounterMetricFamily("fixgate_firm_published_events_total",
+                                  METRICS["fixgate_firm_published_events_total"][1],
+                                  value=firm["published"]["events"])
+        messages = CounterMetricFamily("fixgate_firm_published_messages_total",
+                                       METRICS["fixgate_firm_published_messages_total"][1], labels=["kind"])
+        for kind in ("batches", "notes", "duplicates"):
+            messages.add_metric([kind], firm["published"][kind])
+        yield messages
+        yield CounterMetricFamily("fixgate_firm_publish_failures_total",
+                                  METRICS["fixgate_firm_publish_failures_total"][1],
+                                  value=firm["publish_failures"])
         restricted = GaugeMetricFamily("fixgate_restricted_symbols", METRICS["fixgate_restricted_symbols"][1],
                                        labels=["client"])
         for scope, symbols in gateway.controls.restricted_list().items():
