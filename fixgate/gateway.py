@@ -634,6 +634,19 @@ class Gateway:
             self._command(Command("resume", actor))
         return machine.state.name
 
+    def firm_kill_switch(self, on: bool, actor: str, reason: str) -> tuple[int, dict[str, Any]]:
+        """Trip or release the firm-wide kill switch from this gateway (the admin API); return an
+        HTTP status and the kill with every live gateway's confirmation."""
+        if self.firm is None:
+            return 409, {"ok": False, "error": "this gateway belongs to no firm (no [firm] section)"}
+        from fixgate.firm import control
+
+        try:
+            result = control.run(control.set_kill(self.config.firm, on, actor, reason))
+        except control.FirmUnreachable as error:
+            return 503, {"ok": False, "error": str(error)}
+        return 200, {"ok": True, **result}
+
     def set_reduce_only(self, key: str, reason: str | None) -> None:
         """Take only position-reducing orders while any reason holds (`reason` None: `key`'s is gone)."""
         with self._reduce_only_lock:

@@ -24,15 +24,15 @@ log = structlog.get_logger("fixgate.admin")
 
 MAX_BODY = 64 * 1024
 COMMANDS = {
-    "/kill": ("kill", {"reason", "session", "account", "actor"}),
-    "/resume": ("resume", {"session", "account", "actor"}),
+    "/kill": ("kill", {"reason", "session", "account", "actor", "firm"}),
+    "/resume": ("resume", {"session", "account", "actor", "firm"}),
     "/reset-breaker": ("reset-breaker", {"actor"}),
     "/cancel-all": ("cancel-all", {"session", "actor"}),
     "/drain": ("drain", {"mode", "reason", "timeout", "actor"}),
     "/restrict": ("restrict", {"symbol", "session", "restricted", "reason", "actor"}),
 }
 NUMBERS = {"timeout"}
-BOOLEANS = {"restricted"}
+BOOLEANS = {"restricted", "firm"}
 
 
 @dataclass(frozen=True)
@@ -217,13 +217,22 @@ class AdminServer:
             self._json(handler, 400, {"error": str(error)})
             return
         actor = token.name
+        if body.get("firm") and (session is not None or "account" in body):
+            self._json(handler, 400, {"error": "firm: the firm-wide kill switch takes no session or account"})
+            return
         self.gateway.audit.write({"event": "admin_command", "command": name, "actor": actor, "via": body.get("actor"),
+                                  **({"firm": True} if body.get("firm") else {}),
                                   "peer": peer, "reason": body.get("reason"), "session": body.get("session"),
                                   **({"account": body["account"]} if "account" in body else {}),
                                   **({"symbol": body.get("symbol"), "restricted": body.get("restricted", True)}
                                      if name == "restrict" else {})})
         log.warning("admin_command", command=name, actor=actor, via=body.get("actor"), peer=peer,
-                    reason=body.get("reason"))
+                    reason=body.get("reason"), firm=bool(body.get("firm")))
+        if body.get("firm"):
+            status, result = self.gateway.firm_kill_switch(name == "kill", f"{self.gateway.config.gateway.name}:{actor}",
+                                                           body.get("reason", ""))
+            self._json(handler, status, result)
+            return
         result = self.gateway.risk_agent.submit(Command(name, actor, reason=body.get("reason", ""),
                                                         session=body.get("session"), mode=body.get("mode", ""),
                                                         symbol=body.get("symbol", ""), account=body.get("account"),

@@ -391,3 +391,35 @@ def test_cli_when_nats_is_out_of_reach_says_so_and_exits_1(tmp_path, capsys):
     path.write_text(f'[firm]\nname = "{FIRM}"\nservers = ["nats://127.0.0.1:{free_port()}"]\nconnect_timeout_seconds = 0.5\n')
     assert cli.main(["kill", "--firm", "-c", str(path), "--reason", "drill"]) == 1
     assert "cannot reach NATS at nats://127.0.0.1:" in capsys.readouterr().err
+
+
+def test_admin_api_when_asked_for_the_firm_kill_trips_it_for_every_gateway_and_audits_it(tmp_path, nats_server):
+    import json
+    import urllib.request
+
+    config = firm_config(nats_server.url)
+    stack = Stack(config, tmp_path).start()
+    try:
+        assert stack.gateway.admin is not None
+        assert wait_until(lambda: kv_get(nats_server.url, NAMES.bucket, NAMES.gateway_key("gw1")))
+
+        def post(path, body):
+            request = urllib.request.Request(f"http://127.0.0.1:{config.admin.port}{path}", data=json.dumps(body).encode(),
+                                             headers={"Authorization": f"Bearer {config.admin.token}",
+                                                      "Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        status, document = post("/kill", {"firm": True, "reason": "from the status page"})
+        assert status == 200 and document["confirms"]["gw1"]["state"] == "KILL_SWITCH", document
+        assert document["kill"]["actor"] == f"gw1:{config.admin.token_name}"
+        assert post("/kill", {"firm": True, "session": "client2"})[0] == 400
+        status, document = post("/resume", {"firm": True})
+        assert status == 200 and document["confirms"]["gw1"]["state"] == "NORMAL"
+        audit = [record for record in stack.gateway.audit.records() if record.get("event") == "admin_command"]
+        assert [(record["command"], record.get("firm")) for record in audit] == [("kill", True), ("resume", True)]
+    finally:
+        stack.stop()
