@@ -86,6 +86,7 @@ class FirmLink:
         self.lease_ns = int(settings.lease_seconds * SECOND)
         # Written only by the link's thread; read by /status and the metrics (plain values).
         self.connected = False
+        self.server = ""                              # host:port of the NATS server connected to
         self.connects = 0
         self.last_contact_ns = time.time_ns()       # the lease counts from the start
         self.down_since_ns: int | None = None
@@ -140,6 +141,7 @@ class FirmLink:
         now = time.time_ns()
         return {
             "firm": self.settings.name, "servers": list(self.settings.servers), "connected": self.connected,
+            "server": self.server if self.connected else "",
             "connects": self.connects, "last_contact_age_s": round((now - self.last_contact_ns) / SECOND, 3),
             "lease_seconds": self.settings.lease_seconds,
             "down_since": iso_time(self.down_since_ns) if self.down_since_ns else None,
@@ -230,6 +232,7 @@ class FirmLink:
                                                               replicas=self.settings.replicas))
             await self._resume_cursors(js)
             self.connected = True
+            self.server = client.connected_url.netloc if client.connected_url is not None else ""
             self.connects += 1
             self._contact()
             log.info("firm_link_connected", firm=self.settings.name, servers=list(self.settings.servers),

@@ -198,16 +198,16 @@ def test_stream_when_an_operator_acts_carries_the_risk_change_and_the_admin_acti
         stack.gateway.risk_agent.submit(Command("kill", "alice", reason="test"))
         stack.gateway.risk_agent.submit(Command("resume", "alice"))
         stack.gateway.risk_agent.submit(Command("cancel-all", "bob"))
-        assert wait_until(lambda: caught_up(stack.gateway))
         import orjson
 
-        risk = [orjson.loads(data) for _, _, data in stream_messages(nats_server.url, NAMES.stream,
-                                                                       NAMES.subject("gw1", n.RISK))]
-        admin = [orjson.loads(data) for _, _, data in stream_messages(nats_server.url, NAMES.stream,
-                                                                        NAMES.subject("gw1", n.ADMIN))]
-        assert [(entry["from"], entry["to"], entry["actor"]) for entry in risk] == [
+        def on_stream(kind):
+            return [orjson.loads(data) for _, _, data in stream_messages(nats_server.url, NAMES.stream,
+                                                                         NAMES.subject("gw1", kind))]
+
+        assert wait_until(lambda: any(entry["kind"] == "cancel_all" and entry["actor"] == "bob"
+                                      for entry in on_stream(n.ADMIN)), 10), on_stream(n.ADMIN)
+        assert [(entry["from"], entry["to"], entry["actor"]) for entry in on_stream(n.RISK)] == [
             ("NORMAL", "KILL_SWITCH", "alice"), ("KILL_SWITCH", "NORMAL", "alice")]
-        assert any(entry["kind"] == "cancel_all" and entry["actor"] == "bob" for entry in admin)
     finally:
         stack.stop()
 
@@ -225,6 +225,84 @@ def test_stream_when_nats_is_there_only_after_the_start_gets_everything_from_the
     finally:
         stack.stop()
         server.stop()
+
+
+def test_stream_when_a_node_of_a_three_node_cluster_stops_mid_flow_loses_no_event(tmp_path):
+    import threading
+
+    from .conftest import free_port
+
+    routes = [free_port() for _ in range(3)]
+    servers = [NatsServer(tmp_path / f"nats{number}", name=f"n{number}", cluster=("fixgate", routes[number], routes))
+               for number in range(3)]
+    for server in servers:
+        server.start()
+    stack = None
+    try:
+        config = firm_config(servers[0].url, lease_seconds=30.0, replicas=3)
+        config = dataclasses.replace(config, firm=dataclasses.replace(
+            config.firm, servers=tuple(server.url for server in servers)))
+        stack = Stack(config, tmp_path / "stack").start()
+        assert wait_until(lambda: stack.gateway.firm.connected, 30), stack.gateway.firm.describe()
+        client = stack.client()
+        trade(client, 9)
+        flowing = threading.Event()
+        done = threading.Event()
+
+        def flow():
+            while not done.is_set():
+                trade(client, 3)
+                flowing.set()
+
+        worker = threading.Thread(target=flow, daemon=True)
+        worker.start()
+        assert flowing.wait(10)
+        connected = stack.gateway.firm.server
+        victim = next(server for server in servers if connected.endswith(f":{server.port}"))
+        victim.stop()                                                  # the node the gateway publishes to
+        time.sleep(2.0)                                                # orders go on meanwhile
+        done.set()
+        worker.join(20)
+        stack.settle()
+        survivor = next(server for server in servers if server is not victim)
+        assert wait_until(lambda: caught_up(stack.gateway), 30), stack.gateway.firm.describe()
+        assert stack.gateway.firm.server and not stack.gateway.firm.server.endswith(f":{victim.port}")
+        published = stream_matches_journal(survivor.url, stack.gateway, timeout=20)
+        assert [seq for seq, _ in published] == list(range(1, len(published) + 1))
+        assert sum(len(data) for _, data in published) // 256 > 30
+    finally:
+        if stack is not None:
+            stack.stop()
+        for server in servers:
+            server.stop()
+
+
+def test_stream_when_the_gateway_is_killed_mid_flow_holds_every_journal_event_after_its_restart(tmp_path,
+                                                                                                 nats_server):
+    from .test_native_path import GatewayProcess, scripted_config
+
+    config = scripted_config(name="gw1")
+    config = dataclasses.replace(config, firm=FirmSettings(name=FIRM, servers=(nats_server.url,), lease_seconds=30.0))
+    run = GatewayProcess(tmp_path, config=config)
+    run.start()
+    client = run.client()
+    try:
+        assert client.wait_logged_on(15)
+        first = [client.new_order("AAPL", "1", "1", "189.00") for _ in range(20)]
+        assert client.wait_report(first[5], timeout=10) is not None
+        run.kill()                                                     # kill -9 while orders are in flight
+        run.start()
+        assert client.wait_logged_on(20)
+        more = [client.new_order("AAPL", "1", "1", "189.00") for _ in range(10)]
+        for cl_ord_id in more:
+            assert client.wait_report(cl_ord_id, timeout=10) is not None
+    finally:
+        client.stop(0.2)
+        run.stop()                                                     # SIGTERM: the link publishes the rest
+    journal = journal_batches(tmp_path / "gateway" / "journal.sqlite3")
+    assert stream_batches(nats_server.url) == journal
+    accepted = [event for _, data in journal for event in events_from_bytes(data) if event.kind == n_kind("ACCEPTED")]
+    assert len(accepted) >= 11
 
 
 # -- THE FIRM-WIDE KILL SWITCH ----------------------------------------------------------------------

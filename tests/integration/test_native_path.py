@@ -433,11 +433,11 @@ class GatewayProcess:
     """`fixgate run` in a process of its own, against a scripted venue with a book (VenueBook), read
     through its admin API; killed with SIGKILL or stopped with SIGTERM."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, config=None):
         from fixgate import config as configuration
 
         self.tmp_path = tmp_path
-        self.config = scripted_config()
+        self.config = config or scripted_config()
         self.config_path = tmp_path / "config.toml"
         self.config_path.write_text(configuration.to_toml(self.config, mask_secrets=False))
         self.book = VenueBook()
