@@ -6,7 +6,7 @@ each its own process with the bundled defaults on free ports; no venue needed) s
 operator trips and releases the firm's kill `kills` times, waiting each time for every gateway's
 confirmation. Per gateway and kill: *applied* (the gateway's clock when its risk-state machine was in
 KILL_SWITCH, against the operator's clock when it wrote the key: one machine, one clock) and *seen*
-(when the operator read the confirmation back). With ``--pinned`` every process runs on one core
+(when the operator read the confirmation back); *delivered* is when the gateway's watch got the key. With ``--pinned`` every process runs on one core
 (``taskset -c 1``), else where the scheduler puts it.
 
 Run: ``python -m fixgate.bench.firm [--kills 100] [--gateways 3] [--pinned] [--json]``.
@@ -93,6 +93,7 @@ def kill_propagation(*, gateways: int = 3, kills: int = 100, pinned: bool = Fals
             if time.monotonic() > deadline:
                 raise SystemExit(f"the gateways did not announce themselves in time; logs in {folder}")
             time.sleep(0.2)
+        delivered: list[float] = []
         applied: list[float] = []
         seen: list[float] = []
         last_applied: list[float] = []
@@ -104,12 +105,13 @@ def kill_propagation(*, gateways: int = 3, kills: int = 100, pinned: bool = Fals
                 confirms = [confirm for confirm in result["confirms"].values() if confirm is not None]
                 missing += len(result["confirms"]) - len(confirms)
                 if on and confirms:
+                    delivered += [(confirm["received_ns"] - result["kill"]["at_ns"]) / 1e6 for confirm in confirms]
                     applied += [confirm["delay_ms"] for confirm in confirms]
                     seen += [confirm["seen_ms"] for confirm in confirms]
                     last_applied.append(max(confirm["delay_ms"] for confirm in confirms))
                     last_seen.append(max(confirm["seen_ms"] for confirm in confirms))
         return {"gateways": gateways, "kills": kills, "pinned": pinned, "unconfirmed": missing,
-                "applied": _summary(applied), "seen": _summary(seen),
+                "delivered": _summary(delivered), "applied": _summary(applied), "seen": _summary(seen),
                 "all_applied": _summary(last_applied), "all_seen": _summary(last_seen)}
     finally:
         for process in reversed(processes):
@@ -124,7 +126,8 @@ def kill_propagation(*, gateways: int = 3, kills: int = 100, pinned: bool = Fals
 
 
 def table(result: dict[str, Any]) -> str:
-    rows = [("one gateway in KILL_SWITCH (its clock)", result["applied"]),
+    rows = [("the key's change reaching one gateway", result["delivered"]),
+            ("one gateway in KILL_SWITCH (its clock)", result["applied"]),
             ("one gateway's confirmation read back", result["seen"]),
             (f"all {result['gateways']} in KILL_SWITCH", result["all_applied"]),
             (f"all {result['gateways']} confirmations read back", result["all_seen"])]

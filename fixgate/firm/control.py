@@ -93,6 +93,7 @@ async def set_kill(settings, on: bool, actor: str, reason: str = "", *, wait_s: 
                     if entry is None:
                         return
             await asyncio.wait_for(drain_initial(), 2.0)
+            kill["at_ns"] = time.time_ns()                  # the delays count from the write itself
             revision = await kv.put(n.KILL, orjson.dumps(kill))
             deadline = time.monotonic() + wait_s
 

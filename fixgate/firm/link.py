@@ -39,6 +39,7 @@ import orjson
 import structlog
 
 from fixgate.core.clock import iso_time
+from fixgate.core.events import EVENT_BYTES
 from fixgate.core.journal import JournalError, JournalReader
 from fixgate.firm import names as n
 
@@ -47,6 +48,9 @@ log = structlog.get_logger("fixgate.firm")
 SECOND = 1_000_000_000
 PUBLISH_TIMEOUT_S = 2.0
 READ_LIMIT = 64                 # journal rows read at a time
+# At most this many bytes of records per message (NATS refuses payloads above its max_payload, 1 MiB
+# by default): a larger journal batch goes as consecutive parts.
+PART_BYTES = 1024 * EVENT_BYTES
 LEASE_REASON = "lease"
 BUILD_REASON = "build"
 
@@ -96,6 +100,7 @@ class FirmLink:
         self.publish_failures = 0
         self.backlog = {"batches": 0, "events": 0, "notes": 0, "oldest_ns": 0}
         self.applied_kill: dict[str, Any] | None = None
+        self._kill_received_ns = 0
         self.reduce_only: dict[str, str] = {}
         self.expected_build: dict[str, Any] | None = None
         self.confirmed_build: dict[str, Any] | None = None
@@ -325,7 +330,11 @@ class FirmLink:
                 raise
             headers = message.headers or {}
             if headers.get(n.JOURNAL) == reader.journal_id:
-                last[kind] = int(headers.get(n.SEQUENCE, 0))
+                seq = int(headers.get(n.SEQUENCE, 0))
+                part, _, parts = headers.get(n.PART, "1/1").partition("/")
+                # The last part of a batch ends it; before it, that batch goes again (the parts the
+                # stream holds are duplicates, dropped).
+                last[kind] = seq if part == parts else seq - 1
         self.cursors[n.ORDERS] = last.get(n.ORDERS, 0)
         self.cursors["notes"] = max(last.get(n.RISK, 0), last.get(n.ADMIN, 0))
 
@@ -336,8 +345,12 @@ class FirmLink:
             self._wake.clear()
             sent = 0
             for batch in await self._read(reader.batches_after, self.cursors[n.ORDERS]):
-                await self._send(js, n.ORDERS, batch.seq, batch.at_ns, batch.data,
-                                 {n.COUNT: str(batch.count), n.FORMAT: n.EVENTS_FORMAT})
+                parts = max((len(batch.data) + PART_BYTES - 1) // PART_BYTES, 1)
+                for part in range(parts):
+                    data = batch.data[part * PART_BYTES:(part + 1) * PART_BYTES]
+                    await self._send(js, n.ORDERS, batch.seq, batch.at_ns, data,
+                                     {n.COUNT: str(len(data) // EVENT_BYTES), n.FORMAT: n.EVENTS_FORMAT,
+                                      n.PART: f"{part + 1}/{parts}"}, part=part + 1 if parts > 1 else 0)
                 self.cursors[n.ORDERS] = batch.seq
                 self.published["batches"] += 1
                 self.published["events"] += batch.count
@@ -350,11 +363,12 @@ class FirmLink:
                 sent += 1
             if sent:
                 continue
+            self._idle = True                       # from here on, a journal write wakes the wait below
             self.backlog = reader.backlog(self.cursors[n.ORDERS], self.cursors["notes"])
             if self.backlog["batches"] or self.backlog["notes"]:
+                self._idle = False
                 continue
             self._caught_up.set()
-            self._idle = True
             try:
                 await asyncio.wait_for(self._wake.wait(), 0.5)
             except asyncio.TimeoutError:
@@ -367,10 +381,12 @@ class FirmLink:
             self.backlog = self.reader.backlog(self.cursors[n.ORDERS], self.cursors["notes"])
         return rows
 
-    async def _send(self, js, kind: str, seq: int, written_ns: int, payload: bytes, extra: dict[str, str]) -> None:
+    async def _send(self, js, kind: str, seq: int, written_ns: int, payload: bytes, extra: dict[str, str], *,
+                    part: int = 0) -> None:
         reader = self.reader
         assert reader is not None
-        headers = {"Nats-Msg-Id": self.names.message_id(self.gateway, reader.journal_id, kind, seq),
+        message_id = self.names.message_id(self.gateway, reader.journal_id, kind, seq)
+        headers = {"Nats-Msg-Id": f"{message_id}.{part}" if part else message_id,
                    n.GATEWAY: self.gateway, n.JOURNAL: reader.journal_id, n.SEQUENCE: str(seq),
                    n.WRITTEN_NS: str(written_ns), **extra}
         try:
@@ -390,6 +406,7 @@ class FirmLink:
         async for entry in watcher:
             if entry is None or entry.value is None:
                 continue                            # the end of the initial values, or a deleted key
+            self._kill_received_ns = time.time_ns()
             self._contact()
             try:
                 kill = orjson.loads(entry.value)
@@ -409,6 +426,7 @@ class FirmLink:
         else:
             state = await loop.run_in_executor(None, self.hooks.firm_resume, actor)
         applied_ns = time.time_ns()
+        received_ns = self._kill_received_ns
         self.applied_kill = {"id": kill.get("id"), "on": bool(kill.get("on")), "revision": revision,
                              "state": state, "applied": iso_time(applied_ns)}
         log.warning("firm_kill_applied" if kill.get("on") else "firm_kill_released", actor=kill.get("actor"),
@@ -416,7 +434,7 @@ class FirmLink:
                     delay_ms=round((applied_ns - int(kill.get("at_ns", applied_ns))) / 1e6, 3))
         await kv.put(self.names.confirm_key(self.gateway), orjson.dumps({
             "gateway": self.gateway, "id": kill.get("id"), "on": bool(kill.get("on")), "state": state,
-            "revision": revision, "applied_ns": applied_ns}))
+            "revision": revision, "received_ns": received_ns, "applied_ns": applied_ns}))
         self._contact()
         await self._announce_once(kv)               # the firm view shows the new state at once
 

@@ -22,6 +22,7 @@ SEQUENCE = "Fixgate-Seq"               # the journal's batch or note sequence, c
 WRITTEN_NS = "Fixgate-Written-Ns"      # when the journal wrote it
 COUNT = "Fixgate-Count"                # events in an orders message
 FORMAT = "Fixgate-Format"
+PART = "Fixgate-Part"                  # "k/n": an orders batch too large for one message, in n parts
 
 ORDERS = "orders"
 RISK = "risk"

@@ -62,8 +62,16 @@ def journal_batches(path) -> list[tuple[int, bytes]]:
 
 
 def stream_batches(url: str, gateway: str = "gw1") -> list[tuple[int, bytes]]:
-    return [(int(headers[n.SEQUENCE]), data)
-            for _, headers, data in stream_messages(url, NAMES.stream, NAMES.subject(gateway, n.ORDERS))]
+    """The journal batches on the stream, a batch sent in parts joined again."""
+    batches: list[tuple[int, bytes]] = []
+    for _, headers, data in stream_messages(url, NAMES.stream, NAMES.subject(gateway, n.ORDERS)):
+        seq = int(headers[n.SEQUENCE])
+        part = headers.get(n.PART, "1/1").split("/")[0]
+        if part != "1" and batches and batches[-1][0] == seq:
+            batches[-1] = (seq, batches[-1][1] + data)
+        else:
+            batches.append((seq, data))
+    return batches
 
 
 def stream_matches_journal(url: str, gateway: Gateway, timeout: float = 10.0) -> list[tuple[int, bytes]]:
@@ -303,6 +311,53 @@ def test_stream_when_the_gateway_is_killed_mid_flow_holds_every_journal_event_af
     assert stream_batches(nats_server.url) == journal
     accepted = [event for _, data in journal for event in events_from_bytes(data) if event.kind == n_kind("ACCEPTED")]
     assert len(accepted) >= 11
+
+
+class GatewaySide:
+    """What a link asks of its gateway, for a link tested without one: nothing to kill here."""
+
+    def __init__(self):
+        self.reduce_only: dict[str, str] = {}
+
+    def firm_kill(self, actor, reason):
+        return "KILL_SWITCH"
+
+    def firm_resume(self, actor):
+        return "NORMAL"
+
+    def set_reduce_only(self, key, reason):
+        if reason is None:
+            self.reduce_only.pop(key, None)
+        else:
+            self.reduce_only[key] = reason
+
+    def firm_announcement(self):
+        return {"risk_state": "NORMAL"}
+
+
+def test_link_when_a_journal_batch_exceeds_one_message_sends_it_in_parts_that_join_to_the_batch(tmp_path,
+                                                                                               nats_server):
+    from fixgate.firm.link import PART_BYTES, FirmLink
+
+    path = tmp_path / "journal.sqlite3"
+    journal = SqliteJournal(path)
+    big = bytes(range(256)) * (PART_BYTES // 256 * 4 + 7)               # four parts and a bit
+    journal.write([(time.time_ns(), big)], [])
+    journal.write([(time.time_ns(), bytes(256) * 3)], [])
+    link = FirmLink(FirmSettings(name=FIRM, servers=(nats_server.url,)), "solo", path, GatewaySide(),
+                    build={"version": "0", "commit": "x", "config_sha256": ""})
+    link.start()
+    try:
+        assert wait_until(lambda: link.cursors[n.ORDERS] == 2, 10), link.describe()
+    finally:
+        link.stop()
+        journal.close()
+    messages = stream_messages(nats_server.url, NAMES.stream, NAMES.subject("solo", n.ORDERS))
+    assert [(headers[n.SEQUENCE], headers[n.PART]) for _, headers, _ in messages] == [
+        ("1", "1/5"), ("1", "2/5"), ("1", "3/5"), ("1", "4/5"), ("1", "5/5"), ("2", "1/1")]
+    assert max(len(data) for _, _, data in messages) <= PART_BYTES
+    assert stream_batches(nats_server.url, "solo") == [(1, big), (2, bytes(256) * 3)]
+    assert link.published["events"] == len(big) // 256 + 3
 
 
 # -- THE FIRM-WIDE KILL SWITCH ----------------------------------------------------------------------
