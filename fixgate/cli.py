@@ -156,6 +156,20 @@ def command_run(arguments: argparse.Namespace) -> int:
                                          message_log=config.gateway.message_log))
 
 
+def command_dropcopy(arguments: argparse.Namespace) -> int:
+    """Run the drop copy until SIGINT or SIGTERM."""
+    from fixgate.fix.dropcopy import DropCopy
+
+    config = load_config(arguments.config)
+    _configure_logging(config, arguments.log_level)
+    if not config.firm.name or not config.dropcopy.clients:
+        print(f"fixgate dropcopy: {config.source} needs a [firm] section and at least one [[dropcopy.clients]]",
+              file=sys.stderr)
+        return 2
+    return _serve("dropcopy", lambda: DropCopy(config, state_dir=arguments.state_dir,
+                                               message_log=config.gateway.message_log))
+
+
 def command_venue(arguments: argparse.Namespace) -> int:
     """Run the venue simulator until SIGINT or SIGTERM."""
     from pathlib import Path
@@ -674,6 +688,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a CompID allowed to connect (repeatable; default: gateway.comp_id)")
     venue.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override logging.level")
     venue.set_defaults(handler=command_venue)
+
+    dropcopy = commands.add_parser(
+        "dropcopy", help="serve every gateway's execution reports to compliance over FIX",
+        description="A FIX acceptor on dropcopy.port for the compliance clients of [[dropcopy.clients]]: each gets "
+                    "an ExecutionReport for every order event of every gateway of the firm (read from its NATS "
+                    "JetStream stream), tagged with the gateway and the client (Parties), and resumes where it "
+                    "left off after it or the drop copy restarts.")
+    dropcopy.add_argument("-c", "--config", help="TOML configuration with [firm] and [dropcopy]")
+    dropcopy.add_argument("--state-dir", type=Path, help="override dropcopy.state_dir")
+    dropcopy.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override logging.level")
+    dropcopy.set_defaults(handler=command_dropcopy)
 
     demo_parser = commands.add_parser(
         "demo", help="run the simulator, the gateway and a trading client, with a live summary",

@@ -336,6 +336,24 @@ class FirmSettings:
 
 
 @dataclass(frozen=True)
+class DropCopyClientSettings:
+    comp_id: str = _rule(doc="the compliance client's CompID", identifier=True)
+    username: str = _rule("", doc="Username(553) it must send on Logon (empty: none asked)")
+    password: str = _rule("", doc="Password(554) it must send on Logon", secret=True)
+
+
+@dataclass(frozen=True)
+class DropCopySettings:
+    comp_id: str = _rule("FIXGATE-DC", doc="the drop copy's CompID towards compliance clients", identifier=True)
+    host: str = _rule("127.0.0.1", doc="address `fixgate dropcopy` listens on")
+    port: int = _rule(9830, doc="port `fixgate dropcopy` listens on", port=True)
+    state_dir: str = _rule("var/dropcopy", doc="its FIX stores and logs (relative to the configuration file's "
+                                                "folder)")
+    clients: tuple[DropCopyClientSettings, ...] = _rule((), doc="compliance clients, each served every "
+                                                                "gateway's execution reports")
+
+
+@dataclass(frozen=True)
 class FaultSettings:
     reject_ratio: float = _rule(0.0, doc="share of new orders the simulator rejects", minimum=0, maximum=1)
     ack_delay_ms: int = _rule(0, doc="delay before the simulator acknowledges an order", minimum=0)
@@ -370,6 +388,7 @@ class Config:
     logging: LoggingSettings = _rule(LoggingSettings())
     tracing: TracingSettings = _rule(TracingSettings())
     firm: FirmSettings = _rule(FirmSettings())
+    dropcopy: DropCopySettings = _rule(DropCopySettings())
     simulator: SimulatorSettings = _rule(SimulatorSettings())
     source: str = field(default="", compare=False, metadata={"internal": True})
     sha256: str = field(default="", compare=False, metadata={"internal": True})
@@ -499,9 +518,12 @@ def relative_to(config: Config, directory: Path) -> Config:
 
     venues = tuple(dataclasses.replace(resolved(venue), tls=tls_resolved(venue.tls)) for venue in config.venues)
     acceptor = dataclasses.replace(config.acceptor, tls=tls_resolved(config.acceptor.tls))
+    dropcopy = config.dropcopy
+    if not Path(dropcopy.state_dir).is_absolute():
+        dropcopy = dataclasses.replace(dropcopy, state_dir=str(directory / dropcopy.state_dir))
     return dataclasses.replace(config, gateway=gateway, logging=logging_settings, state_dir_written=written,
                                clients=tuple(resolved(client) for client in config.clients), venues=venues,
-                               acceptor=acceptor)
+                               acceptor=acceptor, dropcopy=dropcopy)
 
 
 def loads(text: str, *, source: str = "configuration") -> Config:
@@ -669,8 +691,11 @@ def _firm_problems(config: Config) -> list[str]:
     """The firm section: names that are NATS subject tokens, servers that are NATS URLs."""
     firm = config.firm
     if not firm.name:
-        return []
+        return ["dropcopy.clients: a drop copy reads the firm's stream; give [firm] a name and its servers"] \
+            if config.dropcopy.clients else []
     problems = []
+    problems += _duplicates([(f"dropcopy.clients[{index}].comp_id", client.comp_id)
+                             for index, client in enumerate(config.dropcopy.clients)])
     if not SUBJECT_TOKEN.match(firm.name):
         problems.append(f"firm.name: {firm.name!r} may hold only letters, digits, '_' and '-' (it is a NATS subject "
                         "token)")

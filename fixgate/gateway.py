@@ -429,6 +429,12 @@ class Gateway:
         # confirmed): written by the firm link's thread, under the lock.
         self.reduce_only_reasons: dict[str, str] = {}
         self._reduce_only_lock = threading.Lock()
+        # What a reader of this gateway's records needs to read them (the firm's drop copy).
+        self.catalogue = {"instruments": [{"symbol": instrument.symbol, "venue": instrument.venue,
+                                           "lot_size": str(instrument.lot_size), "tick_size": str(instrument.tick_size)}
+                                          for instrument in config.instruments],
+                          "sessions": self.session_names, "venues": self.venue_names,
+                          "comp_ids": {client.name: client.comp_id for client in config.clients}}
         self.firm = None
         if config.firm.name:
             from fixgate.firm.link import FirmLink
@@ -668,7 +674,8 @@ class Gateway:
         return {"risk_state": self.risk_agent.machine.state.name, "pid": os.getpid(),
                 "started_ns": self.started_ns, "open_orders": self.book.live_orders,
                 "orders_received": self.engine.counters()["received"],
-                "gross_exposure": float(self.book.gross_exposure())}
+                "gross_exposure": float(self.book.gross_exposure()),
+                "positions": self.positions_snapshot(), "catalogue": self.catalogue}
 
     def _snapshot_state(self) -> dict[str, Any]:
         return recovery.snapshot_state(self.orders, self.positions, self.replayer.daily, self.replayer.next_order_id,

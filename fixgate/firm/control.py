@@ -31,8 +31,11 @@ def run(coroutine):
 async def _connect(settings):
     import nats
 
+    async def quiet(error: Exception) -> None:      # the failure is raised below, said once
+        pass
+
     try:
-        client = await nats.connect(servers=list(settings.servers), connect_timeout=settings.connect_timeout_seconds,
+        client = await nats.connect(error_cb=quiet, servers=list(settings.servers), connect_timeout=settings.connect_timeout_seconds,
                                     allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.1,
                                     name="fixgate-operator")
     except Exception as error:

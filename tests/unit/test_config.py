@@ -357,3 +357,11 @@ replicas = 3
     assert (loaded.firm.name, loaded.firm.servers, loaded.firm.lease_seconds, loaded.firm.replicas,
             loaded.firm.reduce_only_when_unreachable) == ("acme", ("nats://10.0.0.5:4222", "tls://10.0.0.6:4222"),
                                                           2.5, 3, True)
+
+
+def test_dropcopy_when_clients_without_a_firm_or_twice_names_each_problem():
+    assert problems_of(MINIMAL + '[[dropcopy.clients]]\ncomp_id = "COMPLIANCE"\n') == [
+        "dropcopy.clients: a drop copy reads the firm's stream; give [firm] a name and its servers"]
+    assert problems_of(MINIMAL + '[firm]\nname = "acme"\n[[dropcopy.clients]]\ncomp_id = "C"\n'
+                       '[[dropcopy.clients]]\ncomp_id = "C"\n') == [
+        "dropcopy.clients[1].comp_id: 'C' is already used by dropcopy.clients[0].comp_id"]
