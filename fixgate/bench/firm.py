@@ -125,6 +125,126 @@ def kill_propagation(*, gateways: int = 3, kills: int = 100, pinned: bool = Fals
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _start_nats(folder: Path, prefix: list[str]) -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        raise SystemExit("the firm benchmark needs nats-server (`apt-get install -y nats-server`)")
+    port = _free_port()
+    process = subprocess.Popen(prefix + [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(folder / "nats")],
+                               stdout=subprocess.DEVNULL, stderr=open(folder / "nats.log", "w"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return process, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("nats-server did not listen in time")
+
+
+def _stream_events(url: str, stream: str, subject: str) -> int:
+    """The records the stream holds on `subject` (the sum of the messages' counts)."""
+    import asyncio
+
+    async def count() -> int:
+        import nats
+        from nats.js.api import DeliverPolicy
+
+        client = await nats.connect(url, allow_reconnect=False)
+        try:
+            js = client.jetstream()
+            subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+            total = 0
+            while True:
+                try:
+                    message = await subscription.next_msg(timeout=2.0)
+                except Exception:
+                    return total
+                total += int((message.headers or {}).get("Fixgate-Count", 0))
+                if message.metadata.num_pending == 0:
+                    return total
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
+
+
+def publish_under_load(*, rate: int = 25_000, seconds: float = 20.0, directory: Path | None = None,
+                       firm: bool = True) -> dict[str, Any]:
+    """Hold `rate` IOC orders a second through one gateway with a [firm] section (unpinned) and
+    follow its link to the stream: events published a second, the backlog and its age, the
+    catch-up once the load stops, and the events the stream lacks at the end (must be 0)."""
+    import sqlite3
+    import threading
+
+    from fixgate.bench.e2e import NativeStack, bench_config
+    from fixgate.config import FirmSettings
+    from fixgate.firm import names as n
+
+    folder = Path(directory or tempfile.mkdtemp(prefix="fixgate-firm-load-"))
+    nats_process, url = _start_nats(folder, [])
+    stack = None
+    try:
+        base = bench_config(message_log=False)
+        config = dataclasses.replace(base, gateway=dataclasses.replace(base.gateway, name="gw1"),
+                                     firm=FirmSettings(name="bench", servers=(url,), lease_seconds=30.0)
+                                     if firm else FirmSettings())
+        (folder / "stack").mkdir()
+        stack = NativeStack(folder / "stack", config, pinned=False, venue_mode="ioc").start()
+        samples: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                firm = (stack.admin("/status") or {}).get("firm") or {}
+                if firm:
+                    samples.append({"at": time.monotonic(), "events": firm["published"]["events"],
+                                    "backlog": firm["backlog"]["events"], "age_s": firm["backlog"]["oldest_age_s"]})
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.monotonic()
+        result = stack.client("gateway", mode="rate", orders=None, warmup=100, rate=rate, duration=seconds, tif="3",
+                              complete_on="final")
+        load_ended = time.monotonic()
+        caught_up = None
+        while firm and time.monotonic() - load_ended < 60:
+            firm = (stack.admin("/status") or {}).get("firm") or {}
+            if firm and firm["backlog"]["events"] == 0 and firm["backlog"]["batches"] == 0:
+                caught_up = time.monotonic() - load_ended
+                break
+            time.sleep(0.1)
+        stop.set()
+        sampler.join()
+        during = [entry for entry in samples if started + 1.0 <= entry["at"] <= load_ended]
+        rates = [(later["events"] - earlier["events"]) / (later["at"] - earlier["at"])
+                 for earlier, later in zip(during, during[1:]) if later["at"] > earlier["at"]]
+        stack.stop()
+        journal = sqlite3.connect(folder / "stack" / "gateway" / "journal.sqlite3")
+        journal_events = journal.execute("SELECT COALESCE(SUM(count), 0) FROM batches").fetchone()[0]
+        journal.close()
+        names = n.FirmNames("bench")
+        stream_events = _stream_events(url, names.stream, names.subject("gw1", n.ORDERS)) if firm else 0
+        return {
+            "firm": firm, "target_per_second": rate, "seconds": seconds, "orders_sent": result["measured_orders_sent"],
+            "orders_lost": result["orders_lost"], "achieved_per_second": round(result["orders_per_second"], 1),
+            "published_events_per_second_p50": round(statistics.median(rates), 1) if rates else 0.0,
+            "backlog_events_max": max((entry["backlog"] for entry in during), default=0),
+            "lag_seconds_p50": round(statistics.median([entry["age_s"] for entry in during]), 3) if during else 0.0,
+            "lag_seconds_max": round(max((entry["age_s"] for entry in during), default=0.0), 3),
+            "catch_up_seconds": round(caught_up, 3) if caught_up is not None else None,
+            "journal_events": journal_events, "stream_events": stream_events,
+            "events_missing": journal_events - stream_events if firm else 0,
+        }
+    finally:
+        if stack is not None:
+            stack.stop()
+        nats_process.terminate()
+        nats_process.wait(10)
+        if directory is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def table(result: dict[str, Any]) -> str:
     rows = [("the key's change reaching one gateway", result["delivered"]),
             ("one gateway in KILL_SWITCH (its clock)", result["applied"]),
@@ -146,7 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateways", type=int, default=3)
     parser.add_argument("--pinned", action="store_true", help="every process on one core (taskset -c 1)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--load", type=int, metavar="ORDERS_PER_SECOND",
+                        help="instead: hold this rate through one gateway and follow its publishing")
+    parser.add_argument("--seconds", type=float, default=20.0, help="with --load, for how long (default 20)")
+    parser.add_argument("--no-firm", action="store_true", help="with --load, the same gateway without [firm]")
     arguments = parser.parse_args(argv)
+    if arguments.load:
+        result = publish_under_load(rate=arguments.load, seconds=arguments.seconds, firm=not arguments.no_firm)
+        print(json.dumps(result, indent=2))
+        return 0 if result["events_missing"] == 0 else 1
     result = kill_propagation(gateways=arguments.gateways, kills=arguments.kills, pinned=arguments.pinned)
     print(json.dumps(result, indent=2) if arguments.json else table(result))
     return 0 if result["unconfirmed"] == 0 else 1
