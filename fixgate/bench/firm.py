@@ -142,33 +142,6 @@ def _start_nats(folder: Path, prefix: list[str]) -> tuple[subprocess.Popen, str]
     raise SystemExit("nats-server did not listen in time")
 
 
-def _stream_events(url: str, stream: str, subject: str) -> int:
-    """The records the stream holds on `subject` (the sum of the messages' counts)."""
-    import asyncio
-
-    async def count() -> int:
-        import nats
-        from nats.js.api import DeliverPolicy
-
-        client = await nats.connect(url, allow_reconnect=False)
-        try:
-            js = client.jetstream()
-            subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-            total = 0
-            while True:
-                try:
-                    message = await subscription.next_msg(timeout=2.0)
-                except Exception:
-                    return total
-                total += int((message.headers or {}).get("Fixgate-Count", 0))
-                if message.metadata.num_pending == 0:
-                    return total
-        finally:
-            await client.close()
-
-    return asyncio.run(count())
-
-
 def publish_under_load(*, rate: int = 25_000, seconds: float = 20.0, directory: Path | None = None,
                        firm: bool = True) -> dict[str, Any]:
     """Hold `rate` IOC orders a second through one gateway with a [firm] section (unpinned) and
@@ -179,7 +152,7 @@ def publish_under_load(*, rate: int = 25_000, seconds: float = 20.0, directory: 
 
     from fixgate.bench.e2e import NativeStack, bench_config
     from fixgate.config import FirmSettings
-    from fixgate.firm import names as n
+    from fixgate.firm import control
 
     folder = Path(directory or tempfile.mkdtemp(prefix="fixgate-firm-load-"))
     nats_process, url = _start_nats(folder, [])
@@ -223,8 +196,7 @@ def publish_under_load(*, rate: int = 25_000, seconds: float = 20.0, directory: 
         journal = sqlite3.connect(folder / "stack" / "gateway" / "journal.sqlite3")
         journal_events = journal.execute("SELECT COALESCE(SUM(count), 0) FROM batches").fetchone()[0]
         journal.close()
-        names = n.FirmNames("bench")
-        stream_events = _stream_events(url, names.stream, names.subject("gw1", n.ORDERS)) if firm else 0
+        stream_events = control.run(control.stream_event_count(config.firm, "gw1")) if firm else 0
         return {
             "firm": firm, "target_per_second": rate, "seconds": seconds, "orders_sent": result["measured_orders_sent"],
             "orders_lost": result["orders_lost"], "achieved_per_second": round(result["orders_per_second"], 1),

@@ -190,3 +190,26 @@ async def firm_status(settings) -> dict[str, Any]:
                            "open_orders": sum(int(row.get("open_orders", 0)) for row in rows.values() if row["alive"])}}
     finally:
         await client.close()
+
+
+async def stream_event_count(settings, gateway: str) -> int:
+    """The records the stream holds for `gateway` (the sum of its orders messages' counts)."""
+    from nats.js.api import DeliverPolicy
+
+    client = await _connect(settings)
+    try:
+        js = client.jetstream(timeout=5.0)
+        names = n.FirmNames(settings.name)
+        subscription = await js.subscribe(names.subject(gateway, n.ORDERS), ordered_consumer=True,
+                                          deliver_policy=DeliverPolicy.ALL)
+        total = 0
+        while True:
+            try:
+                message = await subscription.next_msg(timeout=2.0)
+            except Exception:
+                return total
+            total += int((message.headers or {}).get(n.COUNT, 0))
+            if message.metadata.num_pending == 0:
+                return total
+    finally:
+        await client.close()
