@@ -84,7 +84,20 @@ class FirmOrders:
         if manager is None:
             orders = Orders(instruments, list(catalogue["sessions"]), list(catalogue["venues"]))
             self.managers[gateway] = OrderManager(orders)
+        else:                                        # restarted with another configuration
+            manager.orders.instruments = instruments
+            manager.orders.sessions = list(catalogue["sessions"])
+            manager.orders.venues = list(catalogue["venues"])
         self.catalogues[gateway] = catalogue
+
+    def covers(self, gateway: str, data: bytes) -> bool:
+        """True when the catalogue known for `gateway` names every instrument and session of `data`."""
+        catalogue = self.catalogues.get(gateway)
+        if catalogue is None:
+            return False
+        instruments, sessions = len(catalogue["instruments"]), len(catalogue["sessions"])
+        return all(event.instrument_id < instruments and event.session_id < sessions
+                   for event in events_from_bytes(data) if event.kind in EXEC_TYPES)
 
     def reports(self, gateway: str, journal_id: str, data: bytes) -> list[DropReport]:
         """Apply one message's records; return the reports they make, in order."""
@@ -216,7 +229,7 @@ class DropCopyFeed:
                     message = messages[0]
                     headers = message.headers or {}
                     gateway = headers[n.GATEWAY]
-                    if gateway not in self.orders.managers:
+                    if not self.orders.covers(gateway, message.data):
                         await self._catalogue(kv, gateway)
                     again = message.metadata.num_delivered > 1
                     self._pending = (message, self.orders.reports(gateway, headers[n.JOURNAL], message.data), 0, again)
@@ -250,7 +263,7 @@ class DropCopyFeed:
                     break
                 headers = message.headers or {}
                 gateway = headers[n.GATEWAY]
-                if gateway not in self.orders.managers:
+                if not self.orders.covers(gateway, message.data):
                     await self._catalogue(kv, gateway)
                 self.orders.reports(gateway, headers[n.JOURNAL], message.data)
                 if message.metadata.sequence.stream == floor:
