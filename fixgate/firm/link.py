@@ -109,6 +109,7 @@ class FirmLink:
         self._idle = False
         self._stopping = False
         self._caught_up = threading.Event()
+        self._flush_request = 0
         self._thread = threading.Thread(target=self._run, name="fixgate-firm", daemon=True)
         self.reader: JournalReader | None = None
 
@@ -130,6 +131,9 @@ class FirmLink:
             return
         self.notify()
         if self.connected:
+            # Only a pass that starts after this request may say it caught up: one that started
+            # before it may have read the journal before its last transaction.
+            self._flush_request += 1
             self._caught_up.clear()
             loop, wake = self._loop, self._wake
             if loop is not None and wake is not None:
@@ -343,6 +347,7 @@ class FirmLink:
         assert reader is not None and self._wake is not None
         while True:
             self._wake.clear()
+            request = self._flush_request
             sent = 0
             for batch in await self._read(reader.batches_after, self.cursors[n.ORDERS]):
                 parts = max((len(batch.data) + PART_BYTES - 1) // PART_BYTES, 1)
@@ -368,7 +373,8 @@ class FirmLink:
             if self.backlog["batches"] or self.backlog["notes"]:
                 self._idle = False
                 continue
-            self._caught_up.set()
+            if request == self._flush_request:
+                self._caught_up.set()
             try:
                 await asyncio.wait_for(self._wake.wait(), 0.5)
             except asyncio.TimeoutError:
