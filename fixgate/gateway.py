@@ -478,7 +478,8 @@ class Gateway:
                                     EngineVenues(self.engine), self.risk_store, self.audit,
                                     logout_timeout_ns=int(config.risk.kill_logout_timeout_seconds * 1e9),
                                     on_transition=self._count_transition, day_start_ns=self.day_start_ns,
-                                    controls=self.controls, on_day_roll=self.engine.forget_day)
+                                    controls=self.controls, on_day_roll=self.engine.forget_day,
+                                    wake=self.engine.wake_consumer)
         self.engine.set_risk_reason(machine.reason)
         self._failed_agents: set[str] = set()
         day_start = config.risk.trading_day_start_utc
@@ -620,24 +621,17 @@ class Gateway:
 
     # -- THE FIRM (the firm link's thread) --------------------------------------------------------
 
-    def _command(self, command: Command, timeout: float = 5.0) -> dict[str, Any]:
-        self.risk_agent.commands.put(command)
-        self.engine.wake_consumer()
-        if not command.done.wait(timeout):
-            return {"ok": False, "error": "the state thread did not answer in time"}
-        return command.result or {"ok": False, "error": "no result"}
-
     def firm_kill(self, actor: str, reason: str) -> str:
         """Trip the kill switch for the firm; return the risk state after (a gateway killed
         already stays so, under its first reason)."""
-        self._command(Command("kill", actor, reason=reason))
+        self.risk_agent.submit(Command("kill", actor, reason=reason))
         return self.risk_agent.machine.state.name
 
     def firm_resume(self, actor: str) -> str:
         """Release a kill switch that the firm tripped (never one tripped here); return the state after."""
         machine = self.risk_agent.machine
         if machine.state.name == "KILL_SWITCH" and machine.actor.startswith("firm:"):
-            self._command(Command("resume", actor))
+            self.risk_agent.submit(Command("resume", actor))
         return machine.state.name
 
     def firm_kill_switch(self, on: bool, actor: str, reason: str) -> tuple[int, dict[str, Any]]:

@@ -174,7 +174,8 @@ class RiskAgent:
                  store: RiskStateStore,
                  audit: AuditLog, *, interval_ns: int = 10_000_000, logout_timeout_ns: int = 5_000_000_000,
                  clock: Callable[[], int] = time.time_ns, on_transition: Callable[[Transition], None] | None = None,
-                 day_start_ns: int = 0, controls=None, on_day_roll: Callable[[], None] | None = None):
+                 day_start_ns: int = 0, controls=None, on_day_roll: Callable[[], None] | None = None,
+                 wake: Callable[[], None] | None = None):
         self.machine = machine
         self.book = book
         self.positions = positions
@@ -201,6 +202,7 @@ class RiskAgent:
         self.controls = controls                  # fixgate.core.controls.ClientControls, or None
         self.controls_sweep_ns = 0
         self.on_day_roll = on_day_roll
+        self.wake = wake                          # wakes the state thread for a command, any thread
         self.book.set_risk_state(int(machine.state))
         if machine.state == KILLED:
             self.logout_due_ns = 0          # a gateway restored killed keeps away from the venues
@@ -210,6 +212,8 @@ class RiskAgent:
     def submit(self, command: Command, timeout: float = 5.0) -> dict[str, Any]:
         """Queue `command` for the state thread and wait for its result."""
         self.commands.put(command)
+        if self.wake is not None:
+            self.wake()
         if not command.done.wait(timeout):
             return {"ok": False, "error": "the state thread did not answer in time"}
         return command.result or {"ok": False, "error": "no result"}
