@@ -11,6 +11,7 @@ pointers (`fg_fast_api`) that call fixgate._fast without the GIL.
 import numpy as np
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.math cimport INFINITY, isfinite
 from libc.string cimport memcpy
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
@@ -21,6 +22,7 @@ from fixgate._fast.describe cimport RejectDescriber
 from fixgate._fast.risk cimport Exposure, RiskBook
 
 from fixgate._fast.codes import REJECT_TABLE
+from fixgate._fast.risk import FIRM_BUDGETS
 from fixgate.core.events import EVENT_DTYPE
 
 # -- THE C++ ENGINE ---------------------------------------------------------------------------------
@@ -71,6 +73,7 @@ cdef extern from "fast_api.h":
         int (*on_trade)(void*, int32_t, double, int64_t, int64_t) noexcept nogil
         int (*risk_state)(void*) noexcept nogil
         int64_t (*live_orders)(void*) noexcept nogil
+        int (*firm_budget)(void*, int, int32_t, int, double, double*, double*) noexcept nogil
         Py_ssize_t (*describe)(void*, int, int32_t, int, int, double, double, char*, Py_ssize_t) noexcept nogil
 
 cdef extern from "engine.h" namespace "fixgate" nogil:
@@ -211,6 +214,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t service_age_ns()
         int64_t order_count() except +
         int64_t live_order_count() except +
+        int firm_budget(int, int, int, double, double*, double*) except +
         string describe_order(int64_t) except +
         vector[int64_t] live_order_ids() except +
         int64_t bench_messages(int64_t, int, const string&, vector[int64_t]&) except +
@@ -329,6 +333,10 @@ cdef int _risk_state(void* book) noexcept nogil:
 
 cdef int64_t _live_orders(void* book) noexcept nogil:
     return (<RiskBook>book).live_orders
+
+cdef int _firm_budget(void* book, int kind, int32_t session, int op, double value, double* budget,
+                      double* usage) noexcept nogil:
+    return (<RiskBook>book).firm_budget_c(kind, session, op, value, budget, usage)
 
 cdef Py_ssize_t _describe(void* describer, int code, int32_t instrument_id, int side, int ord_type, double qty,
                           double price, char* out, Py_ssize_t size) noexcept nogil:
@@ -489,6 +497,7 @@ cdef class NativeEngine:
         fast.on_trade = _on_trade
         fast.risk_state = _risk_state
         fast.live_orders = _live_orders
+        fast.firm_budget = _firm_budget
         fast.describe = _describe
         self.engine = new Engine(native, fast)
 
@@ -623,6 +632,21 @@ cdef class NativeEngine:
         cdef string native_reason = _bytes(reason)
         with nogil:
             self.engine.set_reduce_only_reason(native_reason)
+
+    def firm_budget(self, str kind, int op=0, value=0.0, int session=-1):
+        """Read (op 0), set (1) or trim (2) one of the book's firm budgets under the engine lock, so that
+        no order is decided between reading its usage and moving it; return (budget or None, usage)."""
+        cdef int index = FIRM_BUDGETS.index(kind) if kind in FIRM_BUDGETS else -1
+        cdef double number = INFINITY if value is None else value
+        cdef double budget = 0.0, usage = 0.0
+        cdef int result
+        if index < 0:
+            raise ValueError(f"unknown firm budget {kind!r}: one of {', '.join(FIRM_BUDGETS)}")
+        with nogil:
+            result = self.engine.firm_budget(index, session, op, number, &budget, &usage)
+        if result != 0:
+            raise ValueError(f"firm budget {kind!r}: unknown session {session} or not a number >= 0: {value!r}")
+        return (budget if isfinite(budget) else None), usage
 
     def set_client_kill_reason(self, int session, str reason):
         """Why one client's kill switch is on: the text of its CLIENT_KILLED rejects."""

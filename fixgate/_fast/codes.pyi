@@ -64,6 +64,10 @@ class RejectCode(IntEnum):
     TRADE_INVALID_PRICE = 57
     SELF_MATCH = 58
     REDUCE_ONLY = 59
+    FIRM_GROSS_EXPOSURE = 60
+    FIRM_DAILY_NOTIONAL = 61
+    FIRM_DAILY_ORDERS = 62
+    FIRM_CLIENT_CREDIT = 63
 
 def reject_name(code: int) -> str: ...
 def reject_text(code: int) -> str: ...

@@ -78,6 +78,14 @@ REJECT_TABLE = (
     (e.TRADE_INVALID_PRICE, "TRADE_INVALID_PRICE", "trade price is not positive"),
     (e.SELF_MATCH, "SELF_MATCH", "the order would trade against the client's own resting order"),
     (e.REDUCE_ONLY, "REDUCE_ONLY", "the gateway is reduce-only: only position-reducing orders"),
+    (e.FIRM_GROSS_EXPOSURE, "FIRM_GROSS_EXPOSURE",
+     "gross exposure would exceed this gateway's budget of the firm's gross exposure limit"),
+    (e.FIRM_DAILY_NOTIONAL, "FIRM_DAILY_NOTIONAL",
+     "daily notional would exceed this gateway's budget of the firm's daily notional limit"),
+    (e.FIRM_DAILY_ORDERS, "FIRM_DAILY_ORDERS",
+     "this gateway's budget of the firm's daily order limit is used up"),
+    (e.FIRM_CLIENT_CREDIT, "FIRM_CLIENT_CREDIT",
+     "the client's open notional would exceed this gateway's budget of its firm-wide credit"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

@@ -72,6 +72,11 @@ cdef enum RejectCode:
     SELF_MATCH = 58
     # the gateway's own standing (the firm link lost, a build not confirmed)
     REDUCE_ONLY = 59
+    # the gateway's allocation of a firm-wide limit (its budget, held locally)
+    FIRM_GROSS_EXPOSURE = 60
+    FIRM_DAILY_NOTIONAL = 61
+    FIRM_DAILY_ORDERS = 62
+    FIRM_CLIENT_CREDIT = 63
     # quotes and trades
     QUOTE_NON_POSITIVE_BID = 50
     QUOTE_NON_POSITIVE_ASK = 51

@@ -60,6 +60,7 @@ ctypedef struct ClientState:
     double daily_notional
     double window_level
     int64_t window_last_ns
+    double firm_credit              # this gateway's budget of the client's firm-wide credit (INFINITY: none)
 
 # A recently accepted order, remembered for the duplicate check by a 64-bit hash of its session,
 # instrument, side, type, quantity and price (at_ns 0: the way is empty). Two different orders share
@@ -73,6 +74,20 @@ ctypedef struct RecentOrder:
 cdef enum:
     RECENT_SETS = 2048
     RECENT_WAYS = 4
+
+# The firm-wide limits a gateway holds a budget of (an allocation, granted by the firm, off the
+# order path), and what `firm_budget_c` does with one.
+cdef enum FirmBudgetKind:
+    BUDGET_GROSS_EXPOSURE = 0       # gross exposure, open orders counted as filled
+    BUDGET_DAILY_NOTIONAL = 1       # notional accepted today
+    BUDGET_DAILY_ORDERS = 2         # orders accepted today
+    BUDGET_CLIENT_CREDIT = 3        # one client session's open notional
+    BUDGET_KINDS = 4
+
+cdef enum FirmBudgetOp:
+    BUDGET_READ = 0
+    BUDGET_SET = 1                  # the budget becomes `value` (INFINITY: none)
+    BUDGET_TRIM = 2                 # the budget becomes min(budget, usage + `value`): what a release keeps
 
 
 cdef class RiskBook:
@@ -108,6 +123,9 @@ cdef class RiskBook:
     cdef readonly int64_t daily_orders
     cdef readonly double daily_notional
     cdef readonly int64_t next_day_ns
+    # This gateway's budgets of the firm-wide limits (by FirmBudgetKind below BUDGET_CLIENT_CREDIT;
+    # a client's is in its ClientState): INFINITY when the firm sets none.
+    cdef double[3] firm_budgets
 
     # -- PER CLIENT ---------------------------------------------------------------------------------
     cdef readonly int32_t client_capacity           # the throttle's sessions
@@ -193,6 +211,13 @@ cdef class RiskBook:
     cdef OrderSlot* _find(self, int64_t order_id) noexcept nogil
     cdef int64_t _allocate(self) noexcept nogil
     cdef void _settle(self, OrderSlot* order) noexcept nogil
+
+    # -- FIRM BUDGETS -------------------------------------------------------------------------------
+    # Read, set or trim one budget and read its usage in the same call (the engine makes it under its
+    # lock, so a trim can never fall below an order accepted meanwhile). Returns 0, or -1 for an unknown
+    # kind or session, or a value that is not a number >= 0.
+    cdef int firm_budget_c(self, int kind, int32_t session_id, int op, double value, double* budget,
+                           double* usage) noexcept nogil
 
     # -- EXPOSURE -----------------------------------------------------------------------------------
     cdef double gross_exposure_c(self) noexcept nogil

@@ -27,6 +27,8 @@ ORDER_DTYPE = np.dtype(
 )
 
 DEFAULT_ORDER_CAPACITY = 65536
+# The firm-wide limits a gateway can hold a budget of, in FirmBudgetKind order.
+FIRM_BUDGETS = ("gross_exposure", "daily_notional", "daily_orders", "client_credit")
 NANOSECONDS_PER_DAY = 86_400_000_000_000
 
 
@@ -103,6 +105,19 @@ cdef inline int64_t _fill_ticks(double price, double tick_size) noexcept nogil:
     if ticks == 0:
         ticks = <int64_t>floor(price / tick_size + 0.5)
     return ticks
+
+
+cdef tuple _firm_budget(RiskBook book, str name, int op, object value, int32_t session_id):
+    cdef double budget = 0.0, usage = 0.0
+    cdef int kind = FIRM_BUDGETS.index(name) if name in FIRM_BUDGETS else -1
+    cdef double number = INFINITY if value is None else value
+    if kind < 0:
+        raise ValueError(f"unknown firm budget {name!r}: one of {', '.join(FIRM_BUDGETS)}")
+    if kind == BUDGET_CLIENT_CREDIT and book._client(session_id) == NULL:
+        raise KeyError(f"unknown session id {session_id}")
+    if book.firm_budget_c(kind, session_id, op, number, &budget, &usage) != 0:
+        raise ValueError(f"a firm budget must be zero or a positive number, got {value!r}")
+    return (budget if isfinite(budget) else None), usage
 
 
 cdef class RiskBook:
@@ -187,6 +202,9 @@ cdef class RiskBook:
             self.clients[index].max_daily_notional = INFINITY
             self.clients[index].max_open_notional = INFINITY
             self.clients[index].max_window_notional = INFINITY
+            self.clients[index].firm_credit = INFINITY
+        for index in range(3):
+            self.firm_budgets[index] = INFINITY
         self.instruments = instruments
         self.quotes = quotes
         self.throttle = throttle
@@ -227,6 +245,52 @@ cdef class RiskBook:
     def set_reduce_only(self, bint on):
         """Accept only position-reducing orders (True), whatever the risk state, or every order again."""
         self.reduce_only = 1 if on else 0
+
+    # -- FIRM BUDGETS -------------------------------------------------------------------------------
+
+    cdef int firm_budget_c(self, int kind, int32_t session_id, int op, double value, double* budget,
+                           double* usage) noexcept nogil:
+        cdef double* slot
+        cdef ClientState* client
+        if kind == BUDGET_CLIENT_CREDIT:
+            client = self._client(session_id)
+            if client == NULL:
+                return -1
+            slot = &client.firm_credit
+            usage[0] = self.client_open_notional_c(session_id)
+        elif 0 <= kind < BUDGET_CLIENT_CREDIT:
+            slot = &self.firm_budgets[kind]
+            if kind == BUDGET_GROSS_EXPOSURE:
+                usage[0] = self.gross_exposure_c()
+            elif kind == BUDGET_DAILY_NOTIONAL:
+                usage[0] = self.daily_notional
+            else:
+                usage[0] = <double>self.daily_orders
+        else:
+            return -1
+        if op == BUDGET_SET or op == BUDGET_TRIM:
+            if not value >= 0.0:
+                return -1
+            if op == BUDGET_SET:
+                slot[0] = value
+            elif usage[0] + value < slot[0]:
+                slot[0] = usage[0] + value
+        elif op != BUDGET_READ:
+            return -1
+        budget[0] = slot[0]
+        return 0
+
+    def firm_budget(self, str kind, *, int32_t session_id=-1):
+        """Return (budget, usage) of one of FIRM_BUDGETS (budget None: none); client_credit is one session's."""
+        return _firm_budget(self, kind, BUDGET_READ, 0.0, session_id)
+
+    def set_firm_budget(self, str kind, budget, *, int32_t session_id=-1):
+        """Set this gateway's budget of a firm-wide limit (None: none); return (budget, usage)."""
+        return _firm_budget(self, kind, BUDGET_SET, budget, session_id)
+
+    def trim_firm_budget(self, str kind, double keep, *, int32_t session_id=-1):
+        """Lower a budget to its usage plus `keep` where that is less; return (budget, usage)."""
+        return _firm_budget(self, kind, BUDGET_TRIM, keep, session_id)
 
     def set_equity(self, double equity):
         """Set the account equity that the leverage limit divides by."""
@@ -502,21 +566,29 @@ cdef class RiskBook:
                     return e.POSITION_LIMIT
             elif exposure.position_lots - exposure.open_sell_lots - delta_lots < -spec.max_position_lots:
                 return e.POSITION_LIMIT
-        if delta_tick_lots > 0 and (isfinite(self.max_gross_exposure) or isfinite(self.max_leverage)):
+        if delta_tick_lots > 0 and (isfinite(self.max_gross_exposure) or isfinite(self.max_leverage)
+                                    or isfinite(self.firm_budgets[<int>BUDGET_GROSS_EXPOSURE])):
             gross = self.gross_exposure_c() + <double>delta_tick_lots * spec.notional_unit
             if gross > self.max_gross_exposure:
                 return e.GROSS_EXPOSURE
             if isfinite(self.max_leverage) and (not (self.equity > 0.0)
                                                 or gross / self.equity > self.max_leverage):
                 return e.LEVERAGE
+            if gross > self.firm_budgets[<int>BUDGET_GROSS_EXPOSURE]:
+                return e.FIRM_GROSS_EXPOSURE
         if delta_lots > 0 and (isfinite(self.max_concentration) or isfinite(self.max_sector_concentration)):
             code = self._check_concentration(instrument_id, spec, exposure, side, delta_lots, price, warning)
             if code != e.OK:
                 return code
         if new_order and self.daily_orders + 1 > self.max_daily_orders:
             return e.DAILY_ORDER_COUNT
+        if new_order and <double>(self.daily_orders + 1) > self.firm_budgets[<int>BUDGET_DAILY_ORDERS]:
+            return e.FIRM_DAILY_ORDERS
         if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
             return e.DAILY_NOTIONAL
+        if (daily_notional_add > 0.0
+                and self.daily_notional + daily_notional_add > self.firm_budgets[<int>BUDGET_DAILY_NOTIONAL]):
+            return e.FIRM_DAILY_NOTIONAL
         if new_order and exposure.open_orders + 1 > spec.max_open_orders:
             return e.MAX_OPEN_ORDERS
         if spec.requires_live_quote and self.quotes.is_stale_c(instrument_id, now_ns):
@@ -613,6 +685,10 @@ cdef class RiskBook:
                 and self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
                 > client.max_open_notional):
             return e.CLIENT_OPEN_NOTIONAL
+        if (delta_tick_lots > 0 and isfinite(client.firm_credit)
+                and self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
+                > client.firm_credit):
+            return e.FIRM_CLIENT_CREDIT
         if (daily_notional_add > 0.0 and isfinite(client.max_window_notional)
                 and self._window_level(client, now_ns) + daily_notional_add > client.max_window_notional):
             return e.CLIENT_WINDOW_NOTIONAL
@@ -831,6 +907,7 @@ cdef class RiskBook:
             "open_notional": self.client_open_notional_c(session_id),
             "window_level": client.window_level,
             "window_last_ns": client.window_last_ns,
+            "firm_credit": client.firm_credit if isfinite(client.firm_credit) else None,
         }
 
     def restore_client_daily(self, int32_t session_id, double daily_notional):
@@ -1310,6 +1387,8 @@ cdef class RiskBook:
             "daily_orders": self.daily_orders,
             "daily_notional": self.daily_notional,
             "next_day_ns": self.next_day_ns,
+            "firm_budgets": {FIRM_BUDGETS[kind]: self.firm_budgets[kind] if isfinite(self.firm_budgets[kind])
+                             else None for kind in range(3)},
             "live_orders": self.live_orders,
             "next_order_id": self.next_order_id,
             "exposures": [self.exposure(index) for index in range(self.instruments.count)],

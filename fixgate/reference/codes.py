@@ -70,6 +70,14 @@ REJECT_TABLE = (
     (57, "TRADE_INVALID_PRICE", "trade price is not positive"),
     (58, "SELF_MATCH", "the order would trade against the client's own resting order"),
     (59, "REDUCE_ONLY", "the gateway is reduce-only: only position-reducing orders"),
+    (60, "FIRM_GROSS_EXPOSURE",
+     "gross exposure would exceed this gateway's budget of the firm's gross exposure limit"),
+    (61, "FIRM_DAILY_NOTIONAL",
+     "daily notional would exceed this gateway's budget of the firm's daily notional limit"),
+    (62, "FIRM_DAILY_ORDERS",
+     "this gateway's budget of the firm's daily order limit is used up"),
+    (63, "FIRM_CLIENT_CREDIT",
+     "the client's open notional would exceed this gateway's budget of its firm-wide credit"),
 )
 
 RejectCode = IntEnum("RejectCode", [(name, code) for code, name, _ in REJECT_TABLE], module=__name__)

@@ -11,6 +11,7 @@ from fixgate.reference.quotes import QuoteBook
 from fixgate.reference.throttle import Throttle
 
 DEFAULT_ORDER_CAPACITY = 65536
+FIRM_BUDGETS = ("gross_exposure", "daily_notional", "daily_orders", "client_credit")
 NANOSECONDS_PER_DAY = 86_400_000_000_000
 RECENT_SETS = 2048
 RECENT_WAYS = 4
@@ -63,6 +64,8 @@ class ClientState:
     daily_notional: float = 0.0
     window_level: float = 0.0
     window_last_ns: int = 0
+    firm_credit: float = math.inf
+
 
 
 @dataclass
@@ -193,6 +196,7 @@ class RiskBook:
         self.live_orders = 0
         self.risk_state = RiskState.NORMAL
         self.reduce_only = 0
+        self.firm_budgets = [math.inf, math.inf, math.inf]
         self.daily_orders = 0
         self.daily_notional = 0.0
         self.day_length_ns = day_length_ns
@@ -211,6 +215,46 @@ class RiskBook:
     def set_reduce_only(self, on: bool) -> None:
         """Accept only position-reducing orders (True), whatever the risk state, or every order again."""
         self.reduce_only = 1 if on else 0
+
+    def _firm_budget(self, kind: str, op: str, value, session_id: int) -> tuple[float | None, float]:
+        if kind not in FIRM_BUDGETS:
+            raise ValueError(f"unknown firm budget {kind!r}: one of {', '.join(FIRM_BUDGETS)}")
+        index = FIRM_BUDGETS.index(kind)
+        number = math.inf if value is None else float(value)
+        if kind == "client_credit":
+            client = self._client(session_id)
+            if client is None:
+                raise KeyError(f"unknown session id {session_id}")
+            usage = self.client_open_notional(session_id)
+            budget = client.firm_credit
+        else:
+            usage = (self.gross_exposure() if index == 0 else self.daily_notional if index == 1
+                     else float(self.daily_orders))
+            budget = self.firm_budgets[index]
+        if op != "read":
+            if not number >= 0.0:
+                raise ValueError(f"a firm budget must be zero or a positive number, got {value!r}")
+            if op == "set":
+                budget = number
+            elif usage + number < budget:
+                budget = usage + number
+            if kind == "client_credit":
+                self.clients[session_id].firm_credit = budget
+            else:
+                self.firm_budgets[index] = budget
+        return (budget if math.isfinite(budget) else None), usage
+
+    def firm_budget(self, kind: str, *, session_id: int = -1) -> tuple[float | None, float]:
+        """Return (budget, usage) of one of FIRM_BUDGETS (budget None: none); client_credit is one session's."""
+        return self._firm_budget(kind, "read", 0.0, session_id)
+
+    def set_firm_budget(self, kind: str, budget, *, session_id: int = -1) -> tuple[float | None, float]:
+        """Set this gateway's budget of a firm-wide limit (None: none); return (budget, usage)."""
+        return self._firm_budget(kind, "set", budget, session_id)
+
+    def trim_firm_budget(self, kind: str, keep: float, *, session_id: int = -1) -> tuple[float | None, float]:
+        """Lower a budget to its usage plus `keep` where that is less; return (budget, usage)."""
+        return self._firm_budget(kind, "trim", keep, session_id)
 
     def set_equity(self, equity: float) -> None:
         """Set the account equity that the leverage limit divides by."""
@@ -469,21 +513,28 @@ class RiskBook:
                     return R.POSITION_LIMIT
             elif exposure.position_lots - exposure.open_sell_lots - delta_lots < -spec.max_position_lots:
                 return R.POSITION_LIMIT
-        if delta_tick_lots > 0 and (math.isfinite(self.max_gross_exposure) or math.isfinite(self.max_leverage)):
+        if delta_tick_lots > 0 and (math.isfinite(self.max_gross_exposure) or math.isfinite(self.max_leverage)
+                                    or math.isfinite(self.firm_budgets[0])):
             gross = self.gross_exposure() + float(delta_tick_lots) * spec.notional_unit
             if gross > self.max_gross_exposure:
                 return R.GROSS_EXPOSURE
             if math.isfinite(self.max_leverage) and (not (self.equity > 0.0)
                                                      or gross / self.equity > self.max_leverage):
                 return R.LEVERAGE
+            if gross > self.firm_budgets[0]:
+                return R.FIRM_GROSS_EXPOSURE
         if delta_lots > 0 and (math.isfinite(self.max_concentration) or math.isfinite(self.max_sector_concentration)):
             code = self._check_concentration(instrument_id, spec, exposure, side, delta_lots, price, warning)
             if code != R.OK:
                 return code
         if new_order and self.daily_orders + 1 > self.max_daily_orders:
             return R.DAILY_ORDER_COUNT
+        if new_order and float(self.daily_orders + 1) > self.firm_budgets[2]:
+            return R.FIRM_DAILY_ORDERS
         if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.max_daily_notional:
             return R.DAILY_NOTIONAL
+        if daily_notional_add > 0.0 and self.daily_notional + daily_notional_add > self.firm_budgets[1]:
+            return R.FIRM_DAILY_NOTIONAL
         if new_order and exposure.open_orders + 1 > spec.max_open_orders:
             return R.MAX_OPEN_ORDERS
         if spec.requires_live_quote and self.quotes.is_stale(instrument_id, now_ns):
@@ -558,6 +609,10 @@ class RiskBook:
                 and self.client_open_notional(session_id) + float(delta_tick_lots) * spec.notional_unit
                 > client.max_open_notional):
             return R.CLIENT_OPEN_NOTIONAL
+        if (delta_tick_lots > 0 and math.isfinite(client.firm_credit)
+                and self.client_open_notional(session_id) + float(delta_tick_lots) * spec.notional_unit
+                > client.firm_credit):
+            return R.FIRM_CLIENT_CREDIT
         if (daily_notional_add > 0.0 and math.isfinite(client.max_window_notional)
                 and self._window_level(client, now_ns) + daily_notional_add > client.max_window_notional):
             return R.CLIENT_WINDOW_NOTIONAL
@@ -690,6 +745,7 @@ class RiskBook:
             "open_notional": self.client_open_notional(session_id),
             "window_level": client.window_level,
             "window_last_ns": client.window_last_ns,
+            "firm_credit": client.firm_credit if math.isfinite(client.firm_credit) else None,
         }
 
     def restore_client_daily(self, session_id: int, daily_notional: float) -> None:
@@ -979,6 +1035,8 @@ class RiskBook:
             "daily_orders": self.daily_orders,
             "daily_notional": self.daily_notional,
             "next_day_ns": self.next_day_ns,
+            "firm_budgets": {FIRM_BUDGETS[kind]: self.firm_budgets[kind] if math.isfinite(self.firm_budgets[kind])
+                             else None for kind in range(3)},
             "live_orders": self.live_orders,
             "next_order_id": self.next_order_id,
             "exposures": [self.exposure(index) for index in range(self.instruments.count)],

@@ -2344,6 +2344,11 @@ void Engine::set_reduce_only_reason(const std::string& reason) {
     reduce_only_reason_ = reason;
 }
 
+int Engine::firm_budget(int kind, int session, int op, double value, double* budget, double* usage) {
+    std::lock_guard<std::mutex> lock(lock_);
+    return fast_.firm_budget(fast_.book, kind, session, op, value, budget, usage);
+}
+
 int64_t Engine::set_account_killed(const std::string& account, bool killed, const std::string& reason) {
     std::lock_guard<std::mutex> lock(lock_);
     if (!killed) {

@@ -335,6 +335,9 @@ public:
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
     void set_reduce_only_reason(const std::string& reason);   // why the book is reduce-only
+    // Read, set or trim one of the book's firm budgets with the engine lock held, so no decision runs
+    // between reading the usage and moving the budget (see fg_fast_api::firm_budget).
+    int firm_budget(int kind, int session, int op, double value, double* budget, double* usage);
     // The logon gate's questions: which client a session is (-1: not a client), and whether a Logon's
     // credentials are the client's (a refusal is reported like fromAdmin's).
     int client_of(const FIX::SessionID& id) const;

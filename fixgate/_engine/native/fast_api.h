@@ -44,6 +44,10 @@ typedef struct fg_fast_api {
     // -- READS ------------------------------------------------------------------------------------
     int (*risk_state)(void* book);
     int64_t (*live_orders)(void* book);
+    // One of the gateway's firm budgets (kind: gross exposure, daily notional, daily orders, client
+    // credit of `session`): read, set (op 1) or trim to usage + value (op 2); the budget after and its
+    // usage go to *budget and *usage. Returns 0, -1 for an unknown kind or session or a bad value.
+    int (*firm_budget)(void* book, int kind, int32_t session, int op, double value, double* budget, double* usage);
     // The reject sentence for Text(58), NUL-terminated in out; returns its length.
     ptrdiff_t (*describe)(void* describer, int code, int32_t instrument_id, int side, int ord_type, double qty,
                           double price, char* out, ptrdiff_t size);

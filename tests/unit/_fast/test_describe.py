@@ -63,6 +63,13 @@ EXAMPLES = [
      "circuit breaker active: only orders that reduce the position in AAPL are accepted"),
     (R.REDUCE_ONLY, AAPL, 1, 2, 100.0, 190.12,
      "the gateway is reduce-only: only orders that reduce the position in AAPL are accepted"),
+    (R.FIRM_GROSS_EXPOSURE, AAPL, 1, 2, 100.0, 190.12,
+     "gross exposure would exceed this gateway's budget of the firm's gross exposure limit"),
+    (R.FIRM_DAILY_NOTIONAL, AAPL, 1, 2, 100.0, 190.12,
+     "daily notional would exceed this gateway's budget of the firm's daily notional limit"),
+    (R.FIRM_DAILY_ORDERS, AAPL, 1, 2, 100.0, 190.12, "this gateway's budget of the firm's daily order limit is used up"),
+    (R.FIRM_CLIENT_CREDIT, AAPL, 1, 2, 100.0, 190.12,
+     "the client's open notional would exceed this gateway's budget of its firm-wide credit"),
     (R.UNKNOWN_INSTRUMENT, UNKNOWN, 1, 2, 100.0, 190.12, "unknown instrument"),
     (R.INSTRUMENT_HALTED, AAPL, 1, 2, 100.0, 190.12, "instrument halted: AAPL"),
     (R.THROTTLED, AAPL, 1, 2, 100.0, 190.12, "order rate limit exceeded"),
@@ -176,7 +183,7 @@ def test_describe_when_instrument_unknown_uses_plain_text(describer, code):
                     price=math.nan) == plain
 
 
-@pytest.mark.parametrize("code", [60, 61, 63, 64, 1000, -1, -2**31])
+@pytest.mark.parametrize("code", [64, 65, 100, 1000, -1, -2**31])
 def test_describe_when_code_outside_table_names_the_number(describer, code):
     assert both(describer, code, instrument_id=AAPL, side=1, ord_type=2, qty=1.0,
                 price=190.12) == f"unknown reject code {code}"

@@ -77,6 +77,47 @@ def test_check_when_reduce_only_accepts_only_position_reducing_orders_in_any_ris
     assert order(book, 1, side=BUY) == R.OK
 
 
+def test_check_when_firm_budgets_set_refuses_past_each_of_them(make_book):
+    book = make_book()
+    assert book.firm_budget("daily_orders") == (None, 0.0)
+    book.set_firm_budget("daily_orders", 2)
+    assert order(book, 1) == R.OK and order(book, 1) == R.OK
+    assert order(book, 1) == R.FIRM_DAILY_ORDERS
+    assert book.firm_budget("daily_orders") == (2.0, 2.0)
+    book.set_firm_budget("daily_orders", None)
+    book.set_firm_budget("daily_notional", 500.0)                  # 200 so far
+    assert order(book, 4) == R.FIRM_DAILY_NOTIONAL                  # 200 + 400 > 500
+    assert order(book, 3) == R.OK
+    book.set_firm_budget("daily_notional", None)
+    book.set_firm_budget("gross_exposure", 1_000.0)                 # 3 open buys: 500
+    assert order(book, 6) == R.FIRM_GROSS_EXPOSURE
+    assert order(book, 5) == R.OK
+    assert book.firm_budget("gross_exposure") == (1_000.0, 1_000.0)
+    assert order(book, 1, side=SELL) == R.FIRM_GROSS_EXPOSURE       # an open sell adds to it too
+    book.set_firm_budget("gross_exposure", None)
+    book.set_firm_budget("client_credit", 300.0, session_id=1)
+    assert order(book, 4, session=1) == R.FIRM_CLIENT_CREDIT
+    assert order(book, 3, session=1) == R.OK
+    assert order(book, 4, session=0) == R.OK                        # another client's credit is its own
+
+
+def test_trim_firm_budget_when_usage_below_keeps_usage_plus_the_reserve_never_raises(make_book):
+    book = make_book()
+    book.set_firm_budget("daily_orders", 100)
+    assert order(book, 1) == R.OK
+    assert book.trim_firm_budget("daily_orders", 9.0) == (10.0, 1.0)
+    assert book.trim_firm_budget("daily_orders", 50.0) == (10.0, 1.0)    # a trim never raises it
+    assert book.trim_firm_budget("gross_exposure", 0.0) == (100.0, 100.0)  # from none: the usage
+    with pytest.raises(ValueError):
+        book.set_firm_budget("daily_orders", -1.0)
+    with pytest.raises(ValueError):
+        book.set_firm_budget("daily_orders", math.nan)
+    with pytest.raises(ValueError, match="unknown firm budget"):
+        book.firm_budget("positions")
+    with pytest.raises(KeyError):
+        book.firm_budget("client_credit", session_id=9)
+
+
 def test_set_risk_state_when_out_of_range_raises(make_book):
     with pytest.raises(ValueError, match="risk state"):
         make_book().set_risk_state(4)
