@@ -178,6 +178,9 @@ class ClientSettings:
                                             "price as one of the client's within this many ms; 0: off", minimum=0)
     self_match_prevention: bool = _rule(False, doc="refuse an order that would trade against one of the client's "
                                                    "own resting orders (SELF_MATCH)")
+    firm_credit: Decimal | None = _rule(None, doc="the notional of the client's open orders across every gateway "
+                                                  "of the firm (its name is the same on each): a firm-wide limit "
+                                                  "split into budgets like those of [firm.limits]", minimum=0)
     session: FixSessionSettings = _rule(FixSessionSettings(), doc="how QuickFIX runs the client's session")
 
 
@@ -317,6 +320,19 @@ class TracingSettings:
 
 
 @dataclass(frozen=True)
+class FirmLimitSettings:
+    max_gross_exposure: Decimal | None = _rule(None, doc="the firm's gross exposure across all its gateways",
+                                               minimum=0)
+    max_daily_notional: Decimal | None = _rule(None, doc="the firm's notional per trading day across all its "
+                                                         "gateways", minimum=0)
+    max_daily_orders: int | None = _rule(None, doc="the orders the firm's gateways may accept per trading day, "
+                                                   "together", minimum=0)
+    chunk: float = _rule(0.05, doc="the share of a firm limit a gateway asks for at a time, and about what it "
+                                   "gives back when another gateway asks and it is not using it", positive=True,
+                         maximum=1)
+
+
+@dataclass(frozen=True)
 class FirmSettings:
     name: str = _rule("", doc="the firm this gateway belongs to: with a name, it publishes every event to the "
                               "firm's NATS JetStream stream and obeys the firm-wide kill switch; empty: a gateway "
@@ -333,6 +349,9 @@ class FirmSettings:
                                                    "re-publish is a no-op", minimum=1)
     connect_timeout_seconds: float = _rule(2.0, doc="how long one connection attempt to NATS may take",
                                            positive=True)
+    limits: FirmLimitSettings = _rule(FirmLimitSettings(), doc="firm-wide limits, split into budgets each "
+                                                              "gateway holds locally (every gateway of the firm "
+                                                              "sets the same; the first to reach NATS records them)")
 
 
 @dataclass(frozen=True)
@@ -691,8 +710,17 @@ def _firm_problems(config: Config) -> list[str]:
     """The firm section: names that are NATS subject tokens, servers that are NATS URLs."""
     firm = config.firm
     if not firm.name:
-        return ["dropcopy.clients: a drop copy reads the firm's stream; give [firm] a name and its servers"] \
+        problems = ["dropcopy.clients: a drop copy reads the firm's stream; give [firm] a name and its servers"] \
             if config.dropcopy.clients else []
+        limits = firm.limits
+        if any(value is not None for value in (limits.max_gross_exposure, limits.max_daily_notional,
+                                               limits.max_daily_orders)):
+            problems.append("firm.limits: firm-wide limits are shared over the firm's NATS; give [firm] a name and "
+                            "its servers")
+        problems += [f"clients[{index}].firm_credit: a firm-wide credit is shared over the firm's NATS; give [firm] "
+                     "a name and its servers" for index, client in enumerate(config.clients)
+                     if client.firm_credit is not None]
+        return problems
     problems = []
     problems += _duplicates([(f"dropcopy.clients[{index}].comp_id", client.comp_id)
                              for index, client in enumerate(config.dropcopy.clients)])
@@ -708,6 +736,10 @@ def _firm_problems(config: Config) -> list[str]:
         scheme, _, rest = server.partition("://")
         if scheme not in ("nats", "tls") or not rest:
             problems.append(f"firm.servers[{position}]: expected nats://host:port, got {server!r}")
+    for index, client in enumerate(config.clients):
+        if client.firm_credit is not None and not SUBJECT_TOKEN.match(client.name):
+            problems.append(f"clients[{index}].name: {client.name!r} may hold only letters, digits, '_' and '-' with "
+                            "firm_credit (it names the client's budget in the firm's key-value bucket)")
     return problems
 
 

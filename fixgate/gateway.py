@@ -26,7 +26,7 @@ import structlog
 
 from fixgate import __version__
 from fixgate._engine.engine import NativeEngine, decimal_step, listening_address, stage_bucket_bounds
-from fixgate._fast.codes import reject_name
+from fixgate._fast.codes import RejectCode, reject_name
 from fixgate._fast.describe import RejectDescriber
 from fixgate._fast.instruments import Instruments
 from fixgate._fast.quotes import QuoteBook
@@ -113,6 +113,19 @@ def risk_limits(config: Config) -> RiskLimits:
                       recovery_hysteresis=risk.recovery_hysteresis,
                       breaker_cooldown_ns=risk.breaker_cooldown_seconds * 1_000_000_000,
                       kill_order_rate=risk.kill_order_rate, kill_after_breaker_trips=risk.kill_after_breaker_trips)
+
+
+def firm_meters(config: Config) -> list:
+    """The firm-wide limits this gateway meters: those of [firm.limits] and each client's firm_credit."""
+    from fixgate.firm.budget import Meter
+
+    limits = config.firm.limits
+    meters = [Meter(name, name, -1, int(value)) for name, value in (
+        ("gross_exposure", limits.max_gross_exposure), ("daily_notional", limits.max_daily_notional),
+        ("daily_orders", limits.max_daily_orders)) if value is not None]
+    meters += [Meter(f"credit.{client.name}", "client_credit", index, int(client.firm_credit))
+               for index, client in enumerate(config.clients) if client.firm_credit is not None]
+    return meters
 
 
 def build_book(config: Config, now_ns: int | None = None) -> RiskBook:
@@ -436,12 +449,21 @@ class Gateway:
                           "sessions": self.session_names, "venues": self.venue_names,
                           "comp_ids": {client.name: client.comp_id for client in config.clients}}
         self.firm = None
+        self.budgets = None
         if config.firm.name:
+            from fixgate.firm import budget
             from fixgate.firm.link import FirmLink
 
+            meters = firm_meters(config)
+            if meters:
+                # Before any order: the book holds what this gateway held of each firm limit, else nothing.
+                budget_file = budget.BudgetFile(self.state_dir / "firm-budgets.json")
+                budget.install(self.engine, meters, budget_file.load())
+                self.budgets = budget.BudgetKeeper(config.gateway.name, meters, self.engine, budget_file,
+                                                   config.firm.limits.chunk)
             self.firm = FirmLink(config.firm, config.gateway.name, self.state_dir / "journal.sqlite3", self,
                                  build={"version": __version__, "commit": self.commit or "unknown",
-                                        "config_sha256": config.sha256})
+                                        "config_sha256": config.sha256}, budgets=self.budgets)
         self.tracer = None
         if config.tracing.endpoint:
             from fixgate.ops.tracing import OrderTracer
@@ -455,6 +477,7 @@ class Gateway:
         self.order_state = OrderStateAgent(self.engine.drain, self.replayer, self.journal_agent,
                                            on_engine_event=self._on_engine_event,
                                            observe=observers(RejectLog(self.session_names, reject_name).observe,
+                                                             self._observe_budgets if self.budgets is not None else None,
                                                              self.tracer.observe if self.tracer is not None else None))
         self.marking = MarkingAgent(self.book, self.positions)
         self.audit = AuditLog(self.state_dir / "audit.log",
@@ -618,6 +641,12 @@ class Gateway:
     def _journal_written(self) -> None:
         if self.firm is not None:
             self.firm.notify()
+        if self.budgets is not None:
+            self.budgets.notify()                   # usage moved: a budget may be running low
+
+    def _observe_budgets(self, event: Event) -> None:
+        if event.kind == ev.REJECTED and RejectCode.FIRM_GROSS_EXPOSURE <= event.code <= RejectCode.FIRM_CLIENT_CREDIT:
+            self.budgets.notify()                   # an order found a budget used up: ask now
 
     # -- THE FIRM (the firm link's thread) --------------------------------------------------------
 

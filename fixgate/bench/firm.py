@@ -217,6 +217,48 @@ def publish_under_load(*, rate: int = 25_000, seconds: float = 20.0, directory: 
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def rebalance_latency(*, rounds: int = 100, pinned: bool = False, directory: Path | None = None) -> dict[str, Any]:
+    """Two gateways' budget keepers and risk books (the keeper of a gateway, without its FIX
+    sessions) on one NATS: `rounds` rebalances of a firm gross exposure limit; see
+    `fixgate.firm.budget.measure_rebalances`. With `pinned`, NATS and this process run on core 1."""
+    import asyncio
+
+    from fixgate._fast.instruments import Instruments
+    from fixgate._fast.quotes import QuoteBook
+    from fixgate._fast.risk import RiskBook
+    from fixgate._fast.throttle import Throttle
+    from fixgate.config import FirmSettings
+    from fixgate.firm import budget
+
+    folder = Path(directory or tempfile.mkdtemp(prefix="fixgate-firm-bench-"))
+    prefix = ["taskset", "-c", "1"] if pinned else []
+    if pinned:
+        os.sched_setaffinity(0, {1})
+    nats, url = _start_nats(folder, prefix)
+    try:
+        books = []
+        for _ in range(2):
+            instruments = Instruments(4)
+            instruments.add("XYZ", tick_size=0.01, lot_size=1.0, reference_price=100.0)
+            books.append(RiskBook(instruments, QuoteBook(instruments), Throttle(4, 4)))
+
+        def order(book, notional: float):
+            assert book.check_new_order(0, 0, 1, 2, notional // 100, 100.0, time.time_ns()) == 0, \
+                "the order was refused"
+            order_id = book.last_order_id
+            return lambda: book.on_canceled(order_id)
+
+        settings = FirmSettings(name="bench", servers=(url,))
+        result = asyncio.run(budget.measure_rebalances(settings, books, folder, rounds, order=order))
+    finally:
+        nats.terminate()
+        nats.wait(10)
+        if directory is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return {"rounds": rounds, "pinned": pinned, "rebalance": _summary(result["samples_ms"]),
+            "conflicts": result["conflicts"]}
+
+
 def table(result: dict[str, Any]) -> str:
     rows = [("the key's change reaching one gateway", result["delivered"]),
             ("one gateway in KILL_SWITCH (its clock)", result["applied"]),
@@ -242,7 +284,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: hold this rate through one gateway and follow its publishing")
     parser.add_argument("--seconds", type=float, default=20.0, help="with --load, for how long (default 20)")
     parser.add_argument("--no-firm", action="store_true", help="with --load, the same gateway without [firm]")
+    parser.add_argument("--rebalances", type=int, metavar="ROUNDS",
+                        help="instead: this many rebalances of a firm limit between two gateways' budgets")
     arguments = parser.parse_args(argv)
+    if arguments.rebalances:
+        result = rebalance_latency(rounds=arguments.rebalances, pinned=arguments.pinned)
+        summary = result["rebalance"]
+        print(json.dumps(result, indent=2) if arguments.json else
+              f"firm budget rebalance, {result['rounds']} rounds between 2 gateways, "
+              f"{'pinned to one core' if result['pinned'] else 'unpinned'}: p50 {summary['p50_ms']:.2f} ms, "
+              f"p99 {summary['p99_ms']:.2f} ms, max {summary['max_ms']:.2f} ms; compare-and-set conflicts "
+              f"{result['conflicts']}")
+        return 0
     if arguments.load:
         result = publish_under_load(rate=arguments.load, seconds=arguments.seconds, firm=not arguments.no_firm)
         print(json.dumps(result, indent=2))

@@ -19,6 +19,8 @@ it. What it does, once connected:
 - **Holds a lease.** It announces the gateway (build, risk state, backlog) every quarter lease.
   A gateway that has not reached NATS for longer than the lease could be missing a kill: it goes
   reduce-only until it reaches NATS again (at once, with ``reduce_only_when_unreachable``).
+- **Keeps the firm's budgets** (``fixgate.firm.budget``): this gateway's share of each firm-wide
+  limit, taken from and given back to the firm's ledgers by compare-and-set.
 - **Checks the build.** When the firm names an expected build (``build.expected``) and this
   gateway runs another, it is reduce-only until an operator confirms it
   (``build.confirmed.<gateway>``).
@@ -80,13 +82,14 @@ class FirmLink:
     """
 
     def __init__(self, settings, gateway: str, journal_path: Path, hooks: FirmHooks, *,
-                 build: dict[str, str]) -> None:
+                 build: dict[str, str], budgets=None) -> None:
         self.settings = settings
         self.names = n.FirmNames(settings.name)
         self.gateway = gateway
         self.journal_path = Path(journal_path)
         self.hooks = hooks
         self.build = build
+        self.budgets = budgets                      # a fixgate.firm.budget.BudgetKeeper, or None
         self.lease_ns = int(settings.lease_seconds * SECOND)
         # Written only by the link's thread; read by /status and the metrics (plain values).
         self.connected = False
@@ -161,6 +164,7 @@ class FirmLink:
                 else 0.0},
             "kill": self.applied_kill, "reduce_only": dict(self.reduce_only),
             "expected_build": self.expected_build,
+            "budgets": self.budgets.describe() if self.budgets is not None else None,
         }
 
     # -- THE LINK'S THREAD ------------------------------------------------------------------------
@@ -249,6 +253,8 @@ class FirmLink:
             tasks = [asyncio.ensure_future(coroutine) for coroutine in (
                 self._publish(js), self._watch_kill(kv), self._watch_builds(kv), self._announce(kv),
                 ended.wait(), self._until_stopping())]
+            if self.budgets is not None:
+                tasks.append(asyncio.ensure_future(self.budgets.run(kv)))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
@@ -492,6 +498,8 @@ class FirmLink:
     async def _announce_once(self, kv) -> None:
         loop = asyncio.get_running_loop()
         announcement = await loop.run_in_executor(None, self.hooks.firm_announcement)
+        if self.budgets is not None:
+            announcement["budgets"] = self.budgets.describe()["meters"]
         announcement.update({"gateway": self.gateway, **self.build, "at_ns": time.time_ns(),
                              "lease_seconds": self.settings.lease_seconds, "reduce_only": dict(self.reduce_only),
                              "backlog_events": self.backlog["events"]})

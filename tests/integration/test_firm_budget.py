@@ -1,0 +1,207 @@
+"""Firm-wide limits as budgets, over a real NATS JetStream server on 127.0.0.1: three gateways, each
+with its own venue simulator and client, share one firm limit; a flood through all three at once
+never gets more than the limit to the venues, and a gateway that asks for more gets what another
+does not use."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from fixgate.config import FirmLimitSettings, FirmSettings
+from fixgate.firm import budget as b
+from fixgate.firm import names as n
+
+from .conftest import Stack, stack_config
+from .natsserver import NatsServer, kv_get
+
+FIRM = "acme"
+NAMES = n.FirmNames(FIRM)
+GATEWAYS = ("gw1", "gw2", "gw3")
+ORDER_IDS = itertools.count(1)          # ClOrdIDs unique across restarts of a client
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
+def budget_config(url: str, gateway: str, *, client_overrides=None, **limits):
+    base = stack_config(client_overrides={"max_order_rate": 100_000.0, "burst": 100_000, **(client_overrides or {})})
+    # One process holds the three stacks, and QuickFIX's sessions are one table per process: each
+    # gateway gets CompIDs of its own.
+    return dataclasses.replace(
+        base, gateway=dataclasses.replace(base.gateway, name=gateway, comp_id=f"FIXGATE-{gateway.upper()}"),
+        firm=FirmSettings(name=FIRM, servers=(url,), lease_seconds=2.0, limits=FirmLimitSettings(**limits)))
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def ledger(url: str, name: str) -> b.Ledger | None:
+    value = kv_get(url, NAMES.bucket, b.budget_key(name))
+    return b.Ledger.from_value(value) if value is not None else None
+
+
+def flood(client, count: int) -> list[str]:
+    """`count` resting buys, as fast as the client sends them; returns their ClOrdIDs once each has its answer."""
+    ids = [client.new_order("AAPL", "1", "1", "189.00", cl_ord_id=f"F{next(ORDER_IDS)}") for _ in range(count)]
+    for cl_ord_id in ids:
+        assert client.wait_report(cl_ord_id, timeout=30) is not None, cl_ord_id
+    return ids
+
+
+def flood_pairs(client, count: int) -> list[str]:
+    """`count` resting buys of 2 AAPL at 189 (378 of notional each)."""
+    ids = [client.new_order("AAPL", "1", "2", "189.00", cl_ord_id=f"F{next(ORDER_IDS)}") for _ in range(count)]
+    for cl_ord_id in ids:
+        assert client.wait_report(cl_ord_id, timeout=10) is not None, cl_ord_id
+    return ids
+
+
+def answers(client, ids: list[str]) -> tuple[int, int, list[str]]:
+    """(accepted, rejected, reject texts) among the first report of each order."""
+    accepted = rejected = 0
+    texts = []
+    for cl_ord_id in ids:
+        first = client.reports_for(cl_ord_id)[0]
+        if first.exec_type == "8":
+            rejected += 1
+            texts.append(first.text or "")
+        else:
+            accepted += 1
+    return accepted, rejected, texts
+
+
+def test_budgets_when_three_gateways_are_flooded_at_once_never_send_more_than_the_firm_limit(tmp_path, nats_server):
+    limit = 300
+    stacks = [Stack(budget_config(nats_server.url, name, max_daily_orders=limit, chunk=0.05), tmp_path / name).start()
+              for name in GATEWAYS]
+    try:
+        assert wait_until(lambda: all(stack.gateway.firm.connected for stack in stacks))
+        assert wait_until(lambda: (ledger(nats_server.url, "daily_orders") or b.Ledger(0)).allocated > 0)
+        clients = [stack.client() for stack in stacks]
+        results: dict[int, list[str]] = {}
+
+        def run(index: int) -> None:              # 250 orders in waves of 25, as fast as each is answered
+            results[index] = [cl_ord_id for _ in range(10) for cl_ord_id in flood(clients[index], 25)]
+
+        threads = [threading.Thread(target=run, args=(index,)) for index in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(results) == [0, 1, 2]
+        for stack in stacks:
+            stack.settle()
+        received = [stack.venue.orders_received for stack in stacks]
+        counted = [answers(clients[index], results[index]) for index in range(3)]
+        # Every order has an answer; what reached the venues is what the gateways accepted, and no
+        # more than the firm's limit, however the three raced for it.
+        assert [accepted for accepted, _, _ in counted] == received
+        assert sum(received) <= limit
+        # The budgets moved to where the orders were: a gateway ends with at most a chunk and a half
+        # unused (15 orders a chunk).
+        assert sum(received) >= limit - 3 * 23, received
+        assert all(count > 0 for count in received), received
+        texts = {text for _, _, gateway_texts in counted for text in gateway_texts}
+        assert texts == {"FIRM_DAILY_ORDERS: this gateway's budget of the firm's daily order limit is used up"}
+        final = ledger(nats_server.url, "daily_orders")
+        assert final.limit == limit and final.allocated <= limit
+        for index, stack in enumerate(stacks):
+            budget, usage = stack.gateway.engine.firm_budget("daily_orders")
+            assert usage == received[index] <= budget <= final.allocations.get(GATEWAYS[index], 0)
+    finally:
+        for stack in stacks:
+            stack.stop()
+
+
+def test_budgets_when_one_gateway_holds_what_another_asks_for_give_it_back(tmp_path, nats_server):
+    limit = 100
+    first = Stack(budget_config(nats_server.url, "gw1", max_daily_orders=limit, chunk=0.5), tmp_path / "gw1").start()
+    second = None
+    try:
+        assert wait_until(lambda: first.gateway.engine.firm_budget("daily_orders")[0] == 50)
+        client = first.client()
+        accepted, _, _ = answers(client, flood(client, 30))
+        # 20 left of 50, less than half a chunk: it takes the other 50, the whole limit.
+        assert wait_until(lambda: first.gateway.engine.firm_budget("daily_orders")[0] == 100)
+        accepted += answers(client, flood(client, 30))[0]
+        assert accepted == 60
+        assert ledger(nats_server.url, "daily_orders").allocations == {"gw1": 100}
+        second = Stack(budget_config(nats_server.url, "gw2", max_daily_orders=limit, chunk=0.5), tmp_path / "gw2")
+        second.start()
+        # gw2 asks for 50 and nothing is free: gw1 gives back its 40 unused less the half chunk it
+        # keeps, and gw2 takes those 15.
+        assert wait_until(lambda: second.gateway.engine.firm_budget("daily_orders")[0] == 15, 10)
+        # gw2 still asks for a chunk; gw1, at half a chunk to spare, gives no more.
+        assert wait_until(lambda: ledger(nats_server.url, "daily_orders").wants == {"gw2": 50})
+        held = ledger(nats_server.url, "daily_orders")
+        assert held.allocations == {"gw1": 85, "gw2": 15}
+        status = second.gateway.firm.describe()["budgets"]
+        assert status["rebalances"] == 1 and status["rebalance_ms"]["p50"] > 0
+        other = second.client()
+        accepted_second, rejected, _ = answers(other, flood(other, 30))
+        assert (accepted_second, rejected) == (15, 15)
+        assert first.venue.orders_received + second.venue.orders_received == 75 <= limit
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_budgets_when_the_gateway_restarts_without_nats_trade_on_what_it_held_and_no_more(tmp_path, nats_server):
+    config = budget_config(nats_server.url, "gw1", max_daily_orders=40, chunk=0.5)
+    stack = Stack(config, tmp_path / "gw1").start()
+    try:
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders")[0] == 20)
+        client = stack.client()
+        assert answers(client, flood(client, 5))[0] == 5
+    finally:
+        stack.stop()
+    nats_server.stop()
+    again = Stack(config, tmp_path / "gw1").start()
+    try:
+        budget, usage = again.gateway.engine.firm_budget("daily_orders")
+        assert usage == 5 and budget == 20                     # the file's allocation, the journal's count
+        client = again.client()
+        accepted, rejected, texts = answers(client, flood(client, 20))
+        assert (accepted, rejected) == (15, 5)
+        assert set(texts) == {"FIRM_DAILY_ORDERS: this gateway's budget of the firm's daily order limit is used up"}
+    finally:
+        again.stop()
+
+
+def test_budgets_when_a_client_has_a_firm_credit_hold_its_open_notional_to_its_share(tmp_path, nats_server):
+    config = budget_config(nats_server.url, "gw1", client_overrides={"firm_credit": Decimal("1000")}, chunk=0.5)
+    stack = Stack(config, tmp_path / "gw1").start()
+    try:
+        name = config.clients[0].name
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("client_credit", session=0)[0] == 500)
+        client = stack.client()
+        ids = flood_pairs(client, 1)                                              # 378 of its 500
+        # Less than half a chunk left: it takes the other 500, the whole credit.
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("client_credit", session=0)[0] == 1000)
+        ids += flood_pairs(client, 3)
+        accepted, rejected, texts = answers(client, ids)
+        assert (accepted, rejected) == (2, 2)                                     # 756 open; 1134 would pass 1000
+        assert set(texts) == {"FIRM_CLIENT_CREDIT: the client's open notional would exceed this gateway's budget of its firm-wide "
+                         "credit"}
+        held = ledger(nats_server.url, f"credit.{name}")
+        assert held.limit == 1000 and held.allocated <= 1000
+    finally:
+        stack.stop()
