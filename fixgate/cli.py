@@ -511,6 +511,27 @@ def firm_status_text(document: dict) -> str:
     totals = document["totals"]
     lines.append(f"total: {totals['alive']} of {totals['gateways']} gateways alive, {totals['open_orders']} open "
                  f"orders, gross exposure {totals['gross_exposure']:,.2f}")
+    stream = document.get("stream") or {}
+    if stream:
+        lines.append("from the stream (each gateway's records replayed):")
+        lines.append(f"{'GATEWAY':<14} {'EVENTS':>8} {'OPEN':>6} {'GROSS':>14}  POSITIONS")
+        for name, view in stream.items():
+            positions = ", ".join(f"{row['symbol']} {row['quantity']}" + (f" ({row['account']})" if row['account'] else "")
+                                  for row in view["positions"]) or "flat"
+            lines.append(f"{name:<14} {view['events']:>8} {view['open_orders']:>6} "
+                         f"{float(view['gross_exposure']):>14,.2f}  {positions}")
+        net = ", ".join(f"{symbol} {quantity}" for symbol, quantity in totals["stream_positions"].items()) or "flat"
+        lines.append(f"firm: {totals['stream_open_orders']} open orders, gross exposure "
+                     f"{totals['stream_gross_exposure']:,.2f} (at last fills), net {net}")
+    limits = document.get("limits") or {}
+    if limits:
+        lines.append(f"{'FIRM LIMIT':<22} {'LIMIT':>16} {'ALLOCATED':>16} {'USED':>16}  SPLIT (allocation/used)")
+        for name, row in limits.items():
+            split = ", ".join(f"{gateway} {amount:,}/{row['usage'].get(gateway, 0):,.0f}"
+                              for gateway, amount in sorted(row["allocations"].items()))
+            if row["wants"]:
+                split += "; asking: " + ", ".join(f"{gateway} {amount:,}" for gateway, amount in row["wants"].items())
+            lines.append(f"{name:<22} {row['limit']:>16,} {row['allocated']:>16,} {row['used']:>16,.2f}  {split}")
     return "\n".join(lines)
 
 

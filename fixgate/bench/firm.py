@@ -85,7 +85,7 @@ def kill_propagation(*, gateways: int = 3, kills: int = 100, pinned: bool = Fals
         deadline = time.monotonic() + 60
         while True:
             try:
-                status = control.run(control.firm_status(firm))
+                status = control.run(control.firm_status(firm, from_stream=False))
                 if status["totals"]["alive"] >= gateways:
                     break
             except control.FirmUnreachable:

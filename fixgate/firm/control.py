@@ -153,8 +153,21 @@ async def confirm_build(settings, gateway: str, actor: str) -> dict[str, Any]:
         await client.close()
 
 
-async def firm_status(settings) -> dict[str, Any]:
-    """Every gateway's announcement, the kill switch, the builds, flagged where they differ."""
+def _net_positions(stream: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The firm's net position per symbol, over every gateway and account (exact decimals as text)."""
+    from decimal import Decimal
+
+    totals: dict[str, Decimal] = {}
+    for view in stream.values():
+        for row in view["positions"]:
+            totals[row["symbol"]] = totals.get(row["symbol"], Decimal(0)) + Decimal(row["quantity"])
+    return {symbol: format(quantity.normalize(), "f") for symbol, quantity in sorted(totals.items()) if quantity}
+
+
+async def firm_status(settings, *, from_stream: bool = True) -> dict[str, Any]:
+    """Every gateway's announcement, the kill switch, the builds (flagged where they differ), the
+    firm-wide limits with their split, and (`from_stream`) each gateway's open orders and positions
+    replayed from its records on the stream, with the firm's totals."""
     client = await _connect(settings)
     try:
         kv = await _bucket(client, settings)
@@ -183,33 +196,78 @@ async def firm_status(settings) -> dict[str, Any]:
             rows[name] = {**value, "alive": alive(value, now), "age_s": round((now - int(value.get("at_ns", 0))) / 1e9, 3),
                           "build_differs": differs, "build_confirmed": confirmed.get(name),
                           "kill_confirm": confirms.get(name)}
+        stream = await _stream_views(client, settings, gateways) if from_stream else {}
+        ledgers = await _entries(kv, "budget.")
         return {"firm": settings.name, "kill": kill, "expected_build": expected, "gateways": rows,
+                "stream": stream, "limits": _limits(ledgers, gateways),
                 "totals": {"gateways": len(rows), "alive": sum(1 for row in rows.values() if row["alive"]),
                            "gross_exposure": sum(float(row.get("gross_exposure", 0)) for row in rows.values()
                                                  if row["alive"]),
-                           "open_orders": sum(int(row.get("open_orders", 0)) for row in rows.values() if row["alive"])}}
+                           "open_orders": sum(int(row.get("open_orders", 0)) for row in rows.values() if row["alive"]),
+                           "stream_open_orders": sum(view["open_orders"] for view in stream.values()),
+                           "stream_gross_exposure": round(sum(float(view["gross_exposure"]) for view in stream.values()),
+                                                          2),
+                           "stream_positions": _net_positions(stream)}}
     finally:
         await client.close()
+
+
+async def _messages(client, subject: str):
+    """Every message of `subject` on the stream, oldest first, as (headers, data); ends at the last."""
+    from nats.js.api import DeliverPolicy
+
+    js = client.jetstream(timeout=5.0)
+    subscription = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    try:
+        while True:
+            try:
+                message = await subscription.next_msg(timeout=2.0)
+            except Exception:                       # nothing (more) within 2 s: none on the subject
+                return
+            yield message.headers or {}, message.data
+            if message.metadata.num_pending == 0:
+                return
+    finally:
+        await subscription.unsubscribe()
 
 
 async def stream_event_count(settings, gateway: str) -> int:
     """The records the stream holds for `gateway` (the sum of its orders messages' counts)."""
-    from nats.js.api import DeliverPolicy
-
     client = await _connect(settings)
     try:
-        js = client.jetstream(timeout=5.0)
-        names = n.FirmNames(settings.name)
-        subscription = await js.subscribe(names.subject(gateway, n.ORDERS), ordered_consumer=True,
-                                          deliver_policy=DeliverPolicy.ALL)
         total = 0
-        while True:
-            try:
-                message = await subscription.next_msg(timeout=2.0)
-            except Exception:
-                return total
-            total += int((message.headers or {}).get(n.COUNT, 0))
-            if message.metadata.num_pending == 0:
-                return total
+        async for headers, _ in _messages(client, n.FirmNames(settings.name).subject(gateway, n.ORDERS)):
+            total += int(headers.get(n.COUNT, 0))
+        return total
     finally:
         await client.close()
+
+
+async def _stream_views(client, settings, gateways: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each announced gateway's open orders and positions, replayed from its records on the stream."""
+    from fixgate.firm.feed import GatewayView
+
+    names = n.FirmNames(settings.name)
+    views = {}
+    for gateway, announcement in sorted(gateways.items()):
+        catalogue = announcement.get("catalogue")
+        if not catalogue:
+            continue
+        view = GatewayView(catalogue)
+        async for headers, data in _messages(client, names.subject(gateway, n.ORDERS)):
+            view.take(headers.get(n.JOURNAL), data)
+        views[gateway] = view.summary()
+    return views
+
+
+def _limits(ledgers: dict[str, dict[str, Any]], gateways: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each firm-wide limit: the ledger's split and what each gateway says it uses of its budget."""
+    rows = {}
+    for name, ledger in sorted(ledgers.items()):
+        allocations = {gateway: int(amount) for gateway, amount in ledger.get("allocations", {}).items()}
+        usage = {gateway: float(value["budgets"][name]["usage"]) for gateway, value in gateways.items()
+                 if name in (value.get("budgets") or {})}
+        rows[name] = {"limit": int(ledger["limit"]), "allocated": sum(allocations.values()),
+                      "used": round(sum(usage.values()), 2), "allocations": allocations, "usage": usage,
+                      "wants": {gateway: int(amount) for gateway, amount in ledger.get("wants", {}).items()}}
+    return rows

@@ -67,6 +67,53 @@ class DropReport:
     venue: str
 
 
+class GatewayView:
+    """One gateway's orders and positions, replayed from its records on the stream with the gateway's
+    own code (the recovery replayer: the OMS view, positions, the day's figures). A message of another
+    journal (the gateway started on a new state directory) starts the view again, as the gateway did."""
+
+    def __init__(self, catalogue: dict[str, Any], starting_equity: Decimal = Decimal(0)) -> None:
+        self.catalogue = catalogue
+        self.starting_equity = starting_equity
+        self.journal: str | None = None
+        self.events = 0
+        self.messages = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        from fixgate.core.positions import PositionTracker
+        from fixgate.core.recovery import DailyFigures, Replayer
+
+        instruments = [Instrument(item["symbol"], item["venue"], Decimal(item["lot_size"]), Decimal(item["tick_size"]))
+                       for item in self.catalogue["instruments"]]
+        self.orders = Orders(instruments, list(self.catalogue["sessions"]), list(self.catalogue["venues"]))
+        self.positions = PositionTracker(self.starting_equity, instruments)
+        self.replayer = Replayer(self.orders, self.positions, DailyFigures(0))
+
+    def take(self, journal: str | None, data: bytes) -> None:
+        """Apply one orders message (whole records)."""
+        if journal != self.journal:
+            if self.journal is not None:
+                self._reset()
+            self.journal = journal
+        self.messages += 1
+        for event in events_from_bytes(data):
+            if event.kind == ev.FILLED and 0 <= event.instrument_id < len(self.orders.instruments):
+                self.positions.mark(event.instrument_id, event.price_ticks)      # valued at its last fill
+            self.replayer.apply(event)
+            self.events += 1
+
+    def summary(self) -> dict[str, Any]:
+        snapshot = self.positions.snapshot()
+        return {"journal": self.journal, "messages": self.messages, "events": self.events,
+                "last_seq": self.replayer.last_seq,
+                "open_orders": sum(1 for view in self.orders.by_id.values() if view.live),
+                "positions": [{"account": row["account"], "symbol": row["symbol"], "quantity": row["quantity"],
+                               "mark": row["mark"]} for row in snapshot["positions"]
+                              if Decimal(row["quantity"]) != 0],
+                "gross_exposure": snapshot["gross_exposure"]}
+
+
 class FirmOrders:
     """Every gateway's order views, built from the records of the stream."""
 

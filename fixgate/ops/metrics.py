@@ -87,6 +87,15 @@ METRICS = {
     "fixgate_firm_published_events_total": ("counter", "Events the firm's stream acknowledged (orders records)."),
     "fixgate_firm_published_messages_total": ("counter", "Messages the firm's stream acknowledged, by subject kind "
                                                          "(duplicates: re-publishes it dropped)."),
+    "fixgate_firm_budget": ("gauge", "This gateway's budget of a firm-wide limit, by limit (gross_exposure, "
+                                     "daily_notional, daily_orders, credit.<client>): what its book lets it use."),
+    "fixgate_firm_budget_usage": ("gauge", "What this gateway uses of its budget of a firm-wide limit, by limit."),
+    "fixgate_firm_limit": ("gauge", "A firm-wide limit as the firm's ledger holds it, by limit."),
+    "fixgate_firm_allocated": ("gauge", "The firm-wide limit's allocations to every gateway together, by limit."),
+    "fixgate_firm_budget_moves_total": ("counter", "Units of firm budgets this gateway took from the firm or gave "
+                                                   "back to it, by direction."),
+    "fixgate_firm_rebalance_seconds": ("gauge", "How long this gateway waited, from asking for budget in vain to a "
+                                                "grant, by quantile (0.5, 0.99) over its last 1000 rebalances."),
     "fixgate_firm_publish_failures_total": ("counter", "Publishes to the firm's stream that failed (tried again)."),
     "fixgate_client_daily_notional": ("gauge", "A client session's notional so far today, against its own cap."),
     "fixgate_client_open_notional": ("gauge", "The notional of a client session's open orders."),
@@ -141,6 +150,31 @@ def _histogram(name: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
 
 FIRM_ABSENT = {"connected": False, "backlog": {"events": 0, "oldest_age_s": 0.0},
                "published": {"events": 0, "batches": 0, "notes": 0, "duplicates": 0}, "publish_failures": 0}
+
+
+def _budget_families(budgets: dict[str, Any] | None):
+    """The firm budgets' families (empty without firm limits)."""
+    families = {name: GaugeMetricFamily(name, METRICS[name][1], labels=["limit"]) for name in (
+        "fixgate_firm_budget", "fixgate_firm_budget_usage", "fixgate_firm_limit", "fixgate_firm_allocated")}
+    moves = CounterMetricFamily("fixgate_firm_budget_moves_total", METRICS["fixgate_firm_budget_moves_total"][1],
+                                labels=["direction"])
+    rebalance = GaugeMetricFamily("fixgate_firm_rebalance_seconds", METRICS["fixgate_firm_rebalance_seconds"][1],
+                                  labels=["quantile"])
+    if budgets is not None:
+        for limit, meter in budgets["meters"].items():
+            for name, value in (("fixgate_firm_budget", meter["budget"]), ("fixgate_firm_budget_usage", meter["usage"]),
+                                ("fixgate_firm_limit", meter["firm_limit"]),
+                                ("fixgate_firm_allocated", meter["firm_allocated"])):
+                if value is not None:
+                    families[name].add_metric([limit], float(value))
+        for quantile, key in (("0.5", "p50"), ("0.99", "p99")):
+            if budgets["rebalance_ms"][key] is not None:
+                rebalance.add_metric([quantile], budgets["rebalance_ms"][key] / 1000)
+    moves.add_metric(["taken"], budgets["taken"] if budgets is not None else 0)
+    moves.add_metric(["given_back"], budgets["given_back"] if budgets is not None else 0)
+    yield from families.values()
+    yield moves
+    yield rebalance
 
 
 class GatewayCollector(Collector):
@@ -252,6 +286,7 @@ class GatewayCollector(Collector):
         yield CounterMetricFamily("fixgate_firm_publish_failures_total",
                                   METRICS["fixgate_firm_publish_failures_total"][1],
                                   value=firm["publish_failures"])
+        yield from _budget_families(gateway.budgets.describe() if gateway.budgets is not None else None)
         restricted = GaugeMetricFamily("fixgate_restricted_symbols", METRICS["fixgate_restricted_symbols"][1],
                                        labels=["client"])
         for scope, symbols in gateway.controls.restricted_list().items():

@@ -501,6 +501,43 @@ def test_build_when_the_fleet_expects_this_one_trades_fully(tmp_path, nats_serve
         stack.stop()
 
 
+# -- THE FIRM VIEW ---------------------------------------------------------------------------------
+
+def test_firm_view_when_two_gateways_trade_replays_each_ones_orders_and_positions_from_the_stream(tmp_path,
+                                                                                                 nats_server):
+    stacks = []
+    try:
+        for name in ("gw1", "gw2"):
+            config = firm_config(nats_server.url, name)
+            # One process, one table of QuickFIX sessions: each gateway has CompIDs of its own.
+            config = dataclasses.replace(config, gateway=dataclasses.replace(config.gateway,
+                                                                             comp_id=f"FIXGATE-{name.upper()}"))
+            stacks.append(Stack(config, tmp_path / name).start())
+        for count, stack in zip((9, 6), stacks):
+            trade(stack.client(), count)                # fills, resting orders and rejects
+            stack.settle()
+        assert wait_until(lambda: all(caught_up(stack.gateway) for stack in stacks), 15)
+        status = control.run(control.firm_status(stacks[0].config.firm))
+        for stack in stacks:
+            name = stack.config.gateway.name
+            view = status["stream"][name]
+            own = stack.gateway.positions_snapshot()["positions"]
+            # What the stream says each gateway holds is what the gateway itself holds.
+            assert view["open_orders"] == stack.gateway.book.live_orders == len(stack.gateway.open_orders())
+            assert [(row["symbol"], row["quantity"]) for row in view["positions"]] == \
+                [(row["symbol"], row["quantity"]) for row in own if row["quantity"] not in ("0", "0.0")]
+            assert view["last_seq"] == stack.gateway.replayer.last_seq
+        assert status["totals"]["stream_positions"] == {"AAPL": "5"}            # 3 + 2 fills of 1
+        assert status["totals"]["stream_open_orders"] == 5
+        from fixgate.cli import firm_status_text
+
+        text = firm_status_text(status)
+        assert "from the stream" in text and "firm: 5 open orders" in text and "net AAPL 5" in text
+    finally:
+        for stack in stacks:
+            stack.stop()
+
+
 # -- THE OPERATOR'S COMMANDS ------------------------------------------------------------------------
 
 def test_cli_when_an_operator_kills_the_firm_prints_each_confirmation_and_the_firm_view(tmp_path, nats_server,

@@ -14,7 +14,9 @@ from decimal import Decimal
 import pytest
 
 from fixgate.config import FirmLimitSettings, FirmSettings
+from fixgate.cli import firm_status_text
 from fixgate.firm import budget as b
+from fixgate.firm import control
 from fixgate.firm import names as n
 
 from .conftest import Stack, stack_config
@@ -125,6 +127,18 @@ def test_budgets_when_three_gateways_are_flooded_at_once_never_send_more_than_th
         for index, stack in enumerate(stacks):
             budget, usage = stack.gateway.engine.firm_budget("daily_orders")
             assert usage == received[index] <= budget <= final.allocations.get(GATEWAYS[index], 0)
+        # The firm view: the limit, its split, what each gateway uses (from their announcements).
+        assert wait_until(lambda: control.run(control.firm_status(stacks[0].config.firm, from_stream=False))
+                          ["limits"]["daily_orders"]["used"] == sum(received), 5)
+        row = control.run(control.firm_status(stacks[0].config.firm, from_stream=False))["limits"]["daily_orders"]
+        assert row["limit"] == limit and row["allocated"] == final.allocated
+        assert row["usage"] == {name: float(count) for name, count in zip(GATEWAYS, received)}
+        text = firm_status_text(control.run(control.firm_status(stacks[0].config.firm, from_stream=False)))
+        line = next(line for line in text.splitlines() if line.startswith("daily_orders "))
+        assert line.split()[:4] == ["daily_orders", f"{limit:,}", f"{final.allocated:,}", f"{sum(received):,}.00"]
+        metrics = stacks[0].gateway.metrics_text().decode()
+        assert f'fixgate_firm_limit{{limit="daily_orders"}} {float(limit)}' in metrics
+        assert f'fixgate_firm_budget_usage{{limit="daily_orders"}} {float(received[0])}' in metrics
     finally:
         for stack in stacks:
             stack.stop()
