@@ -467,6 +467,16 @@ def command_firm_kill(arguments: argparse.Namespace, on: bool) -> int:
     return code
 
 
+def _whole_units(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def command_firm(arguments: argparse.Namespace) -> int:
     """The firm view and the fleet's build."""
     settings = _firm_settings(arguments)
@@ -479,6 +489,12 @@ def command_firm(arguments: argparse.Namespace) -> int:
                                                                                       _actor())))
     if arguments.firm_command == "confirm-build":
         return _print_result(*_firm_call(lambda control: control.confirm_build(settings, arguments.gateway, _actor())))
+    if arguments.firm_command == "release-budget":
+        return _print_result(*_firm_call(lambda control: control.release_budget(settings, arguments.gateway,
+                                                                                 _actor())))
+    if arguments.firm_command == "set-limit":
+        return _print_result(*_firm_call(lambda control: control.set_limit(settings, arguments.limit,
+                                                                            arguments.value, _actor())))
     status, document = _firm_call(lambda control: control.firm_status(settings))
     if status >= 400 or arguments.json:
         return _print_result(status, document)
@@ -804,7 +820,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Over NATS ([firm] in the configuration): `status` prints every gateway's state, build, open "
                     "orders and exposure and the firm's totals, flagging a build that differs from the fleet's "
                     "(exit 4 while one is not confirmed); `expect-build` names the fleet's build (a gateway that "
-                    "runs another is reduce-only until confirmed); `confirm-build GATEWAY` lets one run its own.")
+                    "runs another is reduce-only until confirmed); `confirm-build GATEWAY` lets one run its own; "
+                    "`release-budget GATEWAY` gives a stopped gateway's share of the firm-wide limits back; "
+                    "`set-limit LIMIT VALUE` changes a firm-wide limit.")
     firm.add_argument("-c", "--config", help="TOML configuration with a [firm] section")
     firm_commands = firm.add_subparsers(dest="firm_command", metavar="FIRM_COMMAND")
     firm_status = firm_commands.add_parser("status", help="every gateway and the firm's totals")
@@ -814,6 +832,12 @@ def build_parser() -> argparse.ArgumentParser:
     expect.add_argument("--version", dest="build_version", help=f"the version (default: {fixgate.__version__})")
     confirm = firm_commands.add_parser("confirm-build", help="let a gateway trade on the build it runs")
     confirm.add_argument("gateway", help="the gateway's name")
+    release = firm_commands.add_parser("release-budget",
+                                       help="give a stopped gateway's share of the firm-wide limits back to the firm")
+    release.add_argument("gateway", help="the gateway's name")
+    set_limit = firm_commands.add_parser("set-limit", help="change a firm-wide limit (the firm's ledger)")
+    set_limit.add_argument("limit", help="gross_exposure, daily_notional, daily_orders or credit.<client>")
+    set_limit.add_argument("value", type=_whole_units, help="the new limit, in whole units")
     firm.set_defaults(handler=command_firm, json=False, firm_command="status")
 
     recover = commands.add_parser(

@@ -153,6 +153,67 @@ async def confirm_build(settings, gateway: str, actor: str) -> dict[str, Any]:
         await client.close()
 
 
+async def _update_ledger(kv, key: str, change) -> dict[str, Any]:
+    """Compare-and-set the ledger at `key` with `change(value) -> value` until no other writer came first."""
+    from nats.js.errors import KeyWrongLastSequenceError
+
+    for _ in range(20):
+        entry = await kv.get(key)
+        value = change(orjson.loads(entry.value))
+        value["at_ns"] = time.time_ns()
+        try:
+            await kv.update(key, orjson.dumps(value), last=entry.revision)
+            return value
+        except KeyWrongLastSequenceError:
+            await asyncio.sleep(0.01)
+    raise FirmUnreachable(f"{key}: the gateways kept changing it; try again")
+
+
+async def release_budget(settings, gateway: str, actor: str) -> dict[str, Any]:
+    """Take a stopped gateway's allocations back into the firm's limits (it would hold them forever).
+    Refused while the gateway announces itself: a live gateway gives back what it does not use."""
+    client = await _connect(settings)
+    try:
+        kv = await _bucket(client, settings)
+        announcement = (await _entries(kv, "gateway.")).get(gateway)
+        if announcement is not None and alive(announcement, time.time_ns()):
+            raise FirmUnreachable(f"gateway {gateway!r} is alive (it announced itself "
+                                  f"{(time.time_ns() - int(announcement['at_ns'])) / 1e9:.1f} s ago): stop it first; "
+                                  "a live gateway gives back what it does not use by itself")
+        released = {}
+        for name in sorted(await _entries(kv, "budget.")):
+            def change(value: dict[str, Any]) -> dict[str, Any]:
+                released[name] = int(value.get("allocations", {}).pop(gateway, 0))
+                value.get("wants", {}).pop(gateway, None)
+                value["by"] = f"release by {actor}"
+                return value
+            await _update_ledger(kv, f"budget.{name}", change)
+        return {"gateway": gateway, "released": released, "actor": actor}
+    finally:
+        await client.close()
+
+
+async def set_limit(settings, name: str, value: int, actor: str) -> dict[str, Any]:
+    """Change a firm-wide limit in the firm's ledger. Lowered below what is allocated, every gateway
+    gives back all it does not use at once, and none takes more until the allocations fit again."""
+    client = await _connect(settings)
+    try:
+        kv = await _bucket(client, settings)
+        if name not in await _entries(kv, "budget."):
+            raise FirmUnreachable(f"the firm has no limit {name!r} (limits: "
+                                  f"{', '.join(sorted(await _entries(kv, 'budget.'))) or 'none yet'})")
+
+        def change(ledger: dict[str, Any]) -> dict[str, Any]:
+            ledger["limit"] = int(value)
+            ledger["by"] = f"limit set by {actor}"
+            return ledger
+        ledger = await _update_ledger(kv, f"budget.{name}", change)
+        return {"limit": name, "value": int(value), "allocated": sum(ledger.get("allocations", {}).values()),
+                "actor": actor}
+    finally:
+        await client.close()
+
+
 def _net_positions(stream: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The firm's net position per symbol, over every gateway and account (exact decimals as text)."""
     from decimal import Decimal

@@ -219,3 +219,35 @@ def test_budgets_when_a_client_has_a_firm_credit_hold_its_open_notional_to_its_s
         assert held.limit == 1000 and held.allocated <= 1000
     finally:
         stack.stop()
+
+
+def test_operator_when_a_limit_is_lowered_or_a_stopped_gateway_released_the_firm_takes_its_share_back(
+        tmp_path, nats_server, capsys):
+    from fixgate.cli import main as cli_main
+
+    config = budget_config(nats_server.url, "gw1", max_daily_orders=100, chunk=0.5)
+    config = dataclasses.replace(config, firm=dataclasses.replace(config.firm, lease_seconds=0.5))
+    stack = Stack(config, tmp_path / "gw1").start()
+    try:
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders")[0] == 50)
+        client = stack.client()
+        assert answers(client, flood(client, 10))[0] == 10
+        # Lowered to 30 under the 50 it holds: it gives back all it does not use, then takes half a
+        # chunk of the new limit (15) above its 10.
+        result = control.run(control.set_limit(config.firm, "daily_orders", 30, "risk-officer"))
+        assert result["allocated"] == 50
+        assert wait_until(lambda: ledger(nats_server.url, "daily_orders").allocations == {"gw1": 25})
+        assert stack.gateway.engine.firm_budget("daily_orders") == (25.0, 10.0)
+        refused = control.FirmUnreachable
+        with pytest.raises(refused, match="is alive"):
+            control.run(control.release_budget(config.firm, "gw1", "risk-officer"))
+    finally:
+        stack.stop()
+    time.sleep(1.2)                                         # two leases without an announcement: stopped
+    path = tmp_path / "firm.toml"
+    path.write_text(f'[firm]\nname = "{FIRM}"\nservers = ["{nats_server.url}"]\n')
+    assert cli_main(["firm", "-c", str(path), "release-budget", "gw1"]) == 0
+    assert '"daily_orders": 25' in capsys.readouterr().out
+    assert ledger(nats_server.url, "daily_orders").allocations == {}
+    assert cli_main(["firm", "-c", str(path), "set-limit", "positions", "5"]) == 1
+    assert "the firm has no limit 'positions'" in capsys.readouterr().err
