@@ -678,17 +678,17 @@ cdef class RiskBook:
     cdef RejectCode _check_client(self, ClientState* client, int32_t session_id, InstrumentSpec* spec,
                                   int64_t delta_tick_lots, double daily_notional_add,
                                   int64_t now_ns) noexcept nogil:
-        # The client's own credit: daily notional, open notional, notional within its short window.
+        # The client's own credit: daily notional, open notional (its own limit, then its budget of
+        # its firm-wide credit), notional within its short window.
+        cdef double open_after
         if daily_notional_add > 0.0 and client.daily_notional + daily_notional_add > client.max_daily_notional:
             return e.CLIENT_DAILY_NOTIONAL
-        if (delta_tick_lots > 0 and isfinite(client.max_open_notional)
-                and self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
-                > client.max_open_notional):
-            return e.CLIENT_OPEN_NOTIONAL
-        if (delta_tick_lots > 0 and isfinite(client.firm_credit)
-                and self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
-                > client.firm_credit):
-            return e.FIRM_CLIENT_CREDIT
+        if delta_tick_lots > 0 and (isfinite(client.max_open_notional) or isfinite(client.firm_credit)):
+            open_after = self.client_open_notional_c(session_id) + <double>delta_tick_lots * spec.notional_unit
+            if open_after > client.max_open_notional:
+                return e.CLIENT_OPEN_NOTIONAL
+            if open_after > client.firm_credit:
+                return e.FIRM_CLIENT_CREDIT
         if (daily_notional_add > 0.0 and isfinite(client.max_window_notional)
                 and self._window_level(client, now_ns) + daily_notional_add > client.max_window_notional):
             return e.CLIENT_WINDOW_NOTIONAL

@@ -48,10 +48,12 @@ def modules(implementation: str) -> SimpleNamespace:
     )
 
 
-def build_book(implementation: str, *, order_capacity: int = 1 << 14, client_controls: bool = True):
+def build_book(implementation: str, *, order_capacity: int = 1 << 14, client_controls: bool = True,
+               firm_budgets: bool = False):
     """Build a book with every limit on, quoted fresh at NOW_NS, generous enough to accept the
     order stream of `order_stream`; without `client_controls`, only the account and instrument
-    limits (no per-client credit, duplicate window, self-match prevention or concentration)."""
+    limits (no per-client credit, duplicate window, self-match prevention or concentration); with
+    `firm_budgets`, a budget of every firm-wide limit too (each client's credit included)."""
     impl = modules(implementation)
     instruments = impl.Instruments(len(INSTRUMENTS))
     for (symbol, tick, lot, price, adv), sector in zip(INSTRUMENTS, SECTORS):
@@ -74,6 +76,12 @@ def build_book(implementation: str, *, order_capacity: int = 1 << 14, client_con
         book.configure_client(session_id, max_daily_notional=1e13, max_open_notional=1e13,
                               max_window_notional=1e13, window_ns=1_000_000_000,
                               duplicate_window_ns=1_000_000_000, self_match_prevention=True)
+    if firm_budgets:
+        book.set_firm_budget("gross_exposure", 1e12)
+        book.set_firm_budget("daily_notional", 1e13)
+        book.set_firm_budget("daily_orders", 1e7)
+        for session_id in range(SESSIONS):
+            book.set_firm_budget("client_credit", 1e13, session_id=session_id)
     return book
 
 
@@ -238,6 +246,7 @@ def summary(quick: bool = False) -> list[tuple[Measurement, Measurement]]:
     pairs = []
     for group, run in (("check chain, one order per call", _measure_chain),
                        ("check batch, nogil loop over NumPy", _measure_batch),
+                       ("check batch, with firm budgets too", _measure_budget_batch),
                        ("check batch, account and instrument limits only", _measure_base_batch),
                        ("quote validation", _measure_quotes),
                        ("ring push+pop, two threads", _measure_ring)):
@@ -269,6 +278,17 @@ def _measure_batch(group, implementation, quick, *, batch, **_):
 
     def setup():
         return (build_book(implementation), np.zeros(len(batch), np.uint8), np.zeros(len(batch), np.int64))
+
+    return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
+                   len(batch), _rounds(implementation, quick), len(batch))
+
+
+def _measure_budget_batch(group, implementation, quick, *, batch, **_):
+    import numpy as np
+
+    def setup():
+        return (build_book(implementation, firm_budgets=True), np.zeros(len(batch), np.uint8),
+                np.zeros(len(batch), np.int64))
 
     return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
                    len(batch), _rounds(implementation, quick), len(batch))
