@@ -548,6 +548,10 @@ def firm_status_text(document: dict) -> str:
             if row["wants"]:
                 split += "; asking: " + ", ".join(f"{gateway} {amount:,}" for gateway, amount in row["wants"].items())
             lines.append(f"{name:<22} {row['limit']:>16,} {row['allocated']:>16,} {row['used']:>16,.2f}  {split}")
+            if row.get("over_allocated"):
+                lines.append(f"  {name}: ALLOCATED ABOVE THE LIMIT (it was lowered): no gateway takes more until the "
+                             "gateways give back what they do not use; release a stopped one with "
+                             "`fixgate firm release-budget GATEWAY`")
     return "\n".join(lines)
 
 

@@ -458,9 +458,11 @@ class Gateway:
             if meters:
                 # Before any order: the book holds what this gateway held of each firm limit, else nothing.
                 budget_file = budget.BudgetFile(self.state_dir / "firm-budgets.json")
-                budget.install(self.engine, meters, budget_file.load())
+                saved = budget_file.load(trust_seconds=config.firm.lease_seconds)
+                budget.install(self.engine, meters, saved)
                 self.budgets = budget.BudgetKeeper(config.gateway.name, meters, self.engine, budget_file,
-                                                   config.firm.limits.chunk)
+                                                   config.firm.limits.chunk, saved=saved,
+                                                   lease_seconds=config.firm.lease_seconds)
             self.firm = FirmLink(config.firm, config.gateway.name, self.state_dir / "journal.sqlite3", self,
                                  build={"version": __version__, "commit": self.commit or "unknown",
                                         "config_sha256": config.sha256}, budgets=self.budgets)

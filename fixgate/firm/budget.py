@@ -16,7 +16,9 @@ ledger, whatever fails when:
   that no order is decided in between), then the budget file (on disk), then the ledger.
 
 The budget file (``firm-budgets.json`` in the state directory) lets a gateway restarted without NATS
-trade on the allocation it held, and no more. Amounts are whole units (currency, orders), so the
+trade on the allocation it held, and no more, when the ledger confirmed it less than a lease before
+(an operator may give a gateway's share back only after two leases without a word from it). A
+graceful stop gives back everything the gateway does not use. Amounts are whole units (currency, orders), so the
 ledger's sums are exact.
 """
 
@@ -151,7 +153,9 @@ class BudgetFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def load(self) -> dict[str, int]:
+    def load(self, trust_seconds: float | None = None) -> dict[str, int]:
+        """The budgets the file holds; with `trust_seconds`, none when the ledger last confirmed them
+        longer ago than that (a gateway stopped that long may have been released by an operator)."""
         try:
             value = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
@@ -159,19 +163,31 @@ class BudgetFile:
         except (OSError, orjson.JSONDecodeError) as error:
             log.error("firm_budget_file_unreadable", path=str(self.path), error=str(error))
             return {}
-        return {str(name): int(amount) for name, amount in value.get("budgets", {}).items()}
+        budgets = {str(name): int(amount) for name, amount in value.get("budgets", {}).items()}
+        age_s = (time.time_ns() - int(value.get("confirmed_ns", 0))) / 1e9
+        if trust_seconds is not None and age_s > trust_seconds:
+            log.warning("firm_budget_file_too_old", path=str(self.path), age_seconds=round(age_s, 3),
+                        trusted_seconds=trust_seconds, budgets=budgets)
+            return {}
+        return budgets
 
-    def save(self, budgets: dict[str, int], *, durable: bool = True) -> None:
-        """Write the budgets; `durable`: on disk before this returns (a give-back, which the ledger may
-        only hear of after). A grant needs no more than the page cache: a file that lost it holds less
-        than the ledger, never more."""
+    def save(self, budgets: dict[str, int], confirmed_ns: int, *, durable: bool = True) -> None:
+        """Write the budgets, and when the ledger last confirmed them; `durable`: on disk before this
+        returns, the rename too (a give-back, which the ledger may only hear of after). A grant needs
+        no more than the page cache: a file that lost it holds less than the ledger, never more."""
         temporary = self.path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
-            handle.write(orjson.dumps({"budgets": budgets, "at_ns": time.time_ns()}))
+            handle.write(orjson.dumps({"budgets": budgets, "confirmed_ns": confirmed_ns, "at_ns": time.time_ns()}))
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temporary, self.path)
+        if durable:
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
 
 
 def install(book: BudgetBook, meters: list[Meter], saved: dict[str, int]) -> dict[str, int]:
@@ -199,15 +215,22 @@ class BudgetKeeper:
     """
 
     def __init__(self, gateway: str, meters: list[Meter], book: BudgetBook, budget_file: BudgetFile, share: float,
-                 *, clock: Callable[[], int] = time.monotonic_ns) -> None:
+                 *, saved: dict[str, int] | None = None, lease_seconds: float = 5.0,
+                 clock: Callable[[], int] = time.monotonic_ns) -> None:
         self.gateway = gateway
         self.meters = meters
         self.book = book
         self.file = budget_file
         self.share = share
+        self.lease_seconds = lease_seconds
         self.clock = clock
+        # What `install` put in the book (the file's budgets, when the file was recent enough).
         self.budgets: dict[str, int] = {meter.name: 0 for meter in meters}
-        self.budgets.update({name: amount for name, amount in budget_file.load().items() if name in self.budgets})
+        self.budgets.update({name: amount for name, amount in (saved or {}).items() if name in self.budgets})
+        self.confirmed_ns = 0                                 # when the ledger last confirmed the budgets
+        self._saved_confirmed_ns = 0
+        self._step_error = ""
+        self._step_error_ns = 0
         self.ledgers: dict[str, tuple[Ledger, int]] = {}      # name -> (ledger, revision)
         self.wanting_since: dict[str, int] = {}               # name -> clock when it first asked in vain
         self.rebalance_ns: list[int] = []                     # from asking in vain to being granted
@@ -247,9 +270,18 @@ class BudgetKeeper:
         watch = asyncio.ensure_future(self._follow(kv))
         try:
             while True:
+                if watch.done():                    # the ledgers would go stale: end the session instead
+                    watch.result()
+                    raise RuntimeError("the watch of the firm's ledgers ended")
                 self._wake.clear()
                 for meter in self.meters:
-                    await self._step(kv, meter)
+                    try:
+                        await self._step(kv, meter)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:      # a slow answer: the next step tries again
+                        self._step_failed(meter, error)
+                self._confirm()
                 try:
                     await asyncio.wait_for(self._wake.wait(), STEP_SECONDS)
                 except asyncio.TimeoutError:
@@ -257,6 +289,30 @@ class BudgetKeeper:
         finally:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
+
+    def _step_failed(self, meter: Meter, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"
+        now = time.time_ns()
+        if text != self._step_error or now - self._step_error_ns > 5_000_000_000:
+            log.warning("firm_budget_step_failed", limit=meter.name, error=text)
+            self._step_error, self._step_error_ns = text, now
+
+    def _confirm(self) -> None:
+        """Keep the file's confirmation recent while the ledgers are followed (a quarter lease at most
+        behind), so that a gateway restarted at once trusts it."""
+        if self.confirmed_ns - self._saved_confirmed_ns > self.lease_seconds / 4 * 1e9:
+            self._save(durable=False)
+
+    def _save(self, *, durable: bool) -> None:
+        self.file.save(dict(self.budgets), self.confirmed_ns, durable=durable)
+        self._saved_confirmed_ns = self.confirmed_ns
+
+    async def give_back_unused(self, kv) -> None:
+        """At a graceful stop: give the firm back everything this gateway does not use."""
+        for meter in self.meters:
+            entry = self.ledgers.get(meter.name)
+            if entry is not None and entry[0].allocations.get(self.gateway, 0) > 0:
+                await self._give_back(kv, meter, entry[0], entry[1], 0.0)
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -281,13 +337,15 @@ class BudgetKeeper:
         self._take_entry(meter.name, entry.value, entry.revision)
 
     async def _follow(self, kv) -> None:
+        from fixgate.firm.link import watching
+
         names = {budget_key(meter.name): meter.name for meter in self.meters}
-        watcher = await kv.watch(f"{BUDGET_PREFIX}>")
-        async for entry in watcher:
-            if entry is None or entry.value is None or entry.key not in names:
-                continue
-            self._take_entry(names[entry.key], entry.value, entry.revision)
-            self.wake()
+        async with watching(kv, f"{BUDGET_PREFIX}>") as watcher:
+            async for entry in watcher:
+                if entry is None or entry.value is None or entry.key not in names:
+                    continue
+                self._take_entry(names[entry.key], entry.value, entry.revision)
+                self.wake()
 
     def _take_entry(self, name: str, value: bytes, revision: int) -> None:
         try:
@@ -298,6 +356,7 @@ class BudgetKeeper:
         held = self.ledgers.get(name)
         if held is None or held[1] < revision:
             self.ledgers[name] = (ledger, revision)
+        self.confirmed_ns = time.time_ns()
         meter = next(meter for meter in self.meters if meter.name == name)
         if ledger.limit != meter.limit and name not in self._warned_limits:
             self._warned_limits.add(name)
@@ -356,11 +415,12 @@ class BudgetKeeper:
         held = ledger.allocations.get(self.gateway, 0)
         trimmed, _ = self.book.firm_budget(meter.kind, TRIM, keep, meter.session)
         keep_units = min(int(math.ceil(trimmed)) if trimmed is not None else held, held)
+        # Whole units again, within what it held (the trim may have left a fraction, or nothing to give).
+        self.book.firm_budget(meter.kind, SET, float(keep_units), meter.session)
         if keep_units >= held:
             return
         self.budgets[meter.name] = keep_units
-        self.book.firm_budget(meter.kind, SET, float(keep_units), meter.session)   # within what it held
-        self.file.save(dict(self.budgets))          # on disk before the ledger hears of it
+        self._save(durable=True)                    # on disk before the ledger hears of it
         for _ in range(8):
             if await self._write(kv, meter, ledger, revision, give_back(ledger, self.gateway, keep_units)):
                 self.given += held - keep_units
@@ -374,7 +434,7 @@ class BudgetKeeper:
         before = self.budgets[meter.name]
         self.budgets[meter.name] = amount
         self.book.firm_budget(meter.kind, SET, float(amount), meter.session)
-        self.file.save(dict(self.budgets), durable=amount < before)
+        self._save(durable=amount < before)
 
     async def _write(self, kv, meter: Meter, before: Ledger, revision: int, after: Ledger) -> bool:
         """Compare-and-set the ledger; False when another gateway changed it first (it is read again)."""
@@ -391,6 +451,7 @@ class BudgetKeeper:
         held = self.ledgers.get(meter.name)
         if held is None or held[1] < new_revision:
             self.ledgers[meter.name] = (after, new_revision)
+        self.confirmed_ns = time.time_ns()
         return True
 
     def _sample(self, elapsed_ns: int) -> None:

@@ -8,6 +8,7 @@ and the admin API call them through `run`.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from typing import Any
@@ -170,8 +171,10 @@ async def _update_ledger(kv, key: str, change) -> dict[str, Any]:
 
 
 async def release_budget(settings, gateway: str, actor: str) -> dict[str, Any]:
-    """Take a stopped gateway's allocations back into the firm's limits (it would hold them forever).
-    Refused while the gateway announces itself: a live gateway gives back what it does not use."""
+    """Give a stopped gateway's unused allocations back to the firm (a gateway that stops gracefully
+    does so itself; one that crashed would hold them forever). What it last said it used stays its
+    own. Refused while the gateway announces itself, and for two leases after: a gateway restarted
+    trusts its budget file only within a lease of the ledger's last word."""
     client = await _connect(settings)
     try:
         kv = await _bucket(client, settings)
@@ -180,15 +183,23 @@ async def release_budget(settings, gateway: str, actor: str) -> dict[str, Any]:
             raise FirmUnreachable(f"gateway {gateway!r} is alive (it announced itself "
                                   f"{(time.time_ns() - int(announcement['at_ns'])) / 1e9:.1f} s ago): stop it first; "
                                   "a live gateway gives back what it does not use by itself")
-        released = {}
+        # What it used stays its own: its orders of the day were sent, its exposure is still held.
+        used = {name: int(math.ceil(float(meter.get("usage", 0))))
+                for name, meter in ((announcement or {}).get("budgets") or {}).items()}
+        released, kept = {}, {}
         for name in sorted(await _entries(kv, "budget.")):
             def change(value: dict[str, Any]) -> dict[str, Any]:
-                released[name] = int(value.get("allocations", {}).pop(gateway, 0))
+                allocations = value.setdefault("allocations", {})
+                held = int(allocations.pop(gateway, 0))
+                kept[name] = min(used.get(name, 0), held)
+                released[name] = held - kept[name]
+                if kept[name]:
+                    allocations[gateway] = kept[name]
                 value.get("wants", {}).pop(gateway, None)
                 value["by"] = f"release by {actor}"
                 return value
             await _update_ledger(kv, f"budget.{name}", change)
-        return {"gateway": gateway, "released": released, "actor": actor}
+        return {"gateway": gateway, "released": released, "kept_as_used": kept, "actor": actor}
     finally:
         await client.close()
 
@@ -329,6 +340,7 @@ def _limits(ledgers: dict[str, dict[str, Any]], gateways: dict[str, dict[str, An
         usage = {gateway: float(value["budgets"][name]["usage"]) for gateway, value in gateways.items()
                  if name in (value.get("budgets") or {})}
         rows[name] = {"limit": int(ledger["limit"]), "allocated": sum(allocations.values()),
+                      "over_allocated": sum(allocations.values()) > int(ledger["limit"]),
                       "used": round(sum(usage.values()), 2), "allocations": allocations, "usage": usage,
                       "wants": {gateway: int(amount) for gateway, amount in ledger.get("wants", {}).items()}}
     return rows

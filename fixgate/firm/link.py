@@ -32,6 +32,7 @@ catches up when NATS is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -55,6 +56,20 @@ READ_LIMIT = 64                 # journal rows read at a time
 PART_BYTES = 1024 * EVENT_BYTES
 LEASE_REASON = "lease"
 BUILD_REASON = "build"
+
+
+@contextlib.asynccontextmanager
+async def watching(kv, keys: str):
+    """A key-value watch that is stopped when the block ends, cancelled or not (else its tasks are
+    left pending when the loop closes)."""
+    watcher = await kv.watch(keys)
+    try:
+        yield watcher
+    finally:
+        try:
+            await asyncio.shield(watcher.stop())
+        except BaseException:                       # the connection may be gone already
+            pass
 
 
 class FirmHooks(Protocol):
@@ -259,6 +274,8 @@ class FirmLink:
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()
+            if self._stopping and self.budgets is not None:
+                await self._give_back_budgets(kv, tasks[-1])
             return True
         except Exception as error:
             self._link_lost(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
@@ -274,6 +291,15 @@ class FirmLink:
                 await client.close()
             except Exception:
                 pass
+
+    async def _give_back_budgets(self, kv, keeping: asyncio.Future) -> None:
+        """A graceful stop gives the firm back what this gateway does not use (for up to 2 s)."""
+        keeping.cancel()
+        await asyncio.gather(keeping, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.budgets.give_back_unused(kv), 2.0)
+        except Exception as error:
+            log.warning("firm_budget_not_given_back", error=f"{type(error).__name__}: {error}")
 
     async def _until_stopping(self) -> None:
         while not self._stopping:
@@ -414,20 +440,20 @@ class FirmLink:
     # -- THE FIRM-WIDE KILL SWITCH ----------------------------------------------------------------
 
     async def _watch_kill(self, kv) -> None:
-        watcher = await kv.watch(n.KILL)
-        async for entry in watcher:
-            if entry is None or entry.value is None:
-                continue                            # the end of the initial values, or a deleted key
-            self._kill_received_ns = time.time_ns()
-            self._contact()
-            try:
-                kill = orjson.loads(entry.value)
-            except orjson.JSONDecodeError:
-                log.error("firm_kill_unreadable", value=entry.value[:200].decode(errors="replace"))
-                continue
-            if self.applied_kill is not None and self.applied_kill.get("id") == kill.get("id"):
-                continue
-            await self._apply_kill(kv, kill, entry.revision)
+        async with watching(kv, n.KILL) as watcher:
+            async for entry in watcher:
+                if entry is None or entry.value is None:
+                    continue                        # the end of the initial values, or a deleted key
+                self._kill_received_ns = time.time_ns()
+                self._contact()
+                try:
+                    kill = orjson.loads(entry.value)
+                except orjson.JSONDecodeError:
+                    log.error("firm_kill_unreadable", value=entry.value[:200].decode(errors="replace"))
+                    continue
+                if self.applied_kill is not None and self.applied_kill.get("id") == kill.get("id"):
+                    continue
+                await self._apply_kill(kv, kill, entry.revision)
 
     async def _apply_kill(self, kv, kill: dict[str, Any], revision: int) -> None:
         actor = f"firm:{kill.get('actor', 'unknown')}"
@@ -453,24 +479,24 @@ class FirmLink:
     # -- BUILDS -----------------------------------------------------------------------------------
 
     async def _watch_builds(self, kv) -> None:
-        watcher = await kv.watch("build.>")
-        async for entry in watcher:
-            if entry is None:
+        async with watching(kv, "build.>") as watcher:
+            async for entry in watcher:
+                if entry is None:
+                    self._check_build()
+                    continue
+                value = None
+                if entry.value:
+                    try:
+                        value = orjson.loads(entry.value)
+                    except orjson.JSONDecodeError:
+                        value = None
+                if entry.key == n.EXPECTED_BUILD:
+                    self.expected_build = value
+                elif entry.key == self.names.confirmed_build_key(self.gateway):
+                    self.confirmed_build = value
+                else:
+                    continue
                 self._check_build()
-                continue
-            value = None
-            if entry.value:
-                try:
-                    value = orjson.loads(entry.value)
-                except orjson.JSONDecodeError:
-                    value = None
-            if entry.key == n.EXPECTED_BUILD:
-                self.expected_build = value
-            elif entry.key == self.names.confirmed_build_key(self.gateway):
-                self.confirmed_build = value
-            else:
-                continue
-            self._check_build()
 
     def _check_build(self) -> None:
         expected = self.expected_build

@@ -11,6 +11,7 @@ import threading
 import time
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from fixgate.config import FirmLimitSettings, FirmSettings
@@ -178,8 +179,10 @@ def test_budgets_when_one_gateway_holds_what_another_asks_for_give_it_back(tmp_p
             second.stop()
 
 
-def test_budgets_when_the_gateway_restarts_without_nats_trade_on_what_it_held_and_no_more(tmp_path, nats_server):
+def test_budgets_when_the_gateway_stops_give_back_what_it_did_not_use_and_a_restart_trusts_only_a_recent_file(
+        tmp_path, nats_server):
     config = budget_config(nats_server.url, "gw1", max_daily_orders=40, chunk=0.5)
+    config = dataclasses.replace(config, firm=dataclasses.replace(config.firm, lease_seconds=30.0))
     stack = Stack(config, tmp_path / "gw1").start()
     try:
         assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders")[0] == 20)
@@ -187,17 +190,29 @@ def test_budgets_when_the_gateway_restarts_without_nats_trade_on_what_it_held_an
         assert answers(client, flood(client, 5))[0] == 5
     finally:
         stack.stop()
+    # A graceful stop gave back all it did not use: the 5 it sent stay its own today.
+    assert ledger(nats_server.url, "daily_orders").allocations == {"gw1": 5}
+    budget_file = tmp_path / "gw1" / "gateway" / "firm-budgets.json"
+    assert orjson.loads(budget_file.read_bytes())["budgets"] == {"daily_orders": 5}
     nats_server.stop()
     again = Stack(config, tmp_path / "gw1").start()
     try:
-        budget, usage = again.gateway.engine.firm_budget("daily_orders")
-        assert usage == 5 and budget == 20                     # the file's allocation, the journal's count
+        assert again.gateway.engine.firm_budget("daily_orders") == (5.0, 5.0)   # the file's, the journal's count
         client = again.client()
-        accepted, rejected, texts = answers(client, flood(client, 20))
-        assert (accepted, rejected) == (15, 5)
+        accepted, rejected, texts = answers(client, flood(client, 3))
+        assert (accepted, rejected) == (0, 3)
         assert set(texts) == {"FIRM_DAILY_ORDERS: this gateway's budget of the firm's daily order limit is used up"}
     finally:
         again.stop()
+    # A file the ledger last confirmed longer ago than a lease is not trusted: the gateway may have
+    # been released meanwhile; it holds nothing until it reaches the firm.
+    budget_file.write_bytes(orjson.dumps({"budgets": {"daily_orders": 20},
+                                          "confirmed_ns": time.time_ns() - 31 * 1_000_000_000}))
+    late = Stack(config, tmp_path / "gw1").start()
+    try:
+        assert late.gateway.engine.firm_budget("daily_orders") == (0.0, 5.0)
+    finally:
+        late.stop()
 
 
 def test_budgets_when_a_client_has_a_firm_credit_hold_its_open_notional_to_its_share(tmp_path, nats_server):
@@ -232,22 +247,71 @@ def test_operator_when_a_limit_is_lowered_or_a_stopped_gateway_released_the_firm
         assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders")[0] == 50)
         client = stack.client()
         assert answers(client, flood(client, 10))[0] == 10
-        # Lowered to 30 under the 50 it holds: it gives back all it does not use, then takes half a
-        # chunk of the new limit (15) above its 10.
+        # Lowered to 30 under the 50 it holds: it gives back all it does not use, then takes a chunk
+        # of the new limit (15) above its 10.
         result = control.run(control.set_limit(config.firm, "daily_orders", 30, "risk-officer"))
         assert result["allocated"] == 50
         assert wait_until(lambda: ledger(nats_server.url, "daily_orders").allocations == {"gw1": 25})
-        assert stack.gateway.engine.firm_budget("daily_orders") == (25.0, 10.0)
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders") == (25.0, 10.0))
         refused = control.FirmUnreachable
         with pytest.raises(refused, match="is alive"):
             control.run(control.release_budget(config.firm, "gw1", "risk-officer"))
     finally:
         stack.stop()
+    # Its graceful stop gave back the 15 it did not use; its 10 orders of the day stay its own.
+    assert ledger(nats_server.url, "daily_orders").allocations == {"gw1": 10}
     time.sleep(1.2)                                         # two leases without an announcement: stopped
     path = tmp_path / "firm.toml"
     path.write_text(f'[firm]\nname = "{FIRM}"\nservers = ["{nats_server.url}"]\n')
     assert cli_main(["firm", "-c", str(path), "release-budget", "gw1"]) == 0
-    assert '"daily_orders": 25' in capsys.readouterr().out
-    assert ledger(nats_server.url, "daily_orders").allocations == {}
+    printed = capsys.readouterr().out
+    assert '"released": {\n    "daily_orders": 0' in printed and '"kept_as_used": {\n    "daily_orders": 10' in printed
+    assert ledger(nats_server.url, "daily_orders").allocations == {"gw1": 10}
     assert cli_main(["firm", "-c", str(path), "set-limit", "positions", "5"]) == 1
     assert "the firm has no limit 'positions'" in capsys.readouterr().err
+
+
+def test_budgets_when_the_gateway_is_killed_mid_flow_never_hold_more_than_the_ledger_after_its_restart(
+        tmp_path, nats_server):
+    from .test_native_path import GatewayProcess, scripted_config
+
+    config = scripted_config(name="gw1")
+    config = dataclasses.replace(
+        config, clients=tuple(dataclasses.replace(client, max_order_rate=100_000.0, burst=100_000)
+                              for client in config.clients),
+        firm=FirmSettings(name=FIRM, servers=(nats_server.url,), lease_seconds=30.0,
+                          limits=FirmLimitSettings(max_daily_orders=40, chunk=0.25)))
+    run = GatewayProcess(tmp_path, config=config)
+    run.start()
+    client = run.client()
+
+    def budget_status():
+        _, status = run.status("/status")
+        return ((((status or {}).get("firm") or {}).get("budgets") or {}).get("meters") or {}).get("daily_orders")
+
+    try:
+        assert client.wait_logged_on(15)
+        assert run.venue.wait_for(lambda: (budget_status() or {}).get("budget"), 30)     # its first chunk
+        first = [client.new_order("AAPL", "1", "1", "189.00", cl_ord_id=f"K{next(ORDER_IDS)}") for _ in range(30)]
+        assert client.wait_report(first[12], timeout=30) is not None
+        run.kill()                                  # kill -9 while it takes chunk after chunk
+        held = ledger(nats_server.url, "daily_orders")
+        assert held.allocated <= 40
+        nats_server.stop()                          # the restart finds no NATS: it trades on its file
+        run.start()
+        assert client.wait_logged_on(30)
+        budgets = budget_status()
+        assert 0 < budgets["budget"] <= held.allocations.get("gw1", 0), (budgets, held)
+        more = [client.new_order("AAPL", "1", "1", "189.00", cl_ord_id=f"K{next(ORDER_IDS)}") for _ in range(40)]
+        for cl_ord_id in more:
+            assert client.wait_report(cl_ord_id, timeout=30) is not None, cl_ord_id
+        # Whatever the venue got before the kill and after, no more than the gateway held in the ledger.
+        assert len(run.book.orders) <= held.allocations.get("gw1", 0) <= 40
+        nats_server.start()                         # back: the ledger and the book agree again
+        assert run.venue.wait_for(lambda: (run.status("/status")[1] or {}).get("firm", {}).get("connected"), 30)
+        final = ledger(nats_server.url, "daily_orders")
+        assert final.allocated <= 40
+        assert budget_status()["budget"] <= final.allocations.get("gw1", 0)
+    finally:
+        client.stop(0.2)
+        run.stop()

@@ -18,8 +18,9 @@ from fixgate._fast.risk import RiskBook
 from fixgate._fast.throttle import Throttle
 from fixgate.firm import budget as b
 
-LIMIT = 100_000
-KEY = b.budget_key("gross_exposure")
+# A large limit split in big chunks (gross exposure, at 100.00 a lot), and a small one in chunks of
+# one or two orders (daily orders), where whole units and rounding matter.
+LIMITS = {"gross_exposure": 100_000, "daily_orders": 20}
 
 
 @dataclass
@@ -72,22 +73,32 @@ actions = st.one_of(
     st.tuples(st.just("step"), gateways),
     st.tuples(st.just("step"), gateways),
     st.tuples(st.just("settle"), gateways),                           # every keeper sees and steps, thrice
+    st.tuples(st.just("restart"), gateways),                          # a new keeper from the budget file
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(shares=st.lists(st.sampled_from([0.05, 0.1, 0.25, 0.5, 1.0]), min_size=3, max_size=3),
+@given(limit=st.sampled_from(sorted(LIMITS)),
+       shares=st.lists(st.sampled_from([0.05, 0.1, 0.25, 0.5, 1.0]), min_size=3, max_size=3),
        script=st.lists(actions, min_size=10, max_size=300))
-def test_budgets_when_gateways_interleave_anyhow_never_exceed_the_firm_limit(tmp_path_factory, shares, script):
+def test_budgets_when_gateways_interleave_anyhow_never_exceed_the_firm_limit(tmp_path_factory, limit, shares,
+                                                                             script):
     folder = tmp_path_factory.mktemp("budgets")
     kv = MemoryKV()
-    meter = b.Meter("gross_exposure", "gross_exposure", -1, LIMIT)
+    cap = LIMITS[limit]
+    key = b.budget_key(limit)
+    meter = b.Meter(limit, limit, -1, cap)
     books = [book() for _ in range(3)]
-    keepers = []
-    for index, (risk_book, share) in enumerate(zip(books, shares)):
-        budgets = b.BookBudgets(risk_book)
-        b.install(budgets, [meter], {})
-        keepers.append(b.BudgetKeeper(f"gw{index}", [meter], budgets, b.BudgetFile(folder / f"gw{index}.json"), share))
+
+    def keeper_of(index: int) -> b.BudgetKeeper:
+        # As a gateway starts: the book (its usage restored from the journal) gets the file's budget.
+        budget_file = b.BudgetFile(folder / f"gw{index}.json")
+        budgets = b.BookBudgets(books[index])
+        saved = budget_file.load(trust_seconds=60.0)
+        b.install(budgets, [meter], saved)
+        return b.BudgetKeeper(f"gw{index}", [meter], budgets, budget_file, shares[index], saved=saved)
+
+    keepers = [keeper_of(index) for index in range(3)]
     open_orders: list[list[int]] = [[], [], []]
 
     async def play() -> None:
@@ -97,29 +108,33 @@ def test_budgets_when_gateways_interleave_anyhow_never_exceed_the_firm_limit(tmp
             kind, index = action[0], action[1]
             keeper, risk_book = keepers[index], books[index]
             if kind == "order":
-                if risk_book.check_new_order(0, 0, 1, 2, float(action[2]), 100.0, 1) == 0:
+                lots = float(action[2]) if limit == "gross_exposure" else 1.0
+                if risk_book.check_new_order(0, 0, 1, 2, lots, 100.0, 1) == 0:
                     open_orders[index].append(risk_book.last_order_id)
             elif kind == "cancel" and open_orders[index]:
                 risk_book.on_canceled(open_orders[index].pop(action[2] % len(open_orders[index])))
             elif kind == "see":
-                entry = kv.entries[KEY]
+                entry = kv.entries[key]
                 keeper._take_entry(meter.name, entry.value, entry.revision)
             elif kind == "step":
                 await keeper._step(kv, meter)
+            elif kind == "restart":
+                keepers[index] = keeper_of(index)
+                await keepers[index]._ensure(kv, meter)
             elif kind == "settle":
                 for _ in range(3):
                     for other in keepers:
-                        entry = kv.entries[KEY]
+                        entry = kv.entries[key]
                         other._take_entry(meter.name, entry.value, entry.revision)
                         await other._step(kv, meter)
-            ledger = b.Ledger.from_bytes(kv.entries[KEY].value)
-            assert ledger.limit == LIMIT
-            assert ledger.allocated <= LIMIT, (action, ledger)
+            ledger = b.Ledger.from_bytes(kv.entries[key].value)
+            assert ledger.limit == cap
+            assert ledger.allocated <= cap, (action, ledger)
             for number, (held, risk_book) in enumerate(zip(keepers, books)):
-                budget, _ = risk_book.firm_budget("gross_exposure")
+                budget, _ = risk_book.firm_budget(limit)
                 assert budget is not None and budget <= ledger.allocations.get(f"gw{number}", 0), (action, ledger)
-                assert held.budgets["gross_exposure"] == budget
-            assert sum(risk_book.firm_budget("gross_exposure")[1] for risk_book in books) <= LIMIT
+                assert held.budgets[limit] == budget            # the keeper knows what its book holds
+            assert sum(risk_book.firm_budget(limit)[1] for risk_book in books) <= cap
 
     asyncio.run(play())
     # What the examples went through (--hypothesis-show-statistics): takes, give-backs, lost races.
