@@ -462,7 +462,8 @@ class Gateway:
                 budget.install(self.engine, meters, saved)
                 self.budgets = budget.BudgetKeeper(config.gateway.name, meters, self.engine, budget_file,
                                                    config.firm.limits.chunk, saved=saved,
-                                                   lease_seconds=config.firm.lease_seconds)
+                                                   lease_seconds=config.firm.lease_seconds,
+                                                   explain=self._explain_budget)
             self.firm = FirmLink(config.firm, config.gateway.name, self.state_dir / "journal.sqlite3", self,
                                  build={"version": __version__, "commit": self.commit or "unknown",
                                         "config_sha256": config.sha256}, budgets=self.budgets)
@@ -645,6 +646,14 @@ class Gateway:
             self.firm.notify()
         if self.budgets is not None:
             self.budgets.notify()                   # usage moved: a budget may be running low
+
+    def _explain_budget(self, meter, text: str) -> None:
+        """The firm's figures, added to the Text(58) of this limit's rejects (a client's credit has none:
+        one code serves every client)."""
+        code = {"gross_exposure": RejectCode.FIRM_GROSS_EXPOSURE, "daily_notional": RejectCode.FIRM_DAILY_NOTIONAL,
+                "daily_orders": RejectCode.FIRM_DAILY_ORDERS}.get(meter.kind)
+        if code is not None:
+            self.engine.set_code_reason(int(code), text)
 
     def _observe_budgets(self, event: Event) -> None:
         if event.kind == ev.REJECTED and RejectCode.FIRM_GROSS_EXPOSURE <= event.code <= RejectCode.FIRM_CLIENT_CREDIT:

@@ -215,6 +215,7 @@ cdef extern from "engine.h" namespace "fixgate" nogil:
         int64_t order_count() except +
         int64_t live_order_count() except +
         int firm_budget(int, int, int, double, double*, double*) except +
+        void set_code_reason(int, const string&) except +
         string describe_order(int64_t) except +
         vector[int64_t] live_order_ids() except +
         int64_t bench_messages(int64_t, int, const string&, vector[int64_t]&) except +
@@ -647,6 +648,12 @@ cdef class NativeEngine:
         if result != 0:
             raise ValueError(f"firm budget {kind!r}: unknown session {session} or not a number >= 0: {value!r}")
         return (budget if isfinite(budget) else None), usage
+
+    def set_code_reason(self, int code, str reason):
+        """Why orders are refused with `code` now, added to their Text(58) ("" for none)."""
+        cdef string native_reason = _bytes(reason)
+        with nogil:
+            self.engine.set_code_reason(code, native_reason)
 
     def set_client_kill_reason(self, int session, str reason):
         """Why one client's kill switch is on: the text of its CLIENT_KILLED rejects."""

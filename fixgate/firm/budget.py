@@ -216,6 +216,7 @@ class BudgetKeeper:
 
     def __init__(self, gateway: str, meters: list[Meter], book: BudgetBook, budget_file: BudgetFile, share: float,
                  *, saved: dict[str, int] | None = None, lease_seconds: float = 5.0,
+                 explain: Callable[[Meter, str], None] | None = None,
                  clock: Callable[[], int] = time.monotonic_ns) -> None:
         self.gateway = gateway
         self.meters = meters
@@ -227,6 +228,9 @@ class BudgetKeeper:
         # What `install` put in the book (the file's budgets, when the file was recent enough).
         self.budgets: dict[str, int] = {meter.name: 0 for meter in meters}
         self.budgets.update({name: amount for name, amount in (saved or {}).items() if name in self.budgets})
+        self.explain = explain                                # says why the book refuses, with the firm's figures
+        self._explained: dict[str, str] = {}
+        self._last_take: dict[str, tuple[int, float]] = {}    # name -> (clock, usage) at its last take
         self.confirmed_ns = 0                                 # when the ledger last confirmed the budgets
         self._saved_confirmed_ns = 0
         self._step_error = ""
@@ -380,6 +384,7 @@ class BudgetKeeper:
         _, usage = self.book.firm_budget(meter.kind, READ, 0.0, meter.session)
         chunk = chunk_of(ledger.limit, self.share)
         headroom = budget - usage
+        self._explain(meter, ledger, budget)
         if headroom < chunk / 2 or ledger.allocated > ledger.limit:
             if ledger.allocated > ledger.limit:
                 await self._give_back(kv, meter, ledger, revision, 0.0)   # the limit was lowered
@@ -394,7 +399,36 @@ class BudgetKeeper:
                                            if name != self.gateway):
             await self._give_back(kv, meter, ledger, revision, chunk / 2)     # it keeps half a chunk
 
+    def _explain(self, meter: Meter, ledger: Ledger, budget: int) -> None:
+        """Tell the book's rejects where the firm stands, when that changed."""
+        if self.explain is None:
+            return
+        if ledger.allocated > ledger.limit:
+            text = (f"the firm's limit was lowered to {ledger.limit:,}, under the {ledger.allocated:,} allocated: "
+                    "no gateway takes more until they fit")
+        elif ledger.free > 0:
+            text = (f"{ledger.free:,} of the firm's {ledger.limit:,} are not allocated yet; this gateway holds "
+                    f"{budget:,} and takes more as it runs low")
+        else:
+            text = (f"the firm's {ledger.limit:,} are allocated in full, {budget:,} to this gateway; it asks the "
+                    "others for what they do not use")
+        if self._explained.get(meter.name) != text:
+            self._explained[meter.name] = text
+            self.explain(meter, text)
+
+    def _ask(self, meter: Meter, usage: float, chunk: int) -> int:
+        """A chunk, or more under a burst: twice what went since the last take if that was within
+        half a second (at most four chunks)."""
+        now = self.clock()
+        last = self._last_take.get(meter.name)
+        self._last_take[meter.name] = (now, usage)
+        if last is None or now - last[0] > 500_000_000:
+            return chunk
+        return int(min(max(chunk, 2 * (usage - last[1])), 4 * chunk))
+
     async def _take(self, kv, meter: Meter, ledger: Ledger, revision: int, chunk: int) -> None:
+        _, usage = self.book.firm_budget(meter.kind, READ, 0.0, meter.session)
+        chunk = self._ask(meter, usage, chunk)
         after, granted = take(ledger, self.gateway, chunk)
         if after.allocations == ledger.allocations and after.wants == ledger.wants:
             if not granted:

@@ -75,8 +75,9 @@ async def _entries(kv, prefix: str) -> dict[str, dict[str, Any]]:
 
 
 def alive(announcement: dict[str, Any], now_ns: int) -> bool:
-    """A gateway is alive while its announcement is younger than two leases."""
-    return now_ns - int(announcement.get("at_ns", 0)) <= 2 * float(announcement.get("lease_seconds", 5)) * SECOND
+    """A gateway is alive while its announcement is younger than two leases, and did not say it stopped."""
+    return (not announcement.get("stopped")
+            and now_ns - int(announcement.get("at_ns", 0)) <= 2 * float(announcement.get("lease_seconds", 5)) * SECOND)
 
 
 async def set_kill(settings, on: bool, actor: str, reason: str = "", *, wait_s: float = 5.0) -> dict[str, Any]:

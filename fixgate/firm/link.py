@@ -274,8 +274,8 @@ class FirmLink:
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()
-            if self._stopping and self.budgets is not None:
-                await self._give_back_budgets(kv, tasks[-1])
+            if self._stopping:
+                await self._leave(kv, tasks)
             return True
         except Exception as error:
             self._link_lost(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
@@ -283,6 +283,8 @@ class FirmLink:
         finally:
             for task in tasks:
                 task.cancel()
+            # Let each end (its watches stopped) while the connection is still open.
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self.connected:
                 self.connected = False
                 if not self._stopping:
@@ -292,14 +294,18 @@ class FirmLink:
             except Exception:
                 pass
 
-    async def _give_back_budgets(self, kv, keeping: asyncio.Future) -> None:
-        """A graceful stop gives the firm back what this gateway does not use (for up to 2 s)."""
-        keeping.cancel()
-        await asyncio.gather(keeping, return_exceptions=True)
+    async def _leave(self, kv, tasks: list[asyncio.Future]) -> None:
+        """A graceful stop: the watches and the keeper end, the firm gets back what this gateway does
+        not use, and the last announcement says it stopped (for up to 2 s each)."""
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await asyncio.wait_for(self.budgets.give_back_unused(kv), 2.0)
+            if self.budgets is not None:
+                await asyncio.wait_for(self.budgets.give_back_unused(kv), 2.0)
+            await asyncio.wait_for(self._announce_once(kv, stopped=True), 2.0)
         except Exception as error:
-            log.warning("firm_budget_not_given_back", error=f"{type(error).__name__}: {error}")
+            log.warning("firm_leave_incomplete", error=f"{type(error).__name__}: {error}")
 
     async def _until_stopping(self) -> None:
         while not self._stopping:
@@ -521,9 +527,11 @@ class FirmLink:
             await self._announce_once(kv)
             await asyncio.sleep(interval)
 
-    async def _announce_once(self, kv) -> None:
+    async def _announce_once(self, kv, *, stopped: bool = False) -> None:
         loop = asyncio.get_running_loop()
         announcement = await loop.run_in_executor(None, self.hooks.firm_announcement)
+        if stopped:
+            announcement["stopped"] = True          # the firm view shows it gone at once, not a lease later
         if self.budgets is not None:
             announcement["budgets"] = self.budgets.describe()["meters"]
         announcement.update({"gateway": self.gateway, **self.build, "at_ns": time.time_ns(),

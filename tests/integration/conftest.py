@@ -96,6 +96,27 @@ class Stack:
         self.venue.stop(0.2)
 
 
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `predicate` until it gives a true value or `timeout` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    """A NATS JetStream server of the test's own on 127.0.0.1, stopped after it."""
+    from .natsserver import NatsServer
+
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def quiet_logs():
     logs.configure("WARNING", "console")

@@ -14,19 +14,12 @@ from fixgate.core.events import events_from_bytes
 from fixgate.firm.feed import EXEC_TYPES
 from fixgate.fix.dropcopy import DropCopy
 
-from .conftest import Stack, free_port
-from .natsserver import NatsServer
+from .conftest import Stack, free_port, wait_until
 from .peers import RawFixClient
-from .test_firm import firm_config, journal_batches, trade, wait_until
+from .test_firm import firm_config, journal_batches, trade
 
 SOH = "\x01"
 
-
-@pytest.fixture
-def nats_server(tmp_path):
-    server = NatsServer(tmp_path / "nats").start()
-    yield server
-    server.stop()
 
 
 def reports(raw: bytes) -> list[list[tuple[str, str]]]:

@@ -17,18 +17,12 @@ from fixgate.firm import control
 from fixgate.firm import names as n
 from fixgate.gateway import Gateway
 
-from .conftest import Stack, stack_config
+from .conftest import Stack, stack_config, wait_until
 from .natsserver import NatsServer, kv_get, stream_messages
 
 FIRM = "acme"
 NAMES = n.FirmNames(FIRM)
 
-
-@pytest.fixture
-def nats_server(tmp_path):
-    server = NatsServer(tmp_path / "nats").start()
-    yield server
-    server.stop()
 
 
 def firm_config(url: str, gateway: str = "gw1", **firm):
@@ -37,14 +31,6 @@ def firm_config(url: str, gateway: str = "gw1", **firm):
                                firm=FirmSettings(name=FIRM, servers=(url,), **{"lease_seconds": 1.0, **firm}))
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def caught_up(gateway: Gateway) -> bool:
@@ -521,11 +507,14 @@ def test_firm_view_when_two_gateways_trade_replays_each_ones_orders_and_position
         for stack in stacks:
             name = stack.config.gateway.name
             view = status["stream"][name]
-            own = stack.gateway.positions_snapshot()["positions"]
+
+            def own_positions(stack=stack):             # as the state thread publishes them, a moment behind
+                return [(row["symbol"], row["quantity"]) for row in stack.gateway.positions_snapshot()["positions"]
+                        if row["quantity"] not in ("0", "0.0")]
             # What the stream says each gateway holds is what the gateway itself holds.
             assert view["open_orders"] == stack.gateway.book.live_orders == len(stack.gateway.open_orders())
-            assert [(row["symbol"], row["quantity"]) for row in view["positions"]] == \
-                [(row["symbol"], row["quantity"]) for row in own if row["quantity"] not in ("0", "0.0")]
+            expected = [(row["symbol"], row["quantity"]) for row in view["positions"]]
+            assert wait_until(lambda: own_positions() == expected, 5), (own_positions(), expected)
             assert view["last_seq"] == stack.gateway.replayer.last_seq
         assert status["totals"]["stream_positions"] == {"AAPL": "5"}            # 3 + 2 fills of 1
         assert status["totals"]["stream_open_orders"] == 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import signal
 import threading
 import time
 from decimal import Decimal
@@ -20,20 +21,14 @@ from fixgate.firm import budget as b
 from fixgate.firm import control
 from fixgate.firm import names as n
 
-from .conftest import Stack, stack_config
-from .natsserver import NatsServer, kv_get
+from .conftest import Stack, stack_config, wait_until
+from .natsserver import kv_get
 
 FIRM = "acme"
 NAMES = n.FirmNames(FIRM)
 GATEWAYS = ("gw1", "gw2", "gw3")
 ORDER_IDS = itertools.count(1)          # ClOrdIDs unique across restarts of a client
 
-
-@pytest.fixture
-def nats_server(tmp_path):
-    server = NatsServer(tmp_path / "nats").start()
-    yield server
-    server.stop()
 
 
 def budget_config(url: str, gateway: str, *, client_overrides=None, **limits):
@@ -45,14 +40,6 @@ def budget_config(url: str, gateway: str, *, client_overrides=None, **limits):
         firm=FirmSettings(name=FIRM, servers=(url,), lease_seconds=2.0, limits=FirmLimitSettings(**limits)))
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def ledger(url: str, name: str) -> b.Ledger | None:
@@ -122,7 +109,11 @@ def test_budgets_when_three_gateways_are_flooded_at_once_never_send_more_than_th
         assert sum(received) >= limit - 3 * 23, received
         assert all(count > 0 for count in received), received
         texts = {text for _, _, gateway_texts in counted for text in gateway_texts}
-        assert texts == {"FIRM_DAILY_ORDERS: this gateway's budget of the firm's daily order limit is used up"}
+        # Each refusal says where the firm stands: units still free (more is being taken), or every
+        # unit allocated.
+        base = "FIRM_DAILY_ORDERS: this gateway's budget of the firm's daily order limit is used up: "
+        assert texts and all(text.startswith(base) for text in texts), texts
+        assert any(text.startswith(base + f"the firm's {limit:,} are allocated in full") for text in texts), texts
         final = ledger(nats_server.url, "daily_orders")
         assert final.limit == limit and final.allocated <= limit
         for index, stack in enumerate(stacks):
@@ -248,11 +239,12 @@ def test_operator_when_a_limit_is_lowered_or_a_stopped_gateway_released_the_firm
         client = stack.client()
         assert answers(client, flood(client, 10))[0] == 10
         # Lowered to 30 under the 50 it holds: it gives back all it does not use, then takes a chunk
-        # of the new limit (15) above its 10.
+        # of the new limit (15) above its 10, or all that is free (20) when it took a moment before.
         result = control.run(control.set_limit(config.firm, "daily_orders", 30, "risk-officer"))
         assert result["allocated"] == 50
-        assert wait_until(lambda: ledger(nats_server.url, "daily_orders").allocations == {"gw1": 25})
-        assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders") == (25.0, 10.0))
+        assert wait_until(lambda: ledger(nats_server.url, "daily_orders").allocations.get("gw1") in (25, 30))
+        held = ledger(nats_server.url, "daily_orders").allocations["gw1"]
+        assert wait_until(lambda: stack.gateway.engine.firm_budget("daily_orders") == (float(held), 10.0))
         refused = control.FirmUnreachable
         with pytest.raises(refused, match="is alive"):
             control.run(control.release_budget(config.firm, "gw1", "risk-officer"))
@@ -295,23 +287,21 @@ def test_budgets_when_the_gateway_is_killed_mid_flow_never_hold_more_than_the_le
         first = [client.new_order("AAPL", "1", "1", "189.00", cl_ord_id=f"K{next(ORDER_IDS)}") for _ in range(30)]
         assert client.wait_report(first[12], timeout=30) is not None
         run.kill()                                  # kill -9 while it takes chunk after chunk
-        held = ledger(nats_server.url, "daily_orders")
-        assert held.allocated <= 40
         nats_server.stop()                          # the restart finds no NATS: it trades on its file
         run.start()
         assert client.wait_logged_on(30)
-        budgets = budget_status()
-        assert 0 < budgets["budget"] <= held.allocations.get("gw1", 0), (budgets, held)
+        restarted = budget_status()["budget"]
         more = [client.new_order("AAPL", "1", "1", "189.00", cl_ord_id=f"K{next(ORDER_IDS)}") for _ in range(40)]
         for cl_ord_id in more:
             assert client.wait_report(cl_ord_id, timeout=30) is not None, cl_ord_id
-        # Whatever the venue got before the kill and after, no more than the gateway held in the ledger.
-        assert len(run.book.orders) <= held.allocations.get("gw1", 0) <= 40
-        nats_server.start()                         # back: the ledger and the book agree again
-        assert run.venue.wait_for(lambda: (run.status("/status")[1] or {}).get("firm", {}).get("connected"), 30)
-        final = ledger(nats_server.url, "daily_orders")
-        assert final.allocated <= 40
-        assert budget_status()["budget"] <= final.allocations.get("gw1", 0)
+        sent = len(run.book.orders)                 # what the venue got, before the kill and after
+        run.process.send_signal(signal.SIGTERM)     # stopped while NATS is away: nothing given back
+        run.process.wait(20)
+        nats_server.start()
+        held = ledger(nats_server.url, "daily_orders").allocations.get("gw1", 0)
+        # The book it restarted with, and what the venue got in all, within what the ledger gave it.
+        assert 0 < restarted <= held <= 40, (restarted, held)
+        assert sent <= held, (sent, held)
     finally:
         client.stop(0.2)
         run.stop()

@@ -22,6 +22,8 @@ from fixgate import config as configuration
 from fixgate.core.messages import CancelReject, ExecType
 from fixgate.fix.client import FixClient
 
+from .conftest import wait_until
+
 
 def get(url):
     try:
@@ -33,13 +35,6 @@ def get(url):
         return None, None
 
 
-def wait_until(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Processes:

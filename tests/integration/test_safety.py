@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fixgate.core.messages import ExecType, OrdStatus
 from fixgate.gateway import Gateway
 
+from .conftest import wait_until
+
 BUY, SELL = "1", "2"
 TOKEN = "demo-admin-token"
 
@@ -37,13 +39,6 @@ def cli(stack, *arguments):
                           capture_output=True, text=True, timeout=60)
 
 
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def test_kill_switch_when_commanded_cancels_everything_logs_out_survives_restart_until_resumed(stack):

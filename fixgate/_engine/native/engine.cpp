@@ -792,7 +792,7 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
             double price = ord_type == '2' && price_text ? decimal_to_double(price_text->data(), price_text->size())
                                                          : 0.0;
             text = describe(code, instrument, side_number(side), ord_type_number(ord_type), qty, price);
-            if (code == CODE_REDUCE_ONLY && !reduce_only_reason_.empty()) text += ": " + reduce_only_reason_;
+            if (code >= 0 && code < CODE_REASONS && !code_reasons_[code].empty()) text += ": " + code_reasons_[code];
         }
     }
     if (code != CODE_OK) {
@@ -1104,7 +1104,7 @@ void Engine::on_replace(ClientState& client, const FIX::Message& message, int64_
             ? "kill switch active for client " + client.config.name + ": " +
                   (client.kill_reason.empty() ? std::string("no reason given") : client.kill_reason)
             : describe(code, order.instrument, side_number(order.side), ord_type_number(order.ord_type), qty, price);
-        if (code == CODE_REDUCE_ONLY && !reduce_only_reason_.empty()) sentence += ": " + reduce_only_reason_;
+        if (code >= 0 && code < CODE_REASONS && !code_reasons_[code].empty()) sentence += ": " + code_reasons_[code];
         cancel_reject(client, message, &order, '2', "99", reject_text(code, sentence));
         return;
     }
@@ -2341,7 +2341,13 @@ void Engine::set_risk_reason(const std::string& reason) {
 
 void Engine::set_reduce_only_reason(const std::string& reason) {
     std::lock_guard<std::mutex> lock(lock_);
-    reduce_only_reason_ = reason;
+    code_reasons_[CODE_REDUCE_ONLY] = reason;
+}
+
+void Engine::set_code_reason(int code, const std::string& reason) {
+    if (code < 0 || code >= CODE_REASONS) return;
+    std::lock_guard<std::mutex> lock(lock_);
+    code_reasons_[code] = reason;
 }
 
 int Engine::firm_budget(int kind, int session, int op, double value, double* budget, double* usage) {

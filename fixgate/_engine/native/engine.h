@@ -335,6 +335,8 @@ public:
     int64_t reconcile(int venue);
     void set_risk_reason(const std::string& reason);
     void set_reduce_only_reason(const std::string& reason);   // why the book is reduce-only
+    // Why orders are refused with `code` now (the firm's budgets): added to their Text(58); "" for none.
+    void set_code_reason(int code, const std::string& reason);
     // Read, set or trim one of the book's firm budgets with the engine lock held, so no decision runs
     // between reading the usage and moving the budget (see fg_fast_api::firm_budget).
     int firm_budget(int kind, int session, int op, double value, double* budget, double* usage);
@@ -514,7 +516,8 @@ private:
     int64_t next_internal_id_ = 1;                      // mass status and unknown-order cancel ids
     int64_t next_event_seq_ = 1;
     std::string risk_reason_;
-    std::string reduce_only_reason_;
+    static const int CODE_REASONS = 64;
+    std::string code_reasons_[CODE_REASONS];    // engine lock: why, added to the Text(58) of a reject by code
     std::atomic<bool> accepting_{true};
     std::mutex closed_mutex_;            // a leaf: guards closed_reason_
     std::string closed_reason_;
