@@ -403,6 +403,22 @@ def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack)
     assert stack.gateway.counters()["received"] == 0 and client.logged_on
 
 
+def test_new_order_when_it_has_no_symbol_is_rejected_naming_the_field(stack):
+    client = stack.client()
+    message = fix.Message()
+    message.getHeader().setField(35, "D")
+    message.setField(11, "NO-SYMBOL")
+    message.setField(54, "1")
+    message.setField(60, "20261125-10:00:00.000")
+    message.setField(38, "1")
+    message.setField(40, "2")
+    message.setField(44, "189.00")
+    client.send_message(message)
+    reject = client.wait_report("NO-SYMBOL", exec_type=REJECTED)
+    assert reject is not None and reject.text == "INVALID_FIELD: Symbol(55) is required", reject
+    assert stack.venue.orders_received == 0
+
+
 def test_simulator_when_it_sends_crossed_quotes_has_them_refused_and_counted(stack):
     from fixgate._fast.codes import RejectCode
 

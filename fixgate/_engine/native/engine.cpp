@@ -745,6 +745,9 @@ void Engine::on_new_order(ClientState& client, const FIX::Message& message, int6
     } else if (!ring_.has_room(8)) {
         code = CODE_BUSY;
         text = "gateway busy: the event queue to the state thread is full";
+    } else if (symbol.empty()) {
+        code = CODE_INVALID_FIELD;
+        text = "Symbol(55) is required";
     } else if (qty_text == nullptr) {
         code = CODE_INVALID_FIELD;
         text = "OrderQty(38) is required";
