@@ -276,14 +276,19 @@ def test_stream_when_the_gateway_is_killed_mid_flow_holds_every_journal_event_af
         for cl_ord_id in more:
             assert client.wait_report(cl_ord_id, timeout=30) is not None, cl_ord_id
         path = tmp_path / "gateway" / "journal.sqlite3"
+
+        def accepted(batches) -> int:
+            return sum(1 for _, data in batches for event in events_from_bytes(data) if event.kind == n_kind("ACCEPTED"))
+
+        # The reports reach the client before the state thread journals their events: wait for the
+        # journal to hold the orders after the restart (and one at least from before), then for the
+        # stream to hold exactly the journal.
+        assert wait_until(lambda: accepted(journal_batches(path)) >= 11, 30), accepted(journal_batches(path))
         assert wait_until(lambda: stream_batches(nats_server.url) == journal_batches(path), 30), (
             [seq for seq, _ in stream_batches(nats_server.url)], [seq for seq, _ in journal_batches(path)])
-        journal = journal_batches(path)
     finally:
         client.stop(0.2)
         run.stop()
-    accepted = [event for _, data in journal for event in events_from_bytes(data) if event.kind == n_kind("ACCEPTED")]
-    assert len(accepted) >= 11
 
 
 class GatewaySide:
