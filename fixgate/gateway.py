@@ -115,6 +115,11 @@ def risk_limits(config: Config) -> RiskLimits:
                       kill_order_rate=risk.kill_order_rate, kill_after_breaker_trips=risk.kill_after_breaker_trips)
 
 
+# The reject code of each book-wide firm limit, whose rejects carry the firm's figures.
+FIRM_LIMIT_CODES = {"gross_exposure": RejectCode.FIRM_GROSS_EXPOSURE, "daily_notional": RejectCode.FIRM_DAILY_NOTIONAL,
+                    "daily_orders": RejectCode.FIRM_DAILY_ORDERS}
+
+
 def firm_meters(config: Config) -> list:
     """The firm-wide limits this gateway meters: those of [firm.limits] and each client's firm_credit."""
     from fixgate.firm.budget import Meter
@@ -650,8 +655,7 @@ class Gateway:
     def _explain_budget(self, meter, text: str) -> None:
         """The firm's figures, added to the Text(58) of this limit's rejects (a client's credit has none:
         one code serves every client)."""
-        code = {"gross_exposure": RejectCode.FIRM_GROSS_EXPOSURE, "daily_notional": RejectCode.FIRM_DAILY_NOTIONAL,
-                "daily_orders": RejectCode.FIRM_DAILY_ORDERS}.get(meter.kind)
+        code = FIRM_LIMIT_CODES.get(meter.kind)
         if code is not None:
             self.engine.set_code_reason(int(code), text)
 

@@ -10,6 +10,8 @@ open orders, quote freshness and the client's credit, then reserves the order.
 
 from __future__ import annotations
 
+import functools
+
 import importlib
 import random
 import statistics
@@ -246,8 +248,10 @@ def summary(quick: bool = False) -> list[tuple[Measurement, Measurement]]:
     pairs = []
     for group, run in (("check chain, one order per call", _measure_chain),
                        ("check batch, nogil loop over NumPy", _measure_batch),
-                       ("check batch, with firm budgets too", _measure_budget_batch),
-                       ("check batch, account and instrument limits only", _measure_base_batch),
+                       ("check batch, with firm budgets too",
+                        functools.partial(_measure_batch, book_options={"firm_budgets": True})),
+                       ("check batch, account and instrument limits only",
+                        functools.partial(_measure_batch, book_options={"client_controls": False})),
                        ("quote validation", _measure_quotes),
                        ("ring push+pop, two threads", _measure_ring)):
         pair = []
@@ -273,32 +277,12 @@ def _measure_chain(group, implementation, quick, *, orders, **_):
     return measurement
 
 
-def _measure_batch(group, implementation, quick, *, batch, **_):
+def _measure_batch(group, implementation, quick, *, batch, book_options=None, **_):
+    """The batch check on a book of `build_book(implementation, **book_options)`."""
     import numpy as np
 
     def setup():
-        return (build_book(implementation), np.zeros(len(batch), np.uint8), np.zeros(len(batch), np.int64))
-
-    return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
-                   len(batch), _rounds(implementation, quick), len(batch))
-
-
-def _measure_budget_batch(group, implementation, quick, *, batch, **_):
-    import numpy as np
-
-    def setup():
-        return (build_book(implementation, firm_budgets=True), np.zeros(len(batch), np.uint8),
-                np.zeros(len(batch), np.int64))
-
-    return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),
-                   len(batch), _rounds(implementation, quick), len(batch))
-
-
-def _measure_base_batch(group, implementation, quick, *, batch, **_):
-    import numpy as np
-
-    def setup():
-        return (build_book(implementation, client_controls=False), np.zeros(len(batch), np.uint8),
+        return (build_book(implementation, **(book_options or {})), np.zeros(len(batch), np.uint8),
                 np.zeros(len(batch), np.int64))
 
     return measure(group, implementation, setup, lambda state: check_batch(state[0], batch, state[1], state[2]),

@@ -373,13 +373,10 @@ class BudgetKeeper:
         ledger, revision = entry
         mine = ledger.allocations.get(self.gateway, 0)
         budget = self.budgets[meter.name]
-        if budget > mine:
-            # The ledger holds less than the book (an operator released this gateway's share): the
-            # book comes down to it first.
+        if budget != mine:
+            # The book follows the ledger: down when an operator released this gateway's share, up
+            # when a grant came before a restart or before the book moved.
             await self._set(meter, mine)
-            budget = mine
-        elif budget < mine:
-            await self._set(meter, mine)          # granted before a restart, or before the book moved
             budget = mine
         _, usage = self.book.firm_budget(meter.kind, READ, 0.0, meter.session)
         chunk = chunk_of(ledger.limit, self.share)
@@ -389,7 +386,7 @@ class BudgetKeeper:
             if ledger.allocated > ledger.limit:
                 await self._give_back(kv, meter, ledger, revision, 0.0)   # the limit was lowered
                 return
-            await self._take(kv, meter, ledger, revision, chunk)
+            await self._take(kv, meter, ledger, revision, self._ask(meter, usage, chunk))
             return
         if self.gateway in ledger.wants:                      # enough now: ask no more
             await self._write(kv, meter, ledger, revision, take(ledger, self.gateway, 0)[0])
@@ -427,8 +424,6 @@ class BudgetKeeper:
         return int(min(max(chunk, 2 * (usage - last[1])), 4 * chunk))
 
     async def _take(self, kv, meter: Meter, ledger: Ledger, revision: int, chunk: int) -> None:
-        _, usage = self.book.firm_budget(meter.kind, READ, 0.0, meter.session)
-        chunk = self._ask(meter, usage, chunk)
         after, granted = take(ledger, self.gateway, chunk)
         if after.allocations == ledger.allocations and after.wants == ledger.wants:
             if not granted:
@@ -459,9 +454,7 @@ class BudgetKeeper:
             if await self._write(kv, meter, ledger, revision, give_back(ledger, self.gateway, keep_units)):
                 self.given += held - keep_units
                 return
-            entry = await kv.get(budget_key(meter.name))
-            self._take_entry(meter.name, entry.value, entry.revision)
-            ledger, revision = self.ledgers[meter.name]
+            ledger, revision = self.ledgers[meter.name]     # a lost race: `_write` read the ledger again
 
     async def _set(self, meter: Meter, amount: int) -> None:
         """The book's budget becomes `amount` (the ledger holds at least that much), then the file."""

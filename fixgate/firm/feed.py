@@ -67,6 +67,12 @@ class DropReport:
     venue: str
 
 
+def catalogue_instruments(catalogue: dict[str, Any]) -> list[Instrument]:
+    """The instruments a gateway's announced catalogue names, by instrument id."""
+    return [Instrument(item["symbol"], item["venue"], Decimal(item["lot_size"]), Decimal(item["tick_size"]))
+            for item in catalogue["instruments"]]
+
+
 class GatewayView:
     """One gateway's orders and positions, replayed from its records on the stream with the gateway's
     own code (the recovery replayer: the OMS view, positions, the day's figures). A message of another
@@ -84,8 +90,7 @@ class GatewayView:
         from fixgate.core.positions import PositionTracker
         from fixgate.core.recovery import DailyFigures, Replayer
 
-        instruments = [Instrument(item["symbol"], item["venue"], Decimal(item["lot_size"]), Decimal(item["tick_size"]))
-                       for item in self.catalogue["instruments"]]
+        instruments = catalogue_instruments(self.catalogue)
         self.orders = Orders(instruments, list(self.catalogue["sessions"]), list(self.catalogue["venues"]))
         self.positions = PositionTracker(self.starting_equity, instruments)
         self.replayer = Replayer(self.orders, self.positions, DailyFigures(0))
@@ -125,8 +130,7 @@ class FirmOrders:
         """Take a gateway's catalogue (its announcement): instruments, client sessions, venues."""
         if self.catalogues.get(gateway) == catalogue:
             return
-        instruments = [Instrument(item["symbol"], item["venue"], Decimal(item["lot_size"]), Decimal(item["tick_size"]))
-                       for item in catalogue["instruments"]]
+        instruments = catalogue_instruments(catalogue)
         manager = self.managers.get(gateway)
         if manager is None:
             orders = Orders(instruments, list(catalogue["sessions"]), list(catalogue["venues"]))

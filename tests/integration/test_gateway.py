@@ -388,32 +388,27 @@ def test_message_logs_when_past_their_size_rotate_and_lose_no_line(tmp_path, con
     assert sorted(line.split("|11=")[1].split("|")[0] for line in orders_in) == sorted(sent)
 
 
-def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack):
-    client = stack.client()
+def order_without(tag: int, cl_ord_id: str) -> fix.Message:
+    """A limit buy of 1 AAPL at 189.00 with field `tag` left out."""
     message = fix.Message()
     message.getHeader().setField(35, "D")
-    message.setField(11, "NO-SIDE")
-    message.setField(55, "AAPL")
-    message.setField(60, "20261125-10:00:00.000")
-    message.setField(38, "1")
-    message.setField(40, "2")
-    message.setField(44, "189.00")
-    client.send_message(message)
+    for field, value in ((11, cl_ord_id), (54, "1"), (55, "AAPL"), (60, "20261125-10:00:00.000"), (38, "1"),
+                         (40, "2"), (44, "189.00")):
+        if field != tag:
+            message.setField(field, value)
+    return message
+
+
+def test_new_order_when_a_required_field_is_missing_gets_a_session_reject(stack):
+    client = stack.client()
+    client.send_message(order_without(54, "NO-SIDE"))
     assert client.wait_for(lambda: [text for kind, text in client.admin_messages if kind == "3"], timeout=5)
     assert stack.gateway.counters()["received"] == 0 and client.logged_on
 
 
 def test_new_order_when_it_has_no_symbol_is_rejected_naming_the_field(stack):
     client = stack.client()
-    message = fix.Message()
-    message.getHeader().setField(35, "D")
-    message.setField(11, "NO-SYMBOL")
-    message.setField(54, "1")
-    message.setField(60, "20261125-10:00:00.000")
-    message.setField(38, "1")
-    message.setField(40, "2")
-    message.setField(44, "189.00")
-    client.send_message(message)
+    client.send_message(order_without(55, "NO-SYMBOL"))
     reject = client.wait_report("NO-SYMBOL", exec_type=REJECTED)
     assert reject is not None and reject.text == "INVALID_FIELD: Symbol(55) is required", reject
     assert stack.venue.orders_received == 0
